@@ -1,0 +1,145 @@
+"""Checkpoints: one file holds config, vocabularies, tokenizers and weights, and rebuilds the model.
+
+Files are plain dicts of tensors, numbers and strings, loaded with ``weights_only=True`` so loading
+never runs pickled code. Writes go to a temporary file first and are renamed into place, so a
+crash mid-write never leaves a truncated checkpoint behind.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .config import from_dict, to_dict
+from .model import EncoderDecoder, ModelConfig
+from .tokenizers import Tokenizer, tokenizer_from_dict
+from .vocab import Vocab
+
+FORMAT = "seqgen-checkpoint"
+VERSION = 1
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file is missing, damaged or not a seqgen checkpoint."""
+
+
+def atomic_save(obj: Any, path: str | Path) -> None:
+    """``torch.save`` to a temporary file in the same folder, then an atomic rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            torch.save(obj, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def make_checkpoint(model: EncoderDecoder, *, task: str, tgt_vocab: Vocab, tgt_tokenizer: Tokenizer,
+                    src_vocab: Vocab | None = None, src_tokenizer: Tokenizer | None = None,
+                    task_config: dict | None = None, trainer_state: dict | None = None,
+                    half: bool = False) -> dict:
+    """Everything needed to rebuild ``model`` (and, with ``trainer_state``, to resume training)."""
+    weights = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu().clone()
+               for k, v in model.state_dict().items()}
+    return {
+        "format": FORMAT, "version": VERSION, "task": task,
+        "model_config": to_dict(model.config),
+        "tgt_vocab": tgt_vocab.to_list(), "tgt_tokenizer": tgt_tokenizer.to_dict(),
+        "src_vocab": src_vocab.to_list() if src_vocab else None,
+        "src_tokenizer": src_tokenizer.to_dict() if src_tokenizer else None,
+        "task_config": task_config or {}, "model": weights, "trainer": trainer_state,
+    }
+
+
+def load_checkpoint(path: str | Path, *, map_location: str | torch.device = "cpu") -> dict:
+    """Loads and checks a checkpoint; any problem becomes a one-line :class:`CheckpointError`."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:  # torch raises many types for damaged files
+        reason = str(err).strip().splitlines()[0][:160] if str(err).strip() else type(err).__name__
+        raise CheckpointError(f"cannot read checkpoint {path} (truncated or not a seqgen "
+                              f"checkpoint): {reason}") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not a seqgen checkpoint")
+    if ckpt.get("version", 0) > VERSION:
+        raise CheckpointError(f"{path} was written by a newer seqgen (format {ckpt['version']})")
+    return ckpt
+
+
+def build_model(ckpt: dict) -> EncoderDecoder:
+    """Rebuilds the model a checkpoint describes and loads its weights (float32)."""
+    config = from_dict(ModelConfig, ckpt["model_config"])
+    tgt_size = len(ckpt["tgt_vocab"])
+    src_size = len(ckpt["src_vocab"]) if ckpt.get("src_vocab") else tgt_size
+    model = EncoderDecoder(config, src_vocab_size=src_size, tgt_vocab_size=tgt_size)
+    try:
+        model.load_state_dict(ckpt["model"])
+    except RuntimeError as err:
+        raise CheckpointError(f"checkpoint weights do not match its config: "
+                              f"{str(err).splitlines()[0]}") from None
+    return model.float().eval()
+
+
+@dataclass
+class LoadedModel:
+    """A model with its vocabularies and tokenizers, ready to generate."""
+
+    model: EncoderDecoder
+    task: str
+    tgt_vocab: Vocab
+    tgt_tokenizer: Tokenizer
+    src_vocab: Vocab | None = None
+    src_tokenizer: Tokenizer | None = None
+    task_config: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_checkpoint(cls, ckpt: dict, *, device: str | torch.device = "cpu") -> "LoadedModel":
+        return cls(
+            model=build_model(ckpt).to(device), task=ckpt["task"],
+            tgt_vocab=Vocab(ckpt["tgt_vocab"]),
+            tgt_tokenizer=tokenizer_from_dict(ckpt["tgt_tokenizer"]),
+            src_vocab=Vocab(ckpt["src_vocab"]) if ckpt.get("src_vocab") else None,
+            src_tokenizer=(tokenizer_from_dict(ckpt["src_tokenizer"])
+                           if ckpt.get("src_tokenizer") else None),
+            task_config=ckpt.get("task_config") or {})
+
+    @classmethod
+    def from_file(cls, path: str | Path, *, device: str | torch.device = "cpu") -> "LoadedModel":
+        return cls.from_checkpoint(load_checkpoint(path), device=device)
+
+    def decode(self, ids: list[int]) -> str:
+        return self.tgt_tokenizer.detokenize(self.tgt_vocab.decode(ids))
+
+
+def export_checkpoint(src: str | Path, dst: str | Path, *, half: bool = True) -> None:
+    """Writes a model-only copy (no optimizer state), in half precision by default, for shipping."""
+    ckpt = load_checkpoint(src)
+    ckpt["trainer"] = None
+    if half:
+        ckpt["model"] = {k: v.half() if v.is_floating_point() else v for k, v in ckpt["model"].items()}
+    atomic_save(ckpt, dst)
+
+
+def average_weights(paths: list[str | Path]) -> dict:
+    """Element-wise mean of the weights of several checkpoints of one run (checkpoint averaging)."""
+    if not paths:
+        raise ValueError("checkpoint averaging needs at least one checkpoint")
+    ckpts = [load_checkpoint(p) for p in paths]
+    avg = {k: v.float().clone() if v.is_floating_point() else v for k, v in ckpts[0]["model"].items()}
+    for ckpt in ckpts[1:]:
+        for k, v in ckpt["model"].items():
+            if v.is_floating_point():
+                avg[k] += v.float()
+    return {k: v / len(ckpts) if v.is_floating_point() else v for k, v in avg.items()}

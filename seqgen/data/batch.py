@@ -1,0 +1,105 @@
+"""The one batch type every data module produces and every model consumes."""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from typing import Sequence
+
+import torch
+from torch import Tensor
+
+from ..vocab import BOS, EOS, PAD
+
+
+@dataclass
+class Batch:
+    """A padded minibatch. Fields a task does not use stay None.
+
+    Attributes:
+        tgt_in: (B, T) decoder inputs, BOS first.
+        tgt_out: (B, T) targets, the inputs shifted left with EOS last; PAD is ignored by the loss.
+        src: (B, S) source ids (translation); src_lengths: (B,).
+        features: (B, N, C) image grid features, or (B, 3, H, W) pixels (captioning).
+        prompt: (B, P) BOS + prompt ids to run before generating; prompt_lengths: (B,).
+        refs: reference texts per example (evaluation only).
+    """
+
+    tgt_in: Tensor | None = None
+    tgt_out: Tensor | None = None
+    src: Tensor | None = None
+    src_lengths: Tensor | None = None
+    features: Tensor | None = None
+    prompt: Tensor | None = None
+    prompt_lengths: Tensor | None = None
+    refs: list[list[str]] | None = None
+
+    @property
+    def size(self) -> int:
+        for name in ("tgt_in", "src", "features", "prompt"):
+            value = getattr(self, name)
+            if value is not None:
+                return value.size(0)
+        return len(self.refs or [])
+
+    @property
+    def n_target_tokens(self) -> int:
+        return 0 if self.tgt_out is None else int((self.tgt_out != PAD).sum())
+
+    def to(self, device: torch.device | str) -> "Batch":
+        moved = {f.name: getattr(self, f.name).to(device, non_blocking=True)
+                 for f in fields(self) if isinstance(getattr(self, f.name), Tensor)}
+        return replace(self, **moved)
+
+
+# ------------------------------------------------------------------------------------------------
+def pad(sequences: Sequence[Sequence[int]], *, value: int = PAD) -> tuple[Tensor, Tensor]:
+    """Right-pads id lists into a (B, T) tensor; returns it with the (B,) lengths."""
+    lengths = torch.tensor([len(s) for s in sequences], dtype=torch.long)
+    width = max((len(s) for s in sequences), default=0)
+    out = torch.full((len(sequences), max(width, 1)), value, dtype=torch.long)
+    for i, seq in enumerate(sequences):
+        out[i, : len(seq)] = torch.as_tensor(seq, dtype=torch.long)
+    return out, lengths
+
+
+def target_pair(sequences: Sequence[Sequence[int]]) -> tuple[Tensor, Tensor]:
+    """Teacher-forcing pair: inputs BOS + ids, targets ids + EOS, both (B, T+1)."""
+    tgt_in, _ = pad([[BOS, *s] for s in sequences])
+    tgt_out, _ = pad([[*s, EOS] for s in sequences])
+    return tgt_in, tgt_out
+
+
+def prompt_batch(sequences: Sequence[Sequence[int]]) -> tuple[Tensor, Tensor]:
+    """Generation prompts: BOS + ids, padded, with lengths (B,)."""
+    return pad([[BOS, *s] for s in sequences])
+
+
+def bucket_plan(lengths: Sequence[int], *, batch_size: int, seed: int, epoch: int,
+                max_tokens: int = 0, shuffle: bool = True) -> list[list[int]]:
+    """Length-bucketed batches of example indices, deterministic for a (seed, epoch) pair.
+
+    Examples are shuffled, sorted by length within pools of 50 batches (so each batch needs little
+    padding), cut into batches of ``batch_size`` examples (or, with ``max_tokens``, of at most that
+    many padded tokens), and the batch order shuffled. A resumed run rebuilds the same plan.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1 (got {batch_size})")
+    order = list(range(len(lengths)))
+    generator = torch.Generator().manual_seed(seed * 100_003 + epoch)
+    if shuffle:
+        order = [order[i] for i in torch.randperm(len(order), generator=generator).tolist()]
+    pool = batch_size * 50
+    batches: list[list[int]] = []
+    for start in range(0, len(order), pool):
+        chunk = sorted(order[start:start + pool], key=lambda i: lengths[i])
+        current: list[int] = []
+        for i in chunk:
+            too_many = max_tokens and (len(current) + 1) * max(lengths[i], 1) > max_tokens
+            if current and (len(current) >= batch_size or too_many):
+                batches.append(current)
+                current = []
+            current.append(i)
+        if current:
+            batches.append(current)
+    if shuffle:
+        batches = [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
+    return batches

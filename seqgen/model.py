@@ -1,0 +1,103 @@
+"""EncoderDecoder: an optional encoder plus the shared decoder, seen by the rest of seqgen only
+through ``loss(batch)``, ``init_state(batch)`` and ``step(tokens, state)``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .data.batch import Batch
+from .decoder import DecoderConfig, DecoderState, RecurrentDecoder
+from .encoders import EncoderConfig, build_encoder
+from .vocab import BOS, PAD
+
+
+@dataclass
+class ModelConfig:
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    decoder: DecoderConfig = field(default_factory=DecoderConfig)
+    share_embeddings: bool = False  # source and target share one embedding (joint vocabulary)
+    label_smoothing: float = 0.0  # used in training only; evaluation reports the true NLL
+
+
+class EncoderDecoder(nn.Module):
+    """A generator: encoder (or none) -> decoder state -> next-token logits."""
+
+    def __init__(self, config: ModelConfig, *, src_vocab_size: int, tgt_vocab_size: int) -> None:
+        super().__init__()
+        self.config = config
+        self.encoder = build_encoder(config.encoder, vocab_size=src_vocab_size)
+        enc_dim = getattr(self.encoder, "output_dim", 0)
+        self.decoder = RecurrentDecoder(config.decoder, vocab_size=tgt_vocab_size,
+                                        memory_dim=enc_dim, context_dim=enc_dim)
+        if config.share_embeddings:
+            if self.encoder is None or not hasattr(self.encoder, "embed"):
+                raise ValueError("share_embeddings needs a text encoder")
+            if self.encoder.embed.weight.shape != self.decoder.embed.weight.shape:
+                raise ValueError("share_embeddings needs one vocabulary and equal embedding sizes")
+            self.encoder.embed.weight = self.decoder.embed.weight
+
+    # ------------------------------------------------------------------------------------------
+    def forward(self, batch: Batch) -> tuple[Tensor, Tensor]:
+        """Same as :meth:`loss`; exists so DistributedDataParallel can wrap the model."""
+        return self.loss(batch)
+
+    def loss(self, batch: Batch) -> tuple[Tensor, Tensor]:
+        """Teacher-forced summed cross-entropy over real target tokens.
+
+        Returns:
+            (total loss, number of target tokens); PAD targets are ignored via ``ignore_index``.
+        """
+        state = self._encode(batch)
+        logits, _ = self.decoder(batch.tgt_in, state)  # (B, T, V)
+        smoothing = self.config.label_smoothing if self.training else 0.0
+        total = F.cross_entropy(logits.flatten(0, 1).float(), batch.tgt_out.flatten(),
+                                ignore_index=PAD, reduction="sum", label_smoothing=smoothing)
+        return total, (batch.tgt_out != PAD).sum()
+
+    def init_state(self, batch: Batch) -> tuple[DecoderState, Tensor]:
+        """The state to generate from and the first tokens (B,) to feed to ``step``.
+
+        With a prompt (BOS + ids), every prompt token but the last is run through the decoder
+        once, as one fused pass, and the last one is fed first: generation cost stays linear.
+        """
+        state = self._encode(batch)
+        if batch.prompt is None:
+            return state, torch.full((batch.size,), BOS, dtype=torch.long, device=self.device)
+        prompt, lengths = batch.prompt, batch.prompt_lengths.to(self.device)
+        first = prompt.gather(1, (lengths - 1).clamp(min=0)[:, None]).squeeze(1)  # (B,)
+        if prompt.size(1) > 1 and bool((lengths > 1).any()):
+            _, run = self.decoder(prompt[:, :-1], state, lengths=lengths - 1)
+            state = _keep_where(lengths > 1, run, state)
+        return state, first
+
+    def step(self, tokens: Tensor, state: DecoderState) -> tuple[Tensor, DecoderState]:
+        return self.decoder.step(tokens, state)
+
+    # ------------------------------------------------------------------------------------------
+    def _encode(self, batch: Batch) -> DecoderState:
+        if self.encoder is None:
+            return self.decoder.init_state(batch_size=batch.size)
+        enc = self.encoder(batch)
+        return self.decoder.init_state(batch_size=batch.size, context=enc.context,
+                                       memory=enc.memory, mask=enc.mask)
+
+    @property
+    def device(self) -> torch.device:
+        return self.decoder.output.weight.device
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+
+def _keep_where(use_new: Tensor, new: DecoderState, old: DecoderState) -> DecoderState:
+    """Per batch entry, the new hidden state where ``use_new`` (B,) is true, else the old one."""
+    pick = lambda n, o: torch.where(use_new[None, :, None], n, o)  # noqa: E731
+    if isinstance(new.hidden, tuple):
+        hidden = tuple(pick(n, o) for n, o in zip(new.hidden, old.hidden))
+    else:
+        hidden = pick(new.hidden, old.hidden)
+    return DecoderState(hidden, old.memory, old.keys, old.mask)

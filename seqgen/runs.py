@@ -1,0 +1,79 @@
+"""What every recipe does around its own wiring: parse flags and dotted overrides, prepare the run
+folder (resolved config, resume from ``last.pt``), and run the trainer with the standard callbacks.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import torch
+
+from .callbacks import Checkpoint, EvaluateMetrics, MonitorMetric, ProgressLog, SampleText
+from .checkpoint import CheckpointError, load_checkpoint
+from .config import apply_overrides, save_config
+from .train import DataModule, TrainConfig, Trainer
+
+
+def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None, config: Any
+               ) -> tuple[argparse.Namespace, Any]:
+    """Parses the recipe's own flags; every other ``--section.key=value`` overrides the config."""
+    args, rest = parser.parse_known_args(argv)
+    bad = [r for r in rest if not (r.startswith("--") and "=" in r and "." in r.split("=")[0])]
+    if bad:
+        parser.error(f"unrecognised arguments: {' '.join(bad)} (config overrides look like "
+                     "--train.lr=3e-4)")
+    try:
+        apply_overrides(config, rest)
+    except ValueError as err:
+        parser.error(str(err))
+    return args, config
+
+
+def previous_run(run_dir: str | Path, *, resume: bool) -> dict | None:
+    """The checkpoint to resume from, if the run folder has one and resuming is wanted."""
+    path = Path(run_dir) / "last.pt"
+    if not resume or not path.exists():
+        return None
+    try:
+        ckpt = load_checkpoint(path)
+    except CheckpointError as err:
+        raise SystemExit(f"error: {err}; delete it or pass --no-resume") from None
+    return ckpt if ckpt.get("trainer") else None
+
+
+def train(*, model: torch.nn.Module, data: DataModule, config: TrainConfig, run_dir: str | Path,
+          payload: Callable[[Any, dict | None], dict], resume_from: dict | None = None,
+          metric_fn: Callable[[Any], dict] | None = None,
+          sample_fn: Callable[[Any], list[str]] | None = None, monitor: str = "val_loss",
+          mode: str = "min", patience: int = 0, keep: int = 0, full_config: Any = None,
+          quiet: bool = False) -> Trainer:
+    """Trains with progress log, optional task metrics and samples, best/last checkpoints."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if full_config is not None:
+        save_config(full_config, run_dir / "config.json")
+    watcher = MonitorMetric(monitor, mode=mode, patience=patience)
+    callbacks: list[Any] = [ProgressLog(run_dir, quiet=quiet)]
+    if metric_fn is not None:
+        callbacks.append(EvaluateMetrics(metric_fn))
+    callbacks.append(watcher)
+    if sample_fn is not None and not quiet:
+        callbacks.append(SampleText(sample_fn))
+    callbacks.append(Checkpoint(run_dir, payload, monitor=watcher, keep=keep))
+    trainer = Trainer(model, data, config, callbacks=callbacks)
+    if resume_from is not None:
+        model.load_state_dict(resume_from["model"])
+        trainer.load_state_dict(resume_from["trainer"])
+        logging.getLogger(__name__).info("resumed from step %d", trainer.state.step)
+        if trainer.is_main:
+            print(f"resuming {run_dir} from step {trainer.state.step}", file=sys.stderr)
+    trainer.fit()
+    return trainer
+
+
+def setup_logging(verbose: bool = False) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
