@@ -95,8 +95,11 @@ def main(argv: list[str] | None = None) -> int:
         loaded = LoadedModel(m, "headlines", data.vocab, data.tokenizer)
         return sample_table(loaded, PROMPTS[:2], (0.8,), max_len=80)
 
-    train(model=model, data=data, config=config.train, run_dir=config.run_dir, payload=payload,
-          resume_from=previous, sample_fn=samples, full_config=config, quiet=args.quiet)
+    trainer = train(model=model, data=data, config=config.train, run_dir=config.run_dir,
+                    payload=payload, resume_from=previous, sample_fn=samples, full_config=config,
+                    quiet=args.quiet)
+    if not trainer.is_main:  # under torchrun, rank 0 alone writes and reports
+        return 0
 
     run_dir = Path(config.run_dir)
     export_checkpoint(run_dir / "best.pt", run_dir / "model.pt", half=False)

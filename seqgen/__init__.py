@@ -1,0 +1,18 @@
+"""seqgen: one recurrent decoder, every generator (headlines, translation, captioning)."""
+from .checkpoint import CheckpointError, LoadedModel, load_checkpoint, make_checkpoint
+from .data.batch import Batch
+from .decoder import DecoderConfig, DecoderState, RecurrentDecoder
+from .encoders import EncoderConfig
+from .model import EncoderDecoder, ModelConfig
+from .search import BeamSearch, GreedySearch, Hypothesis, SampleSearch, build_searcher, generate
+from .train import TrainConfig, Trainer
+from .vocab import Vocab
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Batch", "BeamSearch", "CheckpointError", "DecoderConfig", "DecoderState", "EncoderConfig",
+    "EncoderDecoder", "GreedySearch", "Hypothesis", "LoadedModel", "ModelConfig",
+    "RecurrentDecoder", "SampleSearch", "TrainConfig", "Trainer", "Vocab", "build_searcher",
+    "generate", "load_checkpoint", "make_checkpoint",
+]

@@ -25,6 +25,8 @@ BUNDLED = {
     "caption": ROOT / "assets" / "models" / "flickr8k-lite0.pt",
 }
 RECIPES = {"headlines", "translation", "captioning"}
+TASK_OF = {"generate": "headlines", "translate": "translation", "caption": "captioning"}
+COMMAND_OF = {task: command for command, task in TASK_OF.items()}
 
 
 class UsageError(Exception):
@@ -32,10 +34,15 @@ class UsageError(Exception):
 
 
 def load(args: argparse.Namespace) -> LoadedModel:
+    """The checkpoint the command needs (the bundled one by default), checked for its task."""
     path = Path(args.ckpt) if args.ckpt else BUNDLED[args.command]
     if not args.ckpt and not path.exists():
         raise UsageError(f"no bundled model at {path}; pass --ckpt FILE")
-    return LoadedModel.from_file(path, device=pick_device(args.device))
+    loaded = LoadedModel.from_file(path, device=pick_device(args.device))
+    if loaded.task != TASK_OF[args.command]:
+        raise UsageError(f"{path} is a {loaded.task} model; use 'seqgen "
+                         f"{COMMAND_OF.get(loaded.task, 'evaluate')}'")
+    return loaded
 
 
 def add_search_options(p: argparse.ArgumentParser, *, beam: int = 1) -> None:
@@ -81,12 +88,9 @@ def cmd_generate(args: argparse.Namespace) -> None:
     from .tasks.headlines import continue_prompts
 
     loaded = load(args)
-    if loaded.task not in ("headlines",):
-        raise UsageError(f"this checkpoint is a {loaded.task} model; use 'seqgen "
-                         f"{'translate' if loaded.task == 'translation' else 'caption'}'")
     searcher = searcher_from(args)
-    n = args.n_best if args.beam > 1 else args.num
-    stream = sys.stdout.isatty() and args.beam == 1
+    n = 1 if args.beam > 1 else args.num  # beam search returns its n-best list instead
+    stream = sys.stdout.isatty() and args.beam == 1 and args.n_best == 1
     for prompt in args.prompt or [""]:
         if not stream:
             for text in continue_prompts(loaded, [prompt], searcher=searcher, num_samples=n)[0]:
@@ -109,15 +113,17 @@ def _stream_symbol(loaded: LoadedModel, token: torch.Tensor) -> None:
 
 
 def cmd_translate(args: argparse.Namespace) -> None:
+    loaded = load(args)
     from .tasks.translation import translate_cli
 
-    translate_cli(load(args), args, searcher_from(args, collect_attention=bool(args.attention)))
+    translate_cli(loaded, args, searcher_from(args, collect_attention=bool(args.attention)))
 
 
 def cmd_caption(args: argparse.Namespace) -> None:
+    loaded = load(args)
     from .tasks.captioning import caption_cli
 
-    caption_cli(load(args), args, searcher_from(args, collect_attention=bool(args.attention)))
+    caption_cli(loaded, args, searcher_from(args, collect_attention=bool(args.attention)))
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:

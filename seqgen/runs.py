@@ -53,8 +53,6 @@ def train(*, model: torch.nn.Module, data: DataModule, config: TrainConfig, run_
     """Trains with progress log, optional task metrics and samples, best/last checkpoints."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    if full_config is not None:
-        save_config(full_config, run_dir / "config.json")
     watcher = MonitorMetric(monitor, mode=mode, patience=patience)
     callbacks: list[Any] = [ProgressLog(run_dir, quiet=quiet)]
     if metric_fn is not None:
@@ -64,6 +62,8 @@ def train(*, model: torch.nn.Module, data: DataModule, config: TrainConfig, run_
         callbacks.append(SampleText(sample_fn))
     callbacks.append(Checkpoint(run_dir, payload, monitor=watcher, keep=keep))
     trainer = Trainer(model, data, config, callbacks=callbacks)
+    if full_config is not None and trainer.is_main:
+        save_config(full_config, run_dir / "config.json")
     if resume_from is not None:
         model.load_state_dict(resume_from["model"])
         trainer.load_state_dict(resume_from["trainer"])

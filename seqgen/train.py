@@ -174,7 +174,7 @@ class Trainer:
         seconds = now - start
         self.state.elapsed += now - self._tick  # wall clock, evaluations and callbacks included
         self._tick = now
-        self._emit("on_step_end", loss=float(loss), n_tokens=int(n_tokens), seconds=seconds,
+        self._emit("on_step_end", loss=loss.item(), n_tokens=int(n_tokens), seconds=seconds,
                    grad_norm=float(grad_norm))
 
     @torch.no_grad()

@@ -42,16 +42,15 @@ class HeadlineDataConfig:
 
 
 # ------------------------------------------------------------------------------------------------
-_ENTITY = re.compile(r"(?<![&\w])#(\d+);")
+# AG News lost the "&" of its HTML entities to a space: "Kerry #39;s", "  #36;1.88M", " quot;".
+_BROKEN_ENTITY = re.compile(r"(?<!&) ?(#\d+|quot|amp|lt|gt);")
 _TAG = re.compile(r"<[^>]{0,40}>")
 
 
 def clean_text(text: str) -> str:
-    """Undoes AG News' damaged escapes: ' #39;' -> "'", '&lt;b&gt;' tags, ' quot;', backslashes."""
-    text = _ENTITY.sub(lambda m: chr(int(m.group(1))), text)
-    text = re.sub(r"(?<![&\w])(quot|amp|lt|gt);", lambda m: f"&{m.group(1)};", text)
-    text = _TAG.sub("", html.unescape(text))
-    text = text.replace("\\", " ")
+    """Undoes AG News' damaged escapes (' #39;' -> "'", '&lt;b&gt;' tags, ' quot;', backslashes)."""
+    text = html.unescape(_BROKEN_ENTITY.sub(r"&\1;", text))
+    text = _TAG.sub("", html.unescape(text)).replace("\\", " ")
     return re.sub(r"\s+", " ", text).strip()
 
 

@@ -1,0 +1,1 @@
+"""Task glue shared by the recipes and the CLI: prompting, inference and evaluation per task."""

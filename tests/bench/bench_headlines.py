@@ -1,0 +1,230 @@
+"""Benchmark: seqgen's headline generator against a faithful re-implementation of the lesson.
+
+    python tests/bench/bench_headlines.py            # about 12 minutes: speed and quality
+    python tests/bench/bench_headlines.py --quick    # under 3 minutes: the two speed ratios
+
+The lesson (``shared/seeds/001_*``): Keras char tokenizer fitted on training titles, ``<eos>`` added,
+batches of 8 titles tokenised per batch and *pre*-padded by ``pad_sequences``, one-hot inputs and
+targets, Masking -> LSTM(128) -> Dense softmax, categorical cross-entropy, RMSprop(1e-3). Its
+Masking layer masks all-zero vectors, but the one-hot of padding index 0 is not all zero, so padding
+is in fact read and predicted; the re-implementation does the same. Its generator re-runs the
+whole prefix for every new character.
+
+Figures (on ../shared/data/ag_news/train.csv.gz, 10% carved out for validation):
+1. training throughput in real characters per second at the lesson's model size;
+2. validation bits/char after the same wall-clock budget (lesson vs seqgen's best configuration);
+3. generation speed, characters per second: prompt-state stepping vs re-running the prefix.
+The last line printed is one JSON object.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from seqgen.data.headlines import HeadlineData, HeadlineDataConfig
+from seqgen.decoder import DecoderConfig
+from seqgen.metrics import corpus_nll, language_model_scores
+from seqgen.model import EncoderDecoder, ModelConfig
+from seqgen.processors import MinLength
+from seqgen.search import GreedySearch, generate
+from seqgen.train import TrainConfig, Trainer
+
+DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "ag_news"
+
+
+# ---------------------------------------------------------------------------------------- lesson
+class LessonModel(nn.Module):
+    """One-hot input -> LSTM(128, return_sequences) -> Dense(vocab) softmax."""
+
+    def __init__(self, vocab_size: int) -> None:
+        super().__init__()
+        self.vocab_size = vocab_size
+        self.lstm = nn.LSTM(vocab_size, 128, batch_first=True)
+        self.dense = nn.Linear(128, vocab_size)
+
+    def forward(self, one_hot: torch.Tensor) -> torch.Tensor:
+        return self.dense(self.lstm(one_hot)[0])  # (B, T, V) logits; softmax is in the loss
+
+
+class LessonTokenizer:
+    """keras Tokenizer(char_level=True, lower=False): ids by frequency from 1; <eos> last."""
+
+    def __init__(self, texts: list[str]) -> None:
+        counts: dict[str, int] = {}
+        for t in texts:
+            for ch in t:
+                counts[ch] = counts.get(ch, 0) + 1
+        ranked = sorted(counts, key=lambda c: -counts[c])
+        self.index = {c: i + 1 for i, c in enumerate(ranked)}
+        self.eos = len(self.index) + 1
+        self.vocab_size = self.eos + 1
+
+    def batch(self, titles: list[str]) -> tuple[torch.Tensor, torch.Tensor, int]:
+        """texts_to_sequences (unknown chars dropped), pad_sequences (pre), shifted targets + eos."""
+        seqs = [[self.index[c] for c in t if c in self.index] for t in titles]
+        width = max(len(s) for s in seqs)
+        z = torch.tensor([[0] * (width - len(s)) + s for s in seqs])  # (B, T) pre-padded
+        target = torch.cat([z[:, 1:], torch.full((len(seqs), 1), self.eos)], dim=1)
+        return z, target, sum(len(s) for s in seqs)
+
+
+def lesson_train(model: LessonModel, tok: LessonTokenizer, titles: list[str], seconds: float
+                 ) -> tuple[float, float]:
+    """The lesson's loop for ``seconds``; returns (real chars per second, seconds used)."""
+    opt = torch.optim.RMSprop(model.parameters(), lr=1e-3, alpha=0.9, eps=1e-7)
+    chars, start, i = 0, time.perf_counter(), 0
+    while time.perf_counter() - start < seconds:
+        batch = titles[i % len(titles): i % len(titles) + 8] or titles[:8]
+        i += 8
+        z, target, n = tok.batch(batch)
+        x = F.one_hot(z, tok.vocab_size).float()
+        y = F.one_hot(target, tok.vocab_size).float()
+        loss = -(y * model(x).log_softmax(-1)).sum(-1).mean()  # categorical cross-entropy
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        chars += n
+    used = time.perf_counter() - start
+    return chars / used, used
+
+
+@torch.no_grad()
+def lesson_bpc(model: LessonModel, tok: LessonTokenizer, titles: list[str]) -> float:
+    """Bits per predicted real symbol (characters after the first, and <eos>)."""
+    total, count = 0.0, 0
+    for i in range(0, len(titles), 64):
+        z, target, _ = tok.batch(titles[i:i + 64])
+        logp = model(F.one_hot(z, tok.vocab_size).float()).log_softmax(-1)
+        nll = -logp.gather(2, target[:, :, None]).squeeze(2)
+        real = target != 0
+        total, count = total + float(nll[real].sum()), count + int(real.sum())
+    return total / count / math.log(2)
+
+
+@torch.no_grad()
+def lesson_generate(model: nn.Module, step_all, start: list[int], size: int) -> list[int]:
+    """The lesson's generator: the whole prefix is re-run for every new character."""
+    chars = list(start)
+    for _ in range(size):
+        chars.append(int(step_all(torch.tensor([chars]))[0, -1].argmax()))
+    return chars
+
+
+# ---------------------------------------------------------------------------------------- seqgen
+def seqgen_model(vocab: int, *, best: bool) -> EncoderDecoder:
+    decoder = (DecoderConfig(cell="lstm", emb_dim=64, hidden_dim=384, num_layers=2, dropout=0.2)
+               if best else DecoderConfig(cell="lstm", one_hot=True, hidden_dim=128))
+    return EncoderDecoder(ModelConfig(decoder=decoder), src_vocab_size=vocab, tgt_vocab_size=vocab)
+
+
+def seqgen_train(data: HeadlineData, model: EncoderDecoder, *, seconds: float, lr: float
+                 ) -> tuple[float, float]:
+    """Trains for ``seconds`` (no validation inside the budget); returns (chars/s, seconds)."""
+    config = TrainConfig(lr=lr, max_minutes=seconds / 60, max_epochs=1000, warmup_steps=50,
+                         eval_every=10**9, device="cpu")
+    counting = _CountingData(data)
+    start = time.perf_counter()
+    Trainer(model, counting, config).fit()
+    used = time.perf_counter() - start
+    return counting.chars / used, used
+
+
+class _CountingData:
+    """The training side of a data module, counting the real characters it hands out."""
+
+    def __init__(self, data: HeadlineData) -> None:
+        self.data, self.chars = data, 0
+
+    def train_plan(self, epoch: int) -> list[list[int]]:
+        return self.data.train_plan(epoch)
+
+    def make_batch(self, indices):
+        self.chars += sum(len(self.data.train_ids[i]) for i in indices)
+        return self.data.make_batch(indices)
+
+    def val_batches(self):
+        return iter(())
+
+
+def bpc(model: EncoderDecoder, data: HeadlineData) -> float:
+    nll, n = corpus_nll(model, data.val_batches())
+    return language_model_scores(nll, n)["bits_per_token"]
+
+
+def generation_speed(model: EncoderDecoder, data: HeadlineData, *, size: int, repeats: int
+                     ) -> tuple[float, float]:
+    """(stepping chars/s, re-running chars/s) for greedy continuations of 'Today '."""
+    model.eval()
+    prompt = data.encode("Today ")
+    searcher = GreedySearch(max_len=size, processors=[MinLength(size)])
+    start = time.perf_counter()
+    for _ in range(repeats):
+        generate(model, data.prompts(["Today "]), searcher)
+    stepping = repeats * size / (time.perf_counter() - start)
+
+    def run_all(tokens: torch.Tensor) -> torch.Tensor:
+        return model.decoder(tokens, model.decoder.init_state(batch_size=1))[0]
+
+    start = time.perf_counter()
+    for _ in range(repeats):
+        lesson_generate(model, run_all, [1, *prompt], size)
+    rerun = repeats * size / (time.perf_counter() - start)
+    return stepping, rerun
+
+
+# ---------------------------------------------------------------------------------------- main
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="speed ratios only, under 3 minutes")
+    parser.add_argument("--minutes", type=float, default=5.0, help="quality budget for each side")
+    parser.add_argument("--data-dir", default=str(DATA))
+    args = parser.parse_args(argv)
+    torch.manual_seed(0)
+    say = lambda *a: print(*a, file=sys.stderr, flush=True)  # noqa: E731
+    config = HeadlineDataConfig(data_dir=args.data_dir, clean=False, val_fraction=0.1, batch_size=64)
+    data = HeadlineData(config)
+    titles, val = data.train_texts, data.val_texts
+    say(f"{len(titles)} training / {len(val)} validation titles; torch threads {torch.get_num_threads()}")
+    speed_seconds = 40.0 if args.quick else 60.0
+
+    tok = LessonTokenizer(titles)
+    lesson = LessonModel(tok.vocab_size)
+    lesson_speed, _ = lesson_train(lesson, tok, titles, speed_seconds)
+    say(f"lesson loop: {lesson_speed:,.0f} chars/s")
+    small = seqgen_model(len(data.vocab), best=False)
+    seqgen_speed, _ = seqgen_train(data, small, seconds=speed_seconds, lr=3e-3)
+    say(f"seqgen, lesson-size one-hot LSTM-128, batch 64: {seqgen_speed:,.0f} chars/s "
+        f"({seqgen_speed / lesson_speed:.2f}x)")
+    stepping, rerun = generation_speed(small, data, size=100, repeats=3 if args.quick else 10)
+    say(f"generation: stepping {stepping:,.0f} chars/s, re-running {rerun:,.0f} chars/s "
+        f"({stepping / rerun:.1f}x)")
+    result = {"train_chars_per_s": round(seqgen_speed), "lesson_train_chars_per_s": round(lesson_speed),
+              "train_speedup": round(seqgen_speed / lesson_speed, 2),
+              "gen_chars_per_s": round(stepping), "lesson_gen_chars_per_s": round(rerun),
+              "gen_speedup": round(stepping / rerun, 1)}
+    if not args.quick:
+        budget = args.minutes * 60
+        lesson = LessonModel(tok.vocab_size)
+        lesson_train(lesson, tok, titles, budget)
+        result["lesson_val_bpc"] = round(lesson_bpc(lesson, tok, val), 3)
+        say(f"lesson after {args.minutes} min: {result['lesson_val_bpc']} bits/char")
+        best = seqgen_model(len(data.vocab), best=True)
+        seqgen_train(data, best, seconds=budget, lr=3e-3)
+        result["val_bpc"] = round(bpc(best, data), 3)
+        say(f"seqgen (LSTM 2x384, emb 64, dropout 0.2, AdamW 3e-3 cosine) after {args.minutes} min: "
+            f"{result['val_bpc']} bits/char")
+        result["budget_minutes"] = args.minutes
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,89 @@
+"""Shared test fixtures: tiny models and scripted probability tables, no trained weights."""
+from __future__ import annotations
+
+import gzip
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import torch
+
+from seqgen.decoder import DecoderConfig
+from seqgen.encoders import EncoderConfig
+from seqgen.model import EncoderDecoder, ModelConfig
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+TITLES = [
+    "Stocks rise as oil falls", "Oil prices hit record high", "Team wins the cup final",
+    "New chip speeds up phones", "Rain delays the cup final", "Markets calm after rate cut",
+    "Phone maker posts profit", "Storm hits the coast", "Court rules on merger",
+    "Rocket launch delayed again",
+]
+
+
+def tiny_model(*, cell: str = "lstm", attention: str = "none", encoder: str = "none",
+               vocab: int = 12, layers: int = 1, seed: int = 0) -> EncoderDecoder:
+    torch.manual_seed(seed)
+    config = ModelConfig(
+        encoder=EncoderConfig(kind=encoder, cell="gru", emb_dim=6, hidden_dim=5, feature_dim=7),
+        decoder=DecoderConfig(cell=cell, emb_dim=6, hidden_dim=8, num_layers=layers,
+                              attention=attention))
+    return EncoderDecoder(config, src_vocab_size=vocab, tgt_vocab_size=vocab).eval()
+
+
+def write_ag_news(folder: Path, titles: list[str] = TITLES, *, gz: bool = True,
+                  split: str = "train") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = "".join(f'"{i % 4 + 1}","{t}","A description of {t.lower()}."\n'
+                   for i, t in enumerate(titles))
+    path = folder / (f"{split}.csv.gz" if gz else f"{split}.csv")
+    path.write_bytes(gzip.compress(rows.encode()) if gz else rows.encode())
+    return path
+
+
+# ------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TableState:
+    """A state that is just the history, so a scripted model can look up its next distribution."""
+
+    history: torch.Tensor  # (N, t)
+
+    def index_select(self, index: torch.Tensor) -> "TableState":
+        return TableState(self.history.index_select(0, index))
+
+
+class ScriptedModel:
+    """Next-token probabilities from a table keyed by the history (a tuple of ids).
+
+    Histories missing from the table put all mass on EOS (id 2).
+    """
+
+    def __init__(self, table: dict[tuple[int, ...], dict[int, float]], vocab: int = 8) -> None:
+        self.table, self.vocab = table, vocab
+        self.training = False
+
+    def eval(self) -> "ScriptedModel":
+        return self
+
+    def train(self, mode: bool = True) -> "ScriptedModel":
+        return self
+
+    def step(self, tokens: torch.Tensor, state: TableState) -> tuple[torch.Tensor, TableState]:
+        history = torch.cat([state.history, tokens[:, None]], dim=1)
+        logits = torch.full((tokens.size(0), self.vocab), -1e9)
+        for row, hist in enumerate(history[:, 1:].tolist()):  # drop the BOS fed first
+            for token, prob in self.table.get(tuple(hist), {2: 1.0}).items():
+                logits[row, token] = torch.tensor(prob).log()
+        return logits, TableState(history)
+
+    def start(self, batch_size: int) -> tuple[TableState, torch.Tensor]:
+        return TableState(torch.zeros((batch_size, 0), dtype=torch.long)), torch.ones(
+            batch_size, dtype=torch.long)
+
+
+@pytest.fixture
+def ag_news_dir(tmp_path: Path) -> Path:
+    write_ag_news(tmp_path / "ag", gz=True)
+    write_ag_news(tmp_path / "ag", TITLES[:4], gz=False, split="test")
+    return tmp_path / "ag"

@@ -1,0 +1,106 @@
+"""The shared decoder: stepping equals the fused teacher-forced pass; prompt state; masks."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from conftest import tiny_model
+from seqgen.attention import AdditiveAttention, DotAttention
+from seqgen.data.batch import Batch, pad, prompt_batch, target_pair
+from seqgen.decoder import DecoderConfig, RecurrentDecoder
+from seqgen.vocab import BOS
+
+
+def batch_for(encoder: str) -> Batch:
+    tgt_in, tgt_out = target_pair([[4, 5, 6, 7], [8, 9]])
+    src, lengths = pad([[5, 6, 7], [8, 9]])
+    features = torch.randn(2, 4, 7)
+    return Batch(tgt_in=tgt_in, tgt_out=tgt_out,
+                 src=src if encoder == "rnn" else None,
+                 src_lengths=lengths if encoder == "rnn" else None,
+                 features=features if encoder == "features" else None)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("attention,encoder", [("none", "none"), ("none", "rnn"), ("general", "features"),
+                                               ("general", "rnn"), ("additive", "rnn"),
+                                               ("additive", "features")])
+def test_step_by_step_reproduces_teacher_forced_forward(cell, attention, encoder):
+    model = tiny_model(cell=cell, attention=attention, encoder=encoder, layers=2)
+    batch = batch_for(encoder)
+    state = model._encode(batch)
+    full, _ = model.decoder(batch.tgt_in, state)  # (B, T, V)
+    steps = []
+    for t in range(batch.tgt_in.size(1)):
+        logits, state = model.step(batch.tgt_in[:, t], state)
+        steps.append(logits)
+    assert torch.allclose(torch.stack(steps, dim=1), full, atol=1e-5)
+
+
+def test_dot_attention_requires_equal_sizes_and_works_when_equal():
+    with pytest.raises(ValueError, match="general"):
+        DotAttention(8, 5, general=False)
+    attn = DotAttention(4, 4, general=False)
+    memory = torch.randn(2, 3, 4)
+    context, weights = attn(torch.randn(2, 5, 4), memory, attn.project_keys(memory), None)
+    assert context.shape == (2, 5, 4) and weights.shape == (2, 5, 3)
+
+
+@pytest.mark.parametrize("attention", [AdditiveAttention(6, 4), DotAttention(6, 4)])
+def test_attention_ignores_padding(attention):
+    memory = torch.randn(2, 5, 4)
+    mask = torch.tensor([[True] * 5, [True, True, False, False, False]])
+    query = torch.randn(2, 3, 6)
+    context, weights = attention(query, memory, attention.project_keys(memory), mask)
+    assert torch.all(weights[1, :, 2:] == 0)
+    changed = memory.clone()
+    changed[1, 2:] = 100.0  # whatever sits under padding must not matter
+    context2, _ = attention(query, changed, attention.project_keys(changed), mask)
+    assert torch.allclose(context[1], context2[1], atol=1e-6)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_prompt_state_generation_equals_a_full_forward_pass(cell):
+    """Running the prompt once and stepping on gives the logits a full re-run would give."""
+    model = tiny_model(cell=cell, layers=2)
+    prompts = [[4, 5, 6, 7], [8], []]
+    prompt, lengths = prompt_batch(prompts)
+    state, first = model.init_state(Batch(prompt=prompt, prompt_lengths=lengths))
+    assert first.tolist() == [7, 8, BOS]
+    logits, _ = model.step(first, state)  # (B, V) next-symbol logits after each prompt
+    for i, p in enumerate(prompts):
+        tokens = torch.tensor([[BOS, *p]])
+        full, _ = model.decoder(tokens, model.decoder.init_state(batch_size=1))
+        assert torch.allclose(logits[i], full[0, -1], atol=1e-5)
+
+
+def test_loss_ignores_padding_and_counts_eos():
+    model = tiny_model()
+    tgt_in, tgt_out = target_pair([[4, 5, 6], [7]])
+    total, n = model.loss(Batch(tgt_in=tgt_in, tgt_out=tgt_out))
+    assert int(n) == 4 + 2  # three symbols + EOS, one symbol + EOS
+    alone_in, alone_out = target_pair([[7]])
+    short, _ = model.loss(Batch(tgt_in=alone_in, tgt_out=alone_out))
+    long_in, long_out = target_pair([[4, 5, 6]])
+    long, _ = model.loss(Batch(tgt_in=long_in, tgt_out=long_out))
+    assert torch.allclose(total, short + long, atol=1e-5)
+
+
+def test_one_hot_input_and_weight_tying_options():
+    one_hot = RecurrentDecoder(DecoderConfig(one_hot=True, hidden_dim=8), vocab_size=11)
+    assert not one_hot.embed.weight.requires_grad and one_hot.embed.weight.shape == (11, 11)
+    tied = RecurrentDecoder(DecoderConfig(emb_dim=6, hidden_dim=8, tie_weights=True), vocab_size=11)
+    assert tied.output.weight is tied.embed.weight
+    with pytest.raises(ValueError, match="attention needs an encoder memory"):
+        RecurrentDecoder(DecoderConfig(attention="additive"), vocab_size=11)
+    with pytest.raises(ValueError, match="lstm"):
+        RecurrentDecoder(DecoderConfig(cell="rnn"), vocab_size=11)  # type: ignore[arg-type]
+
+
+def test_bridge_initialises_state_from_context():
+    model = tiny_model(encoder="rnn", cell="lstm", layers=2)
+    batch = batch_for("rnn")
+    state = model._encode(batch)
+    h, c = state.hidden
+    assert h.shape == (2, 2, 8) and c.shape == (2, 2, 8)
+    assert float(h.detach().abs().sum()) > 0

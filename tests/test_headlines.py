@@ -1,0 +1,151 @@
+"""Headlines: data module, recipe dry run, the generate / evaluate CLI on a tiny model."""
+from __future__ import annotations
+
+import gzip
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import SHARED_DATA, TITLES, write_ag_news
+from seqgen.checkpoint import LoadedModel
+from seqgen.cli import main as cli
+from seqgen.data.headlines import (HeadlineData, HeadlineDataConfig, clean_text, load_texts,
+                                   read_ag_news_csv)
+from seqgen.search import build_searcher
+from seqgen.tasks.headlines import continue_prompts
+from seqgen.vocab import BOS, PAD, UNK
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_reads_plain_and_gzipped_csv_alike(tmp_path):
+    gz = write_ag_news(tmp_path / "a", gz=True)
+    plain = write_ag_news(tmp_path / "b", gz=False)
+    assert read_ag_news_csv(gz) == read_ag_news_csv(plain) == TITLES
+    both = read_ag_news_csv(gz, field="title+description")
+    assert both[0].startswith(TITLES[0] + ". A description")
+
+
+def test_empty_titles_are_dropped_and_bad_rows_named(tmp_path):
+    (tmp_path / "train.csv").write_text('"1","",""\n"2","Real title","x"\n"3","   ","y"\n')
+    assert read_ag_news_csv(tmp_path / "train.csv") == ["Real title"]
+    (tmp_path / "bad.csv").write_text('"1"\n')
+    with pytest.raises(ValueError, match="row 1 has 1 column"):
+        read_ag_news_csv(tmp_path / "bad.csv")
+    with pytest.raises(FileNotFoundError, match="no test.csv"):
+        load_texts(HeadlineDataConfig(data_dir=str(tmp_path)), "test")
+
+
+def test_cleaning_undoes_ag_news_escapes():
+    assert clean_text("Fed #39;s rate  cut &lt;b&gt;...&lt;/b&gt;") == "Fed's rate cut ..."
+    assert clean_text("Guaranteed  #36;1.88M") == "Guaranteed $1.88M"
+    assert clean_text(" quot;nuts, quot; he said") == '"nuts," he said'
+
+
+def test_vocab_comes_from_training_text_and_unseen_symbols_become_unk(ag_news_dir):
+    data = HeadlineData(HeadlineDataConfig(data_dir=str(ag_news_dir), val_fraction=0.2))
+    assert len(data.train_texts) == 8 and len(data.val_texts) == 2
+    train_chars = set("".join(data.train_texts))
+    assert set(data.vocab.itos[4:]) == train_chars
+    assert data.encode("Ωmega")[0] == UNK
+    batch = data.make_batch(data.train_plan(0)[0])
+    assert batch.tgt_in[:, 0].eq(BOS).all()
+    assert batch.tgt_in.shape == batch.tgt_out.shape
+
+
+def test_word_level_on_a_plain_text_file(tmp_path):
+    book = tmp_path / "book.txt"
+    book.write_text("Once upon a time there was a girl.\n\nShe walked into the wood.\n" * 5)
+    data = HeadlineData(HeadlineDataConfig(text_file=str(book), level="word", val_fraction=0.2))
+    assert "wood" in data.vocab and "girl" in data.vocab and "." in data.vocab
+    assert data.tokenizer.detokenize(data.tokenizer.tokenize("She walked.")) == "She walked."
+
+
+def tiny_run(tmp_path: Path, *extra: str) -> Path:
+    write_ag_news(tmp_path / "ag", TITLES * 3)
+    write_ag_news(tmp_path / "ag", TITLES[:5], split="test")
+    run = tmp_path / "run"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "recipes" / "headlines.py"), "--data-dir", str(tmp_path / "ag"),
+         "--run-dir", str(run), "--quiet", "--minutes", "0", "--train.max_steps=30",
+         "--train.eval_every=10", "--data.batch_size=8", "--model.decoder.hidden_dim=32",
+         "--model.decoder.emb_dim=16", *extra], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "[T=1.8] Moscow, " in result.stdout and "[greedy] Today " in result.stdout
+    return run / "model.pt"
+
+
+@pytest.fixture(scope="module")
+def tiny_ckpt(tmp_path_factory) -> Path:
+    return tiny_run(tmp_path_factory.mktemp("headlines"))
+
+
+def test_sampler_never_emits_padding_at_any_temperature(tiny_ckpt):
+    """The lesson's notebook crashed with KeyError: 0 when sampling hit the padding index."""
+    loaded = LoadedModel.from_file(tiny_ckpt)
+    with torch.no_grad():
+        loaded.model.decoder.output.bias[PAD] += 50.0  # even when padding is the favourite
+    for t in (0.3, 0.8, 1.0, 1.3, 1.8, 10.0):
+        texts = continue_prompts(loaded, ["Today ", "Ωx "], num_samples=5,
+                                 searcher=build_searcher(temperature=t, seed=0, max_len=40))
+        assert all(s.startswith(("Today ", "Ωx ")) for group in texts for s in group)
+        assert all("<pad>" not in s and "<bos>" not in s for group in texts for s in group)
+
+
+def test_generate_cli_prints_each_sample_with_its_prompt(tiny_ckpt, capsys):
+    assert cli(["generate", "--ckpt", str(tiny_ckpt), "--prompt", "Today ", "--temperature", "0.8",
+                "-n", "3", "--seed", "1"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 3 and all(line.startswith("Today ") for line in lines)
+    assert cli(["generate", "--ckpt", str(tiny_ckpt), "--prompt", "Oil", "--beam", "3",
+                "--n-best", "2"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 2
+
+
+def test_evaluate_cli_prints_bits_per_char(tiny_ckpt, tmp_path, capsys):
+    write_ag_news(tmp_path, TITLES[:4], split="test", gz=False)
+    assert cli(["evaluate", "--ckpt", str(tiny_ckpt), "--data-dir", str(tmp_path), "--split",
+                "test"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["bits_per_char"] > 0 and result["perplexity"] > 1
+    assert 0 <= result["repeated_3gram_share_greedy"] <= 1
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["generate", "--ckpt", "missing.pt"], "checkpoint not found"),
+    (["generate", "--temperature", "0", "--ckpt", "{ckpt}"], "use greedy"),
+    (["generate", "--top-p", "1.5", "--ckpt", "{ckpt}"], "top_p"),
+    (["generate", "--beam", "0", "--ckpt", "{ckpt}"], "beam size"),
+    (["evaluate", "--ckpt", "{ckpt}", "--data-dir", "nowhere"], "data folder not found"),
+    (["translate", "--ckpt", "{ckpt}", "Hallo"], "headlines model"),
+])
+def test_cli_errors_are_one_line(tiny_ckpt, capsys, argv, message):
+    argv = [a.replace("{ckpt}", str(tiny_ckpt)) for a in argv]
+    assert cli(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "\n" not in err and "Traceback" not in err
+
+
+def test_recipe_dry_run_on_the_bundled_sample():
+    result = subprocess.run([sys.executable, str(ROOT / "recipes" / "headlines.py"), "--dry-run",
+                             "--quiet"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads(result.stdout.splitlines()[-1])["bits_per_char"] > 0
+
+
+def test_seqgen_help_lists_every_command():
+    out = subprocess.run([sys.executable, "-m", "seqgen.cli", "--help"], capture_output=True,
+                         text=True).stdout
+    for command in ("train", "generate", "translate", "caption", "evaluate"):
+        assert command in out
+
+
+@pytest.mark.skipif(not (SHARED_DATA / "ag_news" / "train.csv.gz").exists(),
+                    reason="shared AG News sample not present")
+def test_reads_the_real_ag_news_sample():
+    texts = load_texts(HeadlineDataConfig(data_dir=str(SHARED_DATA / "ag_news")))
+    assert len(texts) > 11_000 and all(texts)

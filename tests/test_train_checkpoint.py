@@ -1,0 +1,184 @@
+"""Trainer and checkpoints: exact resume, round trips, atomic writes, clear errors, DDP on CPU."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import TITLES, tiny_model, write_ag_news
+from seqgen.checkpoint import (CheckpointError, LoadedModel, atomic_save, average_weights,
+                               export_checkpoint, load_checkpoint, make_checkpoint)
+from seqgen.config import apply_overrides, from_dict, to_dict
+from seqgen.data.headlines import HeadlineData, HeadlineDataConfig
+from seqgen.decoder import DecoderConfig
+from seqgen.model import EncoderDecoder, ModelConfig
+from seqgen.tokenizers import CharTokenizer
+from seqgen.train import TrainConfig, Trainer
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def tiny_setup(tmp_path: Path, seed: int) -> tuple[HeadlineData, EncoderDecoder]:
+    write_ag_news(tmp_path / "ag")
+    data = HeadlineData(HeadlineDataConfig(data_dir=str(tmp_path / "ag"), batch_size=2,
+                                           val_fraction=0.1))
+    torch.manual_seed(seed)
+    model = EncoderDecoder(ModelConfig(decoder=DecoderConfig(emb_dim=8, hidden_dim=16, num_layers=2,
+                                                             dropout=0.3)),
+                           src_vocab_size=len(data.vocab), tgt_vocab_size=len(data.vocab))
+    return data, model
+
+
+def train_config() -> TrainConfig:
+    return TrainConfig(lr=1e-2, max_steps=12, max_epochs=100, warmup_steps=3, eval_every=0,
+                       device="cpu", seed=5)
+
+
+class StopAt:
+    """Simulates an interruption (a crash or a kill) after a given step."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_step_end(self, trainer, **_) -> None:
+        if trainer.state.step == self.step:
+            trainer.should_stop = True
+
+
+def test_resume_after_interruption_reaches_the_same_weights(tmp_path):
+    data, model = tiny_setup(tmp_path, seed=0)
+    Trainer(model, data, train_config()).fit()
+
+    data2, first = tiny_setup(tmp_path, seed=0)
+    half = Trainer(first, data2, train_config(), callbacks=[StopAt(7)])  # mid-epoch
+    half.fit()
+    path = tmp_path / "last.pt"
+    atomic_save(make_checkpoint(first, task="headlines", tgt_vocab=data2.vocab,
+                                tgt_tokenizer=CharTokenizer(), trainer_state=half.state_dict()), path)
+
+    ckpt = load_checkpoint(path)
+    data3, resumed = tiny_setup(tmp_path, seed=99)  # different initial weights: all must be restored
+    resumed.load_state_dict(ckpt["model"])
+    trainer = Trainer(resumed, data3, train_config())
+    trainer.load_state_dict(ckpt["trainer"])
+    assert trainer.state.step == 7
+    trainer.fit()
+    for (name, a), b in zip(model.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), name
+
+
+def test_training_lowers_the_validation_loss(tmp_path):
+    data, model = tiny_setup(tmp_path, seed=0)
+    trainer = Trainer(model, data, TrainConfig(lr=1e-2, max_steps=40, max_epochs=100, device="cpu",
+                                               warmup_steps=0, eval_every=0))
+    before = trainer.evaluate()["val_loss"]
+    trainer.fit()
+    assert trainer.evaluate()["val_loss"] < before
+
+
+def test_checkpoint_round_trip_gives_identical_logits(tmp_path):
+    model = tiny_model(encoder="rnn", attention="additive", vocab=12)
+    from seqgen.vocab import Vocab
+    vocab = Vocab([chr(97 + i) for i in range(8)])
+    path = tmp_path / "m.pt"
+    atomic_save(make_checkpoint(model, task="translation", tgt_vocab=vocab, src_vocab=vocab,
+                                tgt_tokenizer=CharTokenizer(), src_tokenizer=CharTokenizer()), path)
+    loaded = LoadedModel.from_file(path)
+    from test_decoder import batch_for
+    batch = batch_for("rnn")
+    a, _ = model.decoder(batch.tgt_in, model._encode(batch))
+    b, _ = loaded.model.decoder(batch.tgt_in, loaded.model._encode(batch))
+    assert torch.equal(a, b) and loaded.tgt_vocab == vocab
+    export_checkpoint(path, tmp_path / "half.pt")  # half precision: close, not equal
+    half = LoadedModel.from_file(tmp_path / "half.pt")
+    c, _ = half.model.decoder(batch.tgt_in, half.model._encode(batch))
+    assert torch.allclose(a, c, atol=1e-2)
+    avg = average_weights([path, path])
+    assert all(torch.equal(avg[k], v) for k, v in load_checkpoint(path)["model"].items())
+
+
+def test_bad_checkpoint_files_give_one_line_errors(tmp_path):
+    with pytest.raises(CheckpointError, match="not found"):
+        load_checkpoint(tmp_path / "missing.pt")
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"weights": torch.zeros(2)}, foreign)
+    with pytest.raises(CheckpointError, match="not a seqgen checkpoint"):
+        load_checkpoint(foreign)
+    model = tiny_model()
+    from seqgen.vocab import Vocab
+    good = tmp_path / "good.pt"
+    atomic_save(make_checkpoint(model, task="headlines", tgt_vocab=Vocab(list("abcdefgh")),
+                                tgt_tokenizer=CharTokenizer()), good)
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(good.read_bytes()[:300])
+    with pytest.raises(CheckpointError, match="cannot read") as err:
+        load_checkpoint(truncated)
+    assert "\n" not in str(err.value)
+    text = tmp_path / "notes.txt"
+    text.write_text("hello")
+    with pytest.raises(CheckpointError):
+        load_checkpoint(text)
+    assert not list(tmp_path.glob(".*.tmp"))  # atomic writes leave no temporary files
+
+
+def test_atomic_save_keeps_the_old_file_when_writing_fails(tmp_path):
+    path = tmp_path / "last.pt"
+    atomic_save({"a": 1}, path)
+
+    class Unpicklable:
+        def __reduce__(self):
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        atomic_save({"a": Unpicklable()}, path)
+    assert torch.load(path, weights_only=True) == {"a": 1}
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+# ------------------------------------------------------------------------------------------------
+@dataclass
+class Inner:
+    lr: float = 1.0
+    name: str = "x"
+    flag: bool = False
+    layers: list[int] = field(default_factory=list)
+
+
+@dataclass
+class Outer:
+    train: Inner = field(default_factory=Inner)
+    steps: int = 3
+
+
+def test_dotted_overrides_are_type_checked():
+    config = apply_overrides(Outer(), ["--train.lr=3e-4", "--train.flag=true", "--steps=7",
+                                       "--train.layers=1,2"])
+    assert config.train.lr == 3e-4 and config.train.flag and config.steps == 7
+    assert config.train.layers == [1, 2]
+    assert from_dict(Outer, to_dict(config)) == config
+    for bad, message in (("--train.lr=fast", "expects float"), ("--train.nope=1", "unknown config key"),
+                         ("--steps", "must look like"), ("--train.flag=maybe", "true or false")):
+        with pytest.raises(ValueError, match=message):
+            apply_overrides(Outer(), [bad])
+
+
+def test_two_process_ddp_run_on_cpu_trains(tmp_path):
+    write_ag_news(tmp_path / "ag", TITLES * 4)
+    run_dir = tmp_path / "run"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+         str(ROOT / "recipes" / "headlines.py"), "--data-dir", str(tmp_path / "ag"),
+         "--run-dir", str(run_dir), "--quiet", "--minutes", "0", "--train.max_steps=4",
+         "--train.eval_every=2", "--data.batch_size=4", "--model.decoder.hidden_dim=16",
+         "--model.decoder.emb_dim=8"],
+        capture_output=True, text=True, timeout=300, env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    ckpt = load_checkpoint(run_dir / "last.pt")
+    assert ckpt["trainer"]["state"]["step"] == 4
+    assert (run_dir / "model.pt").exists() and '"bits_per_char"' in result.stdout
