@@ -36,6 +36,8 @@ class HeadlinesConfig:
     train: TrainConfig = field(default_factory=lambda: TrainConfig(
         lr=3e-3, max_epochs=30, max_minutes=3.0, warmup_steps=50, eval_every=100))
     run_dir: str = "runs/headlines"
+    sample_every: int = 1  # show samples after every N-th evaluation (0: never)
+    sample_temperatures: tuple[float, ...] = (0.5, 1.0)
 
 
 def build(config: HeadlinesConfig, *, vocab: Vocab | None = None, tokenizer=None
@@ -93,11 +95,12 @@ def main(argv: list[str] | None = None) -> int:
 
     def samples(m: EncoderDecoder) -> list[str]:
         loaded = LoadedModel(m, "headlines", data.vocab, data.tokenizer)
-        return sample_table(loaded, PROMPTS[:2], (0.8,), max_len=80)
+        return sample_table(loaded, PROMPTS[:3], config.sample_temperatures, max_len=80)
 
     trainer = train(model=model, data=data, config=config.train, run_dir=config.run_dir,
-                    payload=payload, resume_from=previous, sample_fn=samples, full_config=config,
-                    quiet=args.quiet)
+                    payload=payload, resume_from=previous, full_config=config, quiet=args.quiet,
+                    sample_fn=samples if config.sample_every else None,
+                    sample_every=config.sample_every)
     if not trainer.is_main:  # under torchrun, rank 0 alone writes and reports
         return 0
 

@@ -1,4 +1,4 @@
-"""The ``seqgen`` command: train / generate / translate / caption / evaluate.
+"""The ``seqgen`` command: train / generate / translate / caption / evaluate / export.
 
 Every sub-command loads a checkpoint that rebuilds its own model (the bundled models in
 ``assets/models`` when ``--ckpt`` is omitted). Bad input ends in one line on stderr, exit code 2.
@@ -144,6 +144,13 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     print(json.dumps(result, ensure_ascii=False))
 
 
+def cmd_export(args: argparse.Namespace) -> None:
+    from .checkpoint import export_checkpoint
+
+    export_checkpoint(args.ckpt, args.out, half=not args.float32)
+    print(f"wrote {args.out} ({Path(args.out).stat().st_size / 1e6:.1f} MB)", file=sys.stderr)
+
+
 def cmd_train(args: argparse.Namespace, rest: list[str]) -> None:
     script = ROOT / "recipes" / f"{args.recipe}.py"
     if not script.is_file():
@@ -185,9 +192,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--beam", type=int, help="beam size (translation 5, captioning 3)")
     p.add_argument("--limit", type=int, default=0, help="score only the first N examples")
 
+    p = sub.add_parser("export", help="write a model-only copy for shipping (half precision)")
+    p.add_argument("--out", required=True, help="output checkpoint path")
+    p.add_argument("--float32", action="store_true", help="keep full precision")
+
     for name, p in sub.choices.items():
         if name != "train":
-            p.add_argument("--ckpt", required=name == "evaluate",
+            p.add_argument("--ckpt", required=name in ("evaluate", "export"),
                            help="checkpoint (default: the bundled model)")
             p.add_argument("--device", default="auto", help="cpu, cuda or auto")
     return parser
@@ -205,7 +216,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             cmd_train(args, rest)
         else:
             {"generate": cmd_generate, "translate": cmd_translate, "caption": cmd_caption,
-             "evaluate": cmd_evaluate}[args.command](args)
+             "evaluate": cmd_evaluate, "export": cmd_export}[args.command](args)
     except (UsageError, CheckpointError, FileNotFoundError, ValueError) as err:
         print(f"seqgen {args.command}: error: {err}", file=sys.stderr)
         return 2

@@ -47,19 +47,20 @@ def previous_run(run_dir: str | Path, *, resume: bool) -> dict | None:
 def train(*, model: torch.nn.Module, data: DataModule, config: TrainConfig, run_dir: str | Path,
           payload: Callable[[Any, dict | None], dict], resume_from: dict | None = None,
           metric_fn: Callable[[Any], dict] | None = None,
-          sample_fn: Callable[[Any], list[str]] | None = None, monitor: str = "val_loss",
-          mode: str = "min", patience: int = 0, keep: int = 0, full_config: Any = None,
+          sample_fn: Callable[[Any], list[str]] | None = None, sample_every: int = 1,
+          monitor: str = "val_loss",
+          mode: str = "min", keep: int = 0, full_config: Any = None,
           quiet: bool = False) -> Trainer:
     """Trains with progress log, optional task metrics and samples, best/last checkpoints."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    watcher = MonitorMetric(monitor, mode=mode, patience=patience)
+    watcher = MonitorMetric(monitor, mode=mode, patience=config.patience)
     callbacks: list[Any] = [ProgressLog(run_dir, quiet=quiet)]
     if metric_fn is not None:
         callbacks.append(EvaluateMetrics(metric_fn))
     callbacks.append(watcher)
     if sample_fn is not None and not quiet:
-        callbacks.append(SampleText(sample_fn))
+        callbacks.append(SampleText(sample_fn, every=sample_every))
     callbacks.append(Checkpoint(run_dir, payload, monitor=watcher, keep=keep))
     trainer = Trainer(model, data, config, callbacks=callbacks)
     if full_config is not None and trainer.is_main:

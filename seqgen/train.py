@@ -38,6 +38,7 @@ class TrainConfig:
     plateau_factor: float = 0.5
     plateau_patience: int = 1
     eval_every: int = 0  # steps between evaluations; 0: once per epoch
+    patience: int = 0  # stop after this many evaluations without improvement; 0: never
     log_every: int = 50
     seed: int = 1234
     amp: bool = True  # mixed precision, on CUDA only
