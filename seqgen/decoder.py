@@ -7,7 +7,7 @@ stepping reproduces ``forward`` exactly (tested).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Literal
 
 import torch
@@ -153,6 +153,37 @@ class RecurrentDecoder(nn.Module):
             out, _ = pad_packed_sequence(out, batch_first=True, total_length=tokens.size(1))
         else:
             out, hidden = self.rnn(x, state.hidden)  # (B, T, H)
+        return self._output(out, state, hidden)
+
+    def step(self, tokens: Tensor, state: DecoderState) -> tuple[Tensor, DecoderState]:
+        """One token per sequence. tokens: (B,) -> logits (B, V) and the next state.
+
+        The same maths as ``forward`` with T = 1, but through the cell functions on the fused
+        RNN's own weights: a one-step call of the fused kernel costs several times more.
+        """
+        x = self.dropout(self.embed(tokens))  # (B, E)
+        rnn, cell = self.rnn, torch.lstm_cell if self.config.cell == "lstm" else torch.gru_cell
+        layers = []
+        for layer in range(rnn.num_layers):
+            if layer > 0:
+                x = nn.functional.dropout(x, rnn.dropout, self.training)
+            weights = [getattr(rnn, f"{name}_l{layer}") for name in
+                       ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+            if isinstance(state.hidden, tuple):
+                h, c = cell(x, (state.hidden[0][layer], state.hidden[1][layer]), *weights)
+                layers.append((h, c))
+            else:
+                h = cell(x, state.hidden[layer], *weights)
+                layers.append(h)
+            x = h  # (B, H)
+        hidden: Hidden = (torch.stack([h for h, _ in layers]), torch.stack([c for _, c in layers])
+                          ) if isinstance(state.hidden, tuple) else torch.stack(layers)
+        logits, state = self._output(x[:, None], state, hidden)
+        return logits[:, 0], state  # (B, V)
+
+    def _output(self, out: Tensor, state: DecoderState, hidden: Hidden
+                ) -> tuple[Tensor, DecoderState]:
+        """RNN outputs (B, T, H) -> attention, combination and logits (B, T, V)."""
         weights = None
         if self.attention is not None:
             context, weights = self.attention(out, state.memory, state.keys, state.mask)
@@ -160,9 +191,5 @@ class RecurrentDecoder(nn.Module):
         out = self.dropout(out)
         if self.pre_output is not None:
             out = self.pre_output(out)  # (B, T, E)
-        return self.output(out), replace(state, hidden=hidden, attention=weights)  # (B, T, V)
-
-    def step(self, tokens: Tensor, state: DecoderState) -> tuple[Tensor, DecoderState]:
-        """One token per sequence. tokens: (B,) -> logits (B, V) and the next state."""
-        logits, state = self.forward(tokens[:, None], state)
-        return logits[:, 0], state  # (B, V)
+        next_state = DecoderState(hidden, state.memory, state.keys, state.mask, weights)
+        return self.output(out), next_state  # (B, T, V)

@@ -119,7 +119,7 @@ class MinLength:
     def __call__(self, logits: Tensor, history: Tensor) -> Tensor:
         if history.size(1) >= self.min_length:
             return logits
-        return logits.index_fill(1, torch.tensor([self.eos], device=logits.device), NEG_INF)
+        return logits.index_fill(1, _index([self.eos], logits.device), NEG_INF)
 
 
 class BanTokens:
@@ -129,8 +129,18 @@ class BanTokens:
         self.ids = sorted(set(int(i) for i in ids))
 
     def __call__(self, logits: Tensor, history: Tensor) -> Tensor:
-        index = torch.tensor(self.ids, device=logits.device, dtype=torch.long)
-        return logits.index_fill(1, index, NEG_INF)
+        return logits.index_fill(1, _index(self.ids, logits.device), NEG_INF)
+
+
+_INDEX_CACHE: dict[tuple[tuple[int, ...], torch.device], Tensor] = {}
+
+
+def _index(ids: Sequence[int], device: torch.device) -> Tensor:
+    """A cached id tensor: building one at every decoding step costs more than using it."""
+    key = (tuple(ids), device)
+    if key not in _INDEX_CACHE:
+        _INDEX_CACHE[key] = torch.tensor(ids, dtype=torch.long, device=device)
+    return _INDEX_CACHE[key]
 
 
 def default_bans(*, ban_unk: bool = True) -> BanTokens:

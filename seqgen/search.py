@@ -50,18 +50,21 @@ class _LeftToRight(_Searcher):
                on_step: Callable[[Tensor], None] | None = None) -> list[list[Hypothesis]]:
         """Generates one hypothesis per batch entry. first: (N,) tokens fed first."""
         n = first.size(0)
-        tokens, history = first, first.new_zeros((n, 0))
+        tokens = first
+        history = first.new_full((n, self.max_len), PAD)  # filled in place; a view is passed on
         finished = torch.zeros(n, dtype=torch.bool, device=first.device)
         scores = torch.zeros(n, device=first.device)
         attention = []
-        for _ in range(self.max_len):
+        length = 0
+        for t in range(self.max_len):
             logits, state = model.step(tokens, state)
             logits = logits.float()  # (N, V)
-            chosen = self.choose(apply_processors(self.processors, logits, history))  # (N,)
+            chosen = self.choose(apply_processors(self.processors, logits, history[:, :t]))  # (N,)
             chosen = chosen.masked_fill(finished, PAD)
             logp = logits.log_softmax(-1).gather(1, chosen[:, None]).squeeze(1)
             scores += logp.masked_fill(finished, 0.0)
-            history = torch.cat([history, chosen[:, None]], dim=1)  # (N, t)
+            history[:, t] = chosen
+            length = t + 1
             if self.collect_attention and getattr(state, "attention", None) is not None:
                 attention.append(state.attention[:, -1])  # (N, S)
             if on_step is not None:
@@ -70,6 +73,7 @@ class _LeftToRight(_Searcher):
             if bool(finished.all()):
                 break
             tokens = chosen
+        history = history[:, :length]
         attn = torch.stack(attention, dim=1) if attention else None  # (N, t, S)
         out = []
         for i, row in enumerate(history.tolist()):
