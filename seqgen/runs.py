@@ -21,7 +21,7 @@ def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None, conf
                ) -> tuple[argparse.Namespace, Any]:
     """Parses the recipe's own flags; every other ``--section.key=value`` overrides the config."""
     args, rest = parser.parse_known_args(argv)
-    bad = [r for r in rest if not (r.startswith("--") and "=" in r and "." in r.split("=")[0])]
+    bad = [r for r in rest if not (r.startswith("--") and "=" in r)]
     if bad:
         parser.error(f"unrecognised arguments: {' '.join(bad)} (config overrides look like "
                      "--train.lr=3e-4)")

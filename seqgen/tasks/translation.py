@@ -1,0 +1,137 @@
+"""Translation task glue shared by the recipe, the CLI and the benchmark: batched translation,
+sacreBLEU evaluation and attention heatmaps."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from ..checkpoint import LoadedModel
+from ..data.translation import TranslationDataConfig, encode_sources, load_pairs, source_batch
+from ..metrics import translation_scores
+from ..search import Hypothesis, build_searcher, generate
+
+MAX_SOURCE_TOKENS = 200  # longer inputs are cut, with a warning
+
+
+def translate(loaded: LoadedModel, texts: Sequence[str], searcher: object, *,
+              batch_size: int = 128) -> list[list[Hypothesis]]:
+    """Hypotheses per input sentence, in input order.
+
+    Sentences are batched by length; empty lines get one empty hypothesis without touching the
+    model, so one blank line never breaks a batch.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch size must be >= 1 (got {batch_size})")
+    if loaded.src_vocab is None or loaded.src_tokenizer is None:
+        raise ValueError("this checkpoint has no source vocabulary; is it a translation model?")
+    results: list[list[Hypothesis]] = [[Hypothesis([], 0.0)] for _ in texts]
+    todo = [i for i, t in enumerate(texts) if t.strip()]
+    ids = encode_sources([texts[i] for i in todo], loaded.src_tokenizer, loaded.src_vocab,
+                         MAX_SOURCE_TOKENS)
+    order = sorted(range(len(todo)), key=lambda j: len(ids[j]))
+    for start in range(0, len(order), batch_size):
+        chunk = order[start:start + batch_size]
+        batch = source_batch([ids[j] for j in chunk]).to(loaded.model.device)
+        for j, hyps in zip(chunk, generate(loaded.model, batch, searcher)):
+            results[todo[j]] = hyps
+    return results
+
+
+def translate_texts(loaded: LoadedModel, texts: Sequence[str], *, beam: int = 5,
+                    length_penalty: float = 1.0, max_len: int = 120, batch_size: int = 128
+                    ) -> list[str]:
+    """The best translation of each sentence as detokenised text."""
+    searcher = build_searcher(beam=beam, length_penalty=length_penalty, max_len=max_len)
+    return [loaded.decode(h[0].tokens) for h in translate(loaded, texts, searcher,
+                                                          batch_size=batch_size)]
+
+
+def evaluate_texts(loaded: LoadedModel, sources: Sequence[str], references: Sequence[str], *,
+                   beam: int = 5, length_penalty: float = 1.0, batch_size: int = 128) -> dict:
+    """sacreBLEU BLEU (cased, 13a, detokenised) and chrF of the translations of ``sources``."""
+    hyps = translate_texts(loaded, sources, beam=beam, length_penalty=length_penalty,
+                           batch_size=batch_size)
+    return translation_scores(hyps, references)
+
+
+def evaluate_split(loaded: LoadedModel, data_dir: str, split: str, *, beam: int = 5,
+                   limit: int = 0) -> dict:
+    """Scores one split of a Multi30k-style folder (``{split}.{src}`` / ``{split}.{tgt}``)."""
+    saved = loaded.task_config.get("data", {})
+    config = TranslationDataConfig(data_dir=data_dir, src=saved.get("src", "de"),
+                                   tgt=saved.get("tgt", "en"))
+    sources, references = load_pairs(config, split)
+    if limit:
+        sources, references = sources[:limit], references[:limit]
+    print(f"translating {len(sources)} sentences ({config.src}->{config.tgt}, beam {beam})",
+          file=sys.stderr)
+    scores = evaluate_texts(loaded, sources, references, beam=beam)
+    return {**scores, "split": split, "sentences": len(sources), "beam": beam}
+
+
+# ------------------------------------------------------------------------------------------------
+def translate_cli(loaded: LoadedModel, args: argparse.Namespace, searcher: object) -> None:
+    """``seqgen translate``: one output line per input line (``i<TAB>score<TAB>text`` for n-best)."""
+    from ..cli import read_inputs
+
+    texts = read_inputs(args.text, args.input)
+    results = translate(loaded, texts, searcher, batch_size=args.batch_size)
+    for i, hyps in enumerate(results):
+        if args.n_best > 1:
+            for h in hyps:
+                print(f"{i}\t{h.score:.4f}\t{loaded.decode(h.tokens)}")
+        else:
+            print(loaded.decode(hyps[0].tokens))
+    sys.stdout.flush()
+    if args.attention:
+        paths = attention_paths(args.attention, len(texts))
+        for text, hyps, path in zip(texts, results, paths):
+            if hyps[0].attention is None:
+                continue
+            save_attention_heatmap(loaded, text, hyps[0], path)
+            print(f"attention written to {path}", file=sys.stderr)
+
+
+def attention_paths(target: str, n: int) -> list[Path]:
+    """``out.png`` for one sentence, ``out-1.png``, ``out-2.png``, ... for several."""
+    path = Path(target)
+    if path.suffix.lower() != ".png":
+        raise ValueError(f"--attention wants a .png file name, got {target}")
+    if n == 1:
+        return [path]
+    return [path.with_name(f"{path.stem}-{i + 1}{path.suffix}") for i in range(n)]
+
+
+def save_attention_heatmap(loaded: LoadedModel, source: str, hyp: Hypothesis, path: Path) -> None:
+    """Source tokens along x, generated tokens along y, one cell per attention weight."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    src_labels = [*loaded.src_tokenizer.tokenize(source)[:MAX_SOURCE_TOKENS], "</s>"]
+    tgt_labels = [*loaded.tgt_vocab.decode(hyp.tokens), "</s>"]
+    weights = hyp.attention.float().cpu()
+    weights = weights[: len(tgt_labels), : len(src_labels)]
+    tgt_labels = tgt_labels[: weights.size(0)]
+    fig, ax = plt.subplots(figsize=(max(4.0, 0.4 * len(src_labels) + 1.5),
+                                    max(3.0, 0.35 * len(tgt_labels) + 1.5)))
+    ax.imshow(weights.numpy(), cmap="viridis", aspect="auto", vmin=0.0)
+    ax.set_xticks(range(len(src_labels)), src_labels, rotation=60, ha="right", fontsize=8)
+    ax.set_yticks(range(len(tgt_labels)), tgt_labels, fontsize=8)
+    ax.set_xlabel("source")
+    ax.set_ylabel("translation")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+@torch.no_grad()
+def greedy_bleu(loaded: LoadedModel, sources: Sequence[str], references: Sequence[str]) -> float:
+    """Quick validation BLEU with greedy search, for model selection during training."""
+    return evaluate_texts(loaded, sources, references, beam=1)["bleu"]

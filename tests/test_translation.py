@@ -1,0 +1,208 @@
+"""Translation: data module, tokenisation, masks, the translate CLI and bad input."""
+from __future__ import annotations
+
+import gzip
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from seqgen.checkpoint import LoadedModel, atomic_save, make_checkpoint
+from seqgen.cli import main as cli_main
+from seqgen.data.translation import (TranslationData, TranslationDataConfig, load_pairs,
+                                     pair_batch, source_batch, split_file)
+from seqgen.decoder import DecoderConfig
+from seqgen.encoders import EncoderConfig
+from seqgen.model import EncoderDecoder, ModelConfig
+from seqgen.search import build_searcher
+from seqgen.tasks.translation import translate, translate_texts
+from seqgen.tokenizers import SubwordTokenizer, WordTokenizer
+from seqgen.vocab import EOS, PAD, UNK
+
+from conftest import SHARED_DATA
+
+ROOT = Path(__file__).resolve().parents[1]
+DE = ["Ein Mann fährt Fahrrad.", "Zwei Hunde spielen im Schnee.", "Eine Frau liest ein Buch.",
+      "Ein Kind isst einen Apfel.", "Der Mann spielt Gitarre.", "Zwei Frauen gehen im Park.",
+      "Ein Hund läuft am Strand.", "Ein Junge springt ins Wasser."]
+EN = ["A man rides a bike.", "Two dogs play in the snow.", "A woman reads a book.",
+      "A child eats an apple.", "The man plays guitar.", "Two women walk in the park.",
+      "A dog runs on the beach.", "A boy jumps into the water."]
+
+
+def write_pairs(folder: Path, split: str, src: list[str], tgt: list[str], *, gz: bool = True) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for lang, lines in (("de", src), ("en", tgt)):
+        data = ("\n".join(lines) + "\n").encode()
+        name = f"{split}.{lang}" + (".gz" if gz else "")
+        (folder / name).write_bytes(gzip.compress(data) if gz else data)
+
+
+@pytest.fixture()
+def multi30k_dir(tmp_path) -> Path:
+    folder = tmp_path / "m30k"
+    write_pairs(folder, "train", DE * 3, EN * 3)
+    write_pairs(folder, "val", DE[:3], EN[:3], gz=False)
+    write_pairs(folder, "test_2016_flickr", DE[3:6], EN[3:6])
+    return folder
+
+
+def tiny_config(folder: Path, tokenizer: str = "word") -> TranslationDataConfig:
+    return TranslationDataConfig(data_dir=str(folder), tokenizer=tokenizer, min_freq=1,
+                                 vocab_size=60, batch_size=4)
+
+
+def tiny_translator(data: TranslationData, *, seed: int = 0) -> EncoderDecoder:
+    torch.manual_seed(seed)
+    config = ModelConfig(
+        encoder=EncoderConfig(kind="rnn", cell="gru", emb_dim=8, hidden_dim=6),
+        decoder=DecoderConfig(cell="gru", emb_dim=8, hidden_dim=10, attention="general"))
+    return EncoderDecoder(config, src_vocab_size=len(data.src_vocab),
+                          tgt_vocab_size=len(data.tgt_vocab)).eval()
+
+
+@pytest.fixture()
+def tiny_ckpt(multi30k_dir, tmp_path) -> Path:
+    data = TranslationData(tiny_config(multi30k_dir))
+    model = tiny_translator(data)
+    path = tmp_path / "tiny-mt.pt"
+    atomic_save(make_checkpoint(model, task="translation", tgt_vocab=data.tgt_vocab,
+                                tgt_tokenizer=data.tgt_tokenizer, src_vocab=data.src_vocab,
+                                src_tokenizer=data.src_tokenizer,
+                                task_config={"data": {"src": "de", "tgt": "en"}}), path)
+    return path
+
+
+# -- data ------------------------------------------------------------------------------------
+def test_reads_plain_and_gzipped_aligned_files(multi30k_dir):
+    config = tiny_config(multi30k_dir)
+    assert load_pairs(config, "val") == (DE[:3], EN[:3])  # plain
+    assert load_pairs(config, "test") == (DE[3:6], EN[3:6])  # .gz, "test" alias
+    assert split_file(multi30k_dir, "dev", "de").name == "val.de"
+
+
+def test_misaligned_or_missing_files_are_named(multi30k_dir):
+    (multi30k_dir / "val.en").write_text("only one line\n")
+    with pytest.raises(ValueError, match="line-aligned"):
+        load_pairs(tiny_config(multi30k_dir), "val")
+    with pytest.raises(FileNotFoundError, match="train.fr"):
+        load_pairs(TranslationDataConfig(data_dir=str(multi30k_dir), tgt="fr"), "train")
+
+
+def test_subword_round_trip_is_exact_and_unseen_characters_map_to_unk():
+    tokenizer = SubwordTokenizer.train(DE + EN, vocab_size=80)
+    for text in DE + EN:
+        assert tokenizer.detokenize(tokenizer.tokenize(text)) == text
+    data_words = [tokenizer.tokenize(t) for t in DE + EN]
+    from seqgen.vocab import Vocab
+    vocab = Vocab.build(data_words)
+    ids = vocab.encode(tokenizer.tokenize("Ein Mann 漢字"))
+    assert UNK in ids and PAD not in ids
+
+
+def test_word_tokenizer_round_trip_keeps_punctuation_attached():
+    tokenizer = WordTokenizer()
+    for text in EN:
+        assert tokenizer.detokenize(tokenizer.tokenize(text)) == text
+
+
+def test_batches_have_eos_terminated_sources_and_shifted_targets(multi30k_dir):
+    data = TranslationData(tiny_config(multi30k_dir, "subword"))
+    assert data.joint and data.src_vocab is data.tgt_vocab
+    plan = data.train_plan(epoch=0)
+    assert sorted(i for b in plan for i in b) == list(range(len(data)))
+    batch = data.make_batch(plan[0])
+    for row, length in zip(batch.src, batch.src_lengths):
+        assert row[length - 1] == EOS and (row[length:] == PAD).all()
+    words = (batch.tgt_out[:, :-1] != PAD) & (batch.tgt_out[:, :-1] != EOS)
+    assert (batch.tgt_in[:, 1:][words] == batch.tgt_out[:, :-1][words]).all()
+    assert ((batch.tgt_out == EOS).sum(1) == 1).all()
+    assert data.train_plan(epoch=1) != plan and data.train_plan(epoch=0) == plan
+
+
+def test_attention_ignores_source_padding(multi30k_dir):
+    data = TranslationData(tiny_config(multi30k_dir))
+    model = tiny_translator(data)
+    short, long = data.encode_sources(["Ein Hund."])[0], data.encode_sources([DE[5]])[0]
+    tgt = [data.tgt_vocab.encode(["A", "dog", "."])]
+    alone = pair_batch([short], tgt)
+    padded = pair_batch([short, long], tgt * 2)
+    assert padded.src.size(1) > alone.src.size(1)
+    logits_alone = model.decoder(alone.tgt_in, model._encode(alone))[0]
+    state = model._encode(padded)
+    logits_padded, out_state = model.decoder(padded.tgt_in, state)
+    torch.testing.assert_close(logits_padded[:1], logits_alone, atol=1e-5, rtol=1e-5)
+    pad_positions = ~state.mask[0]
+    assert pad_positions.any() and (out_state.attention[0][:, pad_positions] == 0).all()
+
+
+# -- translating --------------------------------------------------------------------------
+def test_empty_lines_translate_to_empty_output_and_long_lines_are_cut(tiny_ckpt):
+    loaded = LoadedModel.from_file(tiny_ckpt)
+    texts = ["Ein Mann fährt Fahrrad.", "", "   ", " ".join(["Hund"] * 500)]
+    with pytest.warns(UserWarning, match="500 tokens"):
+        out = translate_texts(loaded, texts, beam=3, max_len=8)
+    assert len(out) == 4 and out[1] == "" and out[2] == ""
+
+
+def test_batched_beam_search_matches_one_at_a_time(tiny_ckpt):
+    loaded = LoadedModel.from_file(tiny_ckpt)
+    searcher = build_searcher(beam=3, max_len=8)
+    together = [h[0].tokens for h in translate(loaded, DE, searcher, batch_size=8)]
+    alone = [translate(loaded, [t], searcher)[0][0].tokens for t in DE]
+    assert together == alone
+
+
+def test_translate_cli_argument_stdin_nbest_and_attention(tiny_ckpt, tmp_path, capsys, monkeypatch):
+    assert cli_main(["translate", "--ckpt", str(tiny_ckpt), "--max-len", "6", DE[0], ""]) == 0
+    lines = capsys.readouterr().out.split("\n")
+    assert len(lines) == 3 and lines[1] == ""  # two inputs, two lines (the empty one stays empty)
+
+    inputs = tmp_path / "in.de"
+    inputs.write_text("\n".join(DE[:3]) + "\n")
+    png = tmp_path / "attn.png"
+    assert cli_main(["translate", "--ckpt", str(tiny_ckpt), "--input", str(inputs), "--beam", "3",
+                     "--n-best", "2", "--max-len", "6", "--attention", str(png)]) == 0
+    out = capsys.readouterr().out.strip().split("\n")
+    assert len(out) == 6 and [line.split("\t")[0] for line in out] == ["0", "0", "1", "1", "2", "2"]
+    assert all((tmp_path / f"attn-{i}.png").stat().st_size > 1000 for i in (1, 2, 3))
+
+    proc = subprocess.run([sys.executable, "-m", "seqgen.cli", "translate", "--ckpt",
+                           str(tiny_ckpt), "--max-len", "6"], input="\n".join(DE[:2]) + "\n",
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and len(proc.stdout.splitlines()) == 2
+
+
+def test_translate_cli_errors_are_one_line(tiny_ckpt, tmp_path, capsys):
+    assert cli_main(["translate", "--ckpt", str(tiny_ckpt), "--input", str(tmp_path / "no")]) == 2
+    assert cli_main(["translate", "--ckpt", str(tiny_ckpt), "--beam", "0", "x"]) == 2
+    assert cli_main(["generate", "--ckpt", str(tiny_ckpt)]) == 2  # wrong task
+    err = capsys.readouterr().err.strip().split("\n")
+    assert len(err) == 3 and "input file not found" in err[0] and "beam size" in err[1]
+    assert "translation model" in err[2]
+
+
+def test_evaluate_prints_bleu_chrf_and_signature(tiny_ckpt, multi30k_dir, capsys):
+    assert cli_main(["evaluate", "--ckpt", str(tiny_ckpt), "--data-dir", str(multi30k_dir),
+                     "--split", "test_2016_flickr", "--beam", "2"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert {"bleu", "chrf", "signature"} <= result.keys() and result["sentences"] == 3
+    assert "tok:13a" in result["signature"] and "case:mixed" in result["signature"]
+
+
+def test_recipe_dry_run_on_the_bundled_sample(tmp_path):
+    proc = subprocess.run([sys.executable, str(ROOT / "recipes" / "translation.py"), "--dry-run",
+                           "--quiet", "--run-dir", str(tmp_path / "run"), "--beam", "2"],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert "bleu" in result and (tmp_path / "run" / "model.pt").is_file()
+
+
+@pytest.mark.skipif(not (SHARED_DATA / "multi30k").is_dir(), reason="../shared/data absent")
+def test_reads_the_real_multi30k_files():
+    src, tgt = load_pairs(TranslationDataConfig(data_dir=str(SHARED_DATA / "multi30k")), "val")
+    assert len(src) == len(tgt) == 1014
