@@ -146,7 +146,6 @@ class BeamSearch(_Searcher):
     @torch.no_grad()
     def search(self, model: Stepper, state: Any, first: Tensor, **_: Any) -> list[list[Hypothesis]]:
         b, k, device = first.size(0), self.k, first.device
-        offsets = torch.arange(b, device=device)[:, None] * k  # (B, 1)
         state = state.index_select(torch.arange(b, device=device).repeat_interleave(k))
         tokens, history = first.repeat_interleave(k), first.new_zeros((b * k, 0))
         beam_scores = torch.full((b, k), float("-inf"), device=device)
@@ -154,56 +153,69 @@ class BeamSearch(_Searcher):
         attn_history: Tensor | None = None
         finished: list[list[Hypothesis]] = [[] for _ in range(b)]
         done = [False] * b
+        active = list(range(b))  # the sentences still searched, in the order of the beam rows
         for t in range(self.max_len):
             logits, state = model.step(tokens, state)
             logp = apply_processors(self.processors, logits.float().log_softmax(-1), history)
-            vocab = logp.size(1)
+            n_active, vocab = len(active), logp.size(1)
+            offsets = torch.arange(n_active, device=device)[:, None] * k  # (A, 1)
             step_attn = getattr(state, "attention", None) if self.collect_attention else None
             if step_attn is not None:
-                step_attn = step_attn[:, -1:]  # (BK, 1, S)
+                step_attn = step_attn[:, -1:]  # (AK, 1, S)
                 attn_history = step_attn if attn_history is None else torch.cat(
-                    [attn_history, step_attn], dim=1)  # (BK, t+1, S)
-            candidates = (beam_scores.view(-1, 1) + logp).view(b, k * vocab)  # (B, K*V)
+                    [attn_history, step_attn], dim=1)  # (AK, t+1, S)
+            candidates = (beam_scores.view(-1, 1) + logp).view(n_active, k * vocab)  # (A, K*V)
             n_cand = min(2 * k, k * vocab)
-            top_scores, top_idx = candidates.topk(n_cand, dim=1)  # (B, 2K)
-            origin = torch.div(top_idx, vocab, rounding_mode="floor")  # (B, 2K) beam index
-            token = top_idx % vocab  # (B, 2K)
+            top_scores, top_idx = candidates.topk(n_cand, dim=1)  # (A, 2K)
+            origin = torch.div(top_idx, vocab, rounding_mode="floor")  # (A, 2K) beam index
+            token = top_idx % vocab  # (A, 2K)
             is_eos = (token == EOS) | (t == self.max_len - 1)
-            self._finish(finished, done, top_scores, origin, token, is_eos, offsets, history,
-                         attn_history)
+            self._finish(finished, done, active, top_scores, origin, token, is_eos, offsets,
+                         history, attn_history)
             if all(done):
                 break
-            rank = torch.arange(n_cand, device=device).expand(b, n_cand)
+            rank = torch.arange(n_cand, device=device).expand(n_active, n_cand)
             keep = (rank + is_eos.long() * n_cand).topk(k, dim=1, largest=False).values % n_cand
-            keep = keep.sort(dim=1).values  # (B, K) best non-EOS candidates, best first
+            keep = keep.sort(dim=1).values  # (A, K) best non-EOS candidates, best first
             beam_scores = top_scores.gather(1, keep)
-            flat_origin = (offsets + origin.gather(1, keep)).view(-1)  # (BK,)
-            tokens = token.gather(1, keep).view(-1)  # (BK,)
+            flat_origin = (offsets + origin.gather(1, keep)).view(-1)  # (AK,) rows to continue
+            tokens = token.gather(1, keep).view(-1)  # (AK,)
+            alive = [j for j, sent in enumerate(active) if not done[sent]]
+            if len(alive) < n_active:  # finished sentences leave the batch: later steps are cheaper
+                alive_t = torch.tensor(alive, device=device)
+                rows = (alive_t[:, None] * k + torch.arange(k, device=device)).view(-1)
+                beam_scores = beam_scores.index_select(0, alive_t)
+                flat_origin, tokens = flat_origin.index_select(0, rows), tokens.index_select(0, rows)
+                active = [active[j] for j in alive]
             state = state.index_select(flat_origin)
             history = torch.cat([history.index_select(0, flat_origin), tokens[:, None]], dim=1)
             if attn_history is not None:
                 attn_history = attn_history.index_select(0, flat_origin)
         return [sorted(hyps, key=lambda h: -h.score)[: self.n_best] for hyps in finished]
 
-    def _finish(self, finished: list[list[Hypothesis]], done: list[bool], top_scores: Tensor,
-                origin: Tensor, token: Tensor, is_eos: Tensor, offsets: Tensor, history: Tensor,
-                attn_history: Tensor | None) -> None:
-        """Sets aside the candidates that end here (EOS, or the length limit) among the top k."""
+    def _finish(self, finished: list[list[Hypothesis]], done: list[bool], active: list[int],
+                top_scores: Tensor, origin: Tensor, token: Tensor, is_eos: Tensor, offsets: Tensor,
+                history: Tensor, attn_history: Tensor | None) -> None:
+        """Sets aside the candidates that end here (EOS, or the length limit) among the top k.
+
+        Rows of the score tensors are active sentences; ``active`` maps them to batch entries.
+        """
         k = self.k
-        ends = is_eos[:, :k] & torch.isfinite(top_scores[:, :k])  # (B, K)
+        ends = is_eos[:, :k] & torch.isfinite(top_scores[:, :k])  # (A, K)
         if not bool(ends.any()):
             return
-        for sent, rank in ends.nonzero().tolist():
+        for local, rank in ends.nonzero().tolist():
+            sent = active[local]
             if done[sent]:
                 continue
-            row = int(offsets[sent, 0] + origin[sent, rank])
+            row = int(offsets[local, 0] + origin[local, rank])
             tokens = history[row].tolist()
             length = len(tokens) + 1
-            if int(token[sent, rank]) != EOS:  # cut off by max_len: keep the last token
-                tokens.append(int(token[sent, rank]))
+            if int(token[local, rank]) != EOS:  # cut off by max_len: keep the last token
+                tokens.append(int(token[local, rank]))
             attn = None if attn_history is None else attn_history[row]
             finished[sent].append(Hypothesis(
-                tokens, self.normalise(float(top_scores[sent, rank]), length), attn))
+                tokens, self.normalise(float(top_scores[local, rank]), length), attn))
             if len(finished[sent]) >= k:
                 done[sent] = True
 

@@ -1,6 +1,8 @@
 """Searchers on scripted probability tables and tiny random models; logits processors."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pytest
 import torch
 
@@ -144,3 +146,42 @@ def test_sample_search_with_top_k_one_is_greedy():
     greedy = generate(model, batch, GreedySearch(max_len=15))[0][0].tokens
     sampled = generate(model, batch, SampleSearch(temperature=1.0, top_k=1, max_len=15))[0][0].tokens
     assert greedy == sampled
+
+
+@dataclass(frozen=True)
+class LengthState:
+    sid: torch.Tensor  # (N,) which sentence each row belongs to
+    t: int
+
+    def index_select(self, index: torch.Tensor) -> "LengthState":
+        return LengthState(self.sid.index_select(0, index), self.t)
+
+
+class EndsAfter:
+    """Sentence i prefers token 4 + i for ``lengths[i]`` steps, then EOS; records batch sizes."""
+
+    def __init__(self, lengths: list[int]) -> None:
+        self.lengths, self.rows_seen = torch.tensor(lengths), []
+
+    def step(self, tokens, state):
+        self.rows_seen.append(tokens.size(0))
+        logits = torch.full((tokens.size(0), 10), -5.0)
+        logits[:, 3] = -4.0  # a runner-up so beams differ
+        ended = state.t >= self.lengths[state.sid]
+        logits[torch.arange(len(state.sid)), 4 + state.sid] = torch.where(ended, -6.0, 0.0)
+        logits[ended, 2] = 0.0
+        return logits, LengthState(state.sid, state.t + 1)
+
+
+def test_beam_search_drops_finished_sentences_without_changing_results():
+    lengths = [1, 6, 3]
+    batched_model = EndsAfter(lengths)
+    searcher = BeamSearch(beam_size=2, max_len=12, n_best=2)
+    together = searcher.search(batched_model, LengthState(torch.arange(3), 0),
+                               torch.full((3,), 1))
+    for i in range(3):
+        alone = searcher.search(EndsAfter(lengths), LengthState(torch.tensor([i]), 0),
+                                torch.full((1,), 1))
+        assert [h.tokens for h in together[i]] == [h.tokens for h in alone[0]]
+    assert together[1][0].tokens == [5] * 6 and together[0][0].tokens == [4]
+    assert batched_model.rows_seen[0] == 6 and batched_model.rows_seen[-1] == 2  # pruned to one
