@@ -119,11 +119,12 @@ def cmd_translate(args: argparse.Namespace) -> None:
     translate_cli(loaded, args, searcher_from(args, collect_attention=bool(args.attention)))
 
 
-def cmd_caption(args: argparse.Namespace) -> None:
+def cmd_caption(args: argparse.Namespace) -> int:
     loaded = load(args)
     from .tasks.captioning import caption_cli
 
-    caption_cli(loaded, args, searcher_from(args, collect_attention=bool(args.attention)))
+    failures = caption_cli(loaded, args, searcher_from(args, collect_attention=bool(args.attention)))
+    return 1 if failures else 0
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
@@ -215,8 +216,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "train":
             cmd_train(args, rest)
         else:
-            {"generate": cmd_generate, "translate": cmd_translate, "caption": cmd_caption,
-             "evaluate": cmd_evaluate, "export": cmd_export}[args.command](args)
+            status = {"generate": cmd_generate, "translate": cmd_translate, "caption": cmd_caption,
+                      "evaluate": cmd_evaluate, "export": cmd_export}[args.command](args)
+            if status:  # e.g. some images could not be captioned (each was named on stderr)
+                return int(status)
     except (UsageError, CheckpointError, FileNotFoundError, ValueError) as err:
         print(f"seqgen {args.command}: error: {err}", file=sys.stderr)
         return 2

@@ -30,6 +30,8 @@ class DecoderConfig:
     attention: Literal["none", "dot", "general", "additive"] = "none"
     bridge: bool = True  # initial state from the context vector through a learned layer (else zeros)
     tie_weights: bool = False  # share the output layer with the embedding
+    input_feeding: bool = False  # feed the last attentional vector with the next token (Luong);
+    # it lets the state remember where it looked, at the price of a loop over time in training
 
 
 # ------------------------------------------------------------------------------------------------
@@ -43,6 +45,7 @@ class DecoderState:
         keys: (B, S, K) attention keys precomputed from the memory, or None.
         mask: (B, S) bool, True at real memory positions, or None.
         attention: (B, T, S) attention weights of the last call, or None (for plotting).
+        feed: (B, H) the last attentional vector, with input feeding; else None.
     """
 
     hidden: Hidden
@@ -50,6 +53,7 @@ class DecoderState:
     keys: Tensor | None = None
     mask: Tensor | None = None
     attention: Tensor | None = None
+    feed: Tensor | None = None
 
     def index_select(self, index: Tensor) -> "DecoderState":
         """Reorders (or repeats) batch entries, as beam search and n-sample generation need."""
@@ -57,7 +61,7 @@ class DecoderState:
                   if isinstance(self.hidden, tuple) else self.hidden.index_select(1, index))
         pick = lambda t: None if t is None else t.index_select(0, index)  # noqa: E731
         return DecoderState(hidden, pick(self.memory), pick(self.keys), pick(self.mask),
-                            pick(self.attention))
+                            pick(self.attention), pick(self.feed))
 
     @property
     def batch_size(self) -> int:
@@ -77,11 +81,13 @@ class RecurrentDecoder(nn.Module):
             raise ValueError(f"decoder cell must be 'lstm' or 'gru', got {c.cell!r}")
         if c.attention != "none" and memory_dim <= 0:
             raise ValueError("attention needs an encoder memory; set decoder.attention=none")
+        if c.input_feeding and c.attention == "none":
+            raise ValueError("input feeding feeds attention back; set decoder.attention too")
         if c.one_hot and c.tie_weights:
             raise ValueError("one-hot input has no embedding to tie; unset decoder.tie_weights")
         self.config = c
         self.vocab_size = vocab_size
-        in_dim = vocab_size if c.one_hot else c.emb_dim
+        in_dim = (vocab_size if c.one_hot else c.emb_dim) + (c.hidden_dim if c.input_feeding else 0)
         if c.one_hot:
             self.embed = nn.Embedding.from_pretrained(torch.eye(vocab_size), freeze=True)
         else:
@@ -130,7 +136,8 @@ class RecurrentDecoder(nn.Module):
             if memory is None:
                 raise ValueError("this decoder attends: init_state needs the encoder memory")
             keys = self.attention.project_keys(memory)  # (B, S, K)
-        return DecoderState(hidden, memory, keys, mask)
+        feed = torch.zeros(batch_size, c.hidden_dim, device=device) if c.input_feeding else None
+        return DecoderState(hidden, memory, keys, mask, feed=feed)
 
     def forward(self, tokens: Tensor, state: DecoderState, *, lengths: Tensor | None = None
                 ) -> tuple[Tensor, DecoderState]:
@@ -145,6 +152,8 @@ class RecurrentDecoder(nn.Module):
         Returns:
             logits (B, T, V) and the state after the last token.
         """
+        if self.config.input_feeding:
+            return self._forward_fed(tokens, state, lengths)
         x = self.dropout(self.embed(tokens))  # (B, T, E)
         if lengths is not None:
             packed = pack_padded_sequence(x, lengths.cpu().clamp(min=1), batch_first=True,
@@ -162,6 +171,8 @@ class RecurrentDecoder(nn.Module):
         RNN's own weights: a one-step call of the fused kernel costs several times more.
         """
         x = self.dropout(self.embed(tokens))  # (B, E)
+        if state.feed is not None:
+            x = torch.cat([x, state.feed], dim=-1)  # (B, E + H)
         rnn, cell = self.rnn, torch.lstm_cell if self.config.cell == "lstm" else torch.gru_cell
         layers = []
         for layer in range(rnn.num_layers):
@@ -188,8 +199,24 @@ class RecurrentDecoder(nn.Module):
         if self.attention is not None:
             context, weights = self.attention(out, state.memory, state.keys, state.mask)
             out = torch.tanh(self.combine(torch.cat([out, context], dim=-1)))  # (B, T, H)
+        feed = out[:, -1] if self.config.input_feeding else None
         out = self.dropout(out)
         if self.pre_output is not None:
             out = self.pre_output(out)  # (B, T, E)
-        next_state = DecoderState(hidden, state.memory, state.keys, state.mask, weights)
+        next_state = DecoderState(hidden, state.memory, state.keys, state.mask, weights, feed)
         return self.output(out), next_state  # (B, T, V)
+
+    def _forward_fed(self, tokens: Tensor, state: DecoderState, lengths: Tensor | None
+                     ) -> tuple[Tensor, DecoderState]:
+        """Teacher forcing with input feeding: each step needs the last one's attentional vector,
+        so this loops over time through ``step``."""
+        if lengths is not None:
+            raise ValueError("prompts of different lengths are not supported with input feeding")
+        logits, attention = [], []
+        for t in range(tokens.size(1)):
+            step_logits, state = self.step(tokens[:, t], state)
+            logits.append(step_logits)
+            attention.append(state.attention)
+        weights = torch.cat(attention, dim=1)  # (B, T, S)
+        return torch.stack(logits, dim=1), DecoderState(state.hidden, state.memory, state.keys,
+                                                        state.mask, weights, state.feed)

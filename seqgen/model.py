@@ -100,4 +100,4 @@ def _keep_where(use_new: Tensor, new: DecoderState, old: DecoderState) -> Decode
         hidden = tuple(pick(n, o) for n, o in zip(new.hidden, old.hidden))
     else:
         hidden = pick(new.hidden, old.hidden)
-    return DecoderState(hidden, old.memory, old.keys, old.mask)
+    return DecoderState(hidden, old.memory, old.keys, old.mask, feed=old.feed)

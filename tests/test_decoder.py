@@ -1,6 +1,8 @@
 """The shared decoder: stepping equals the fused teacher-forced pass; prompt state; masks."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 
@@ -35,6 +37,26 @@ def test_step_by_step_reproduces_teacher_forced_forward(cell, attention, encoder
         logits, state = model.step(batch.tgt_in[:, t], state)
         steps.append(logits)
     assert torch.allclose(torch.stack(steps, dim=1), full, atol=1e-5)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_input_feeding_carries_the_attentional_vector_into_the_next_step(cell):
+    model = tiny_model(cell=cell, attention="general", encoder="rnn", input_feeding=True)
+    batch = batch_for("rnn")
+    state = model._encode(batch)
+    assert state.feed is not None and not state.feed.any()
+    full, end = model.decoder(batch.tgt_in, state)
+    assert end.attention.shape[:2] == batch.tgt_in.shape and end.feed.shape == (2, 8)
+    _, after_first = model.step(batch.tgt_in[:, 0], state)
+    logits, _ = model.step(batch.tgt_in[:, 1], after_first)
+    torch.testing.assert_close(logits, full[:, 1])
+    changed = replace(after_first, feed=after_first.feed + 1.0)
+    assert not torch.allclose(model.step(batch.tgt_in[:, 1], changed)[0], logits)
+    total, n = model.loss(batch)
+    total.backward()
+    assert torch.isfinite(total) and n > 0
+    with pytest.raises(ValueError, match="attention"):
+        tiny_model(input_feeding=True)
 
 
 def test_dot_attention_requires_equal_sizes_and_works_when_equal():

@@ -1,0 +1,67 @@
+"""CIDEr-D (Vedantam et al. 2015) as the COCO caption toolkit computes it, in plain Python.
+
+No maintained CIDEr package installs cleanly here (pycocoevalcap needs Java for its tokenizer),
+so this re-states the metric: tf-idf weighted n-gram vectors (n = 1..4, document frequencies over
+the reference sets of the evaluated images), cosine similarity with the hypothesis' weights
+clipped at the reference's, a Gaussian penalty on the length difference (sigma 6), averaged over
+n and over references, times 10. Tokenisation is lower-cased words without punctuation (COCO
+uses the PTB tokenizer, which differs only on rare punctuation cases).
+"""
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from typing import Sequence
+
+_WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+
+
+def _ngrams(text: str, n_max: int) -> Counter:
+    words = _WORD.findall(text.lower())
+    return Counter(tuple(words[i:i + n]) for n in range(1, n_max + 1)
+                   for i in range(len(words) - n + 1))
+
+
+def _vector(counts: Counter, df: Counter, log_n_images: float, n_max: int
+            ) -> tuple[list[dict], list[float], int]:
+    vec: list[dict] = [{} for _ in range(n_max)]
+    norm = [0.0] * n_max
+    length = 0
+    for gram, tf in counts.items():
+        n = len(gram) - 1
+        weight = tf * (log_n_images - math.log(max(1.0, df[gram])))
+        vec[n][gram] = weight
+        norm[n] += weight * weight
+        if n == 1:  # the toolkit measures length in bigrams; kept for comparable numbers
+            length += tf
+    return vec, [math.sqrt(x) for x in norm], length
+
+
+def cider_d(hypotheses: Sequence[str], references: Sequence[Sequence[str]], *, n_max: int = 4,
+            sigma: float = 6.0) -> float:
+    """Corpus CIDEr-D (the usual x10 scale: a perfect match of common captions is well above 1)."""
+    if len(hypotheses) != len(references):
+        raise ValueError(f"{len(hypotheses)} captions for {len(references)} reference sets")
+    if not hypotheses:
+        return 0.0
+    ref_counts = [[_ngrams(r, n_max) for r in refs] for refs in references]
+    df: Counter = Counter()
+    for counts in ref_counts:
+        df.update(set(g for c in counts for g in c))
+    log_n = math.log(float(len(hypotheses)))
+    total = 0.0
+    for hyp, counts in zip(hypotheses, ref_counts):
+        h_vec, h_norm, h_len = _vector(_ngrams(hyp, n_max), df, log_n, n_max)
+        score = 0.0
+        for ref in counts:
+            r_vec, r_norm, r_len = _vector(ref, df, log_n, n_max)
+            penalty = math.exp(-((h_len - r_len) ** 2) / (2 * sigma ** 2))
+            for n in range(n_max):
+                dot = sum(min(w, r_vec[n].get(g, 0.0)) * r_vec[n].get(g, 0.0)
+                          for g, w in h_vec[n].items())
+                if h_norm[n] and r_norm[n]:
+                    dot /= h_norm[n] * r_norm[n]
+                score += dot * penalty / n_max
+        total += 10.0 * score / max(len(counts), 1)
+    return total / len(hypotheses)

@@ -1,0 +1,256 @@
+"""Caption data: images with several reference captions each, for the CNN-feature captioner.
+
+Layouts read:
+- Flickr8k: ``images/``, ``Flickr8k.token.txt`` (``IMAGE.jpg#N<TAB>caption``) and the split lists
+  ``Flickr_8k.{train,dev,test}Images.txt``;
+- explicit paths to an image folder, a captions file (that token format, or a CSV with ``image``
+  and ``caption`` columns, one row per reference) and split lists; without split lists a
+  deterministic 5% of the images is held out;
+- a Hugging Face dataset by name (online), written once to a local folder in the CSV layout;
+- the synthetic shapes set (:mod:`seqgen.data.synthetic`), the offline default.
+
+Grid features come from a frozen backbone through the on-disk :class:`~seqgen.features.FeatureCache`.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import random
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import torch
+from torch import Tensor
+
+from ..backbones import build_backbone
+from ..features import DEFAULT_CACHE, FeatureCache
+from ..tokenizers import WordTokenizer
+from ..vocab import Vocab
+from .batch import Batch, bucket_plan, target_pair
+from .headlines import read_text
+
+FLICKR_SPLITS = {"train": "Flickr_8k.trainImages.txt", "dev": "Flickr_8k.devImages.txt",
+                 "val": "Flickr_8k.devImages.txt", "test": "Flickr_8k.testImages.txt"}
+SYNTHETIC_DIR = Path("runs") / "synthetic-shapes"
+
+
+@dataclass
+class CaptionDataConfig:
+    data_dir: str = ""  # Flickr8k-style folder; empty: the synthetic shapes set
+    images: str = ""  # explicit layout: image folder ...
+    captions: str = ""  # ... captions file (Flickr8k token format or CSV image,caption) ...
+    train_split: str = ""  # ... and split lists (one image file name per line)
+    val_split: str = ""
+    dataset: str = ""  # Hugging Face name (online), e.g. jxie/flickr8k
+    synthetic_dir: str = str(SYNTHETIC_DIR)
+    synthetic_train: int = 3000
+    backbone: str = ""  # default: pixels for the synthetic set, efficientnet_lite0 for photos
+    image_size: int = 0  # default: 48 synthetic, 224 photos
+    cache_dir: str = str(DEFAULT_CACHE)
+    min_freq: int = 3
+    max_len: int = 40  # words per caption; longer ones are cut
+    batch_size: int = 64
+    limit: int = 0  # first N training images only (0: all)
+    val_limit: int = 0
+    seed: int = 0
+
+    @property
+    def synthetic(self) -> bool:
+        return not (self.data_dir or self.captions or self.dataset)
+
+    def resolved_backbone(self) -> tuple[str, int]:
+        name = self.backbone or ("pixels" if self.synthetic else "efficientnet_lite0")
+        return name, self.image_size or (48 if name == "pixels" else 224)
+
+
+@dataclass
+class CaptionSet:
+    """Image paths and their reference captions (same order)."""
+
+    paths: list[str]
+    refs: list[list[str]]
+
+
+# ------------------------------------------------------------------------------------------------
+def read_captions(path: str | Path) -> dict[str, list[str]]:
+    """Image file name -> its captions, from a Flickr8k token file or an ``image,caption`` CSV."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"captions file not found: {path}")
+    text = read_text(path)
+    captions: dict[str, list[str]] = {}
+    if path.suffix.lower() in (".csv",) or path.name.endswith(".csv.gz"):
+        rows = csv.DictReader(io.StringIO(text))
+        if not rows.fieldnames or not {"image", "caption"} <= set(rows.fieldnames):
+            raise ValueError(f"{path}: a captions CSV needs 'image' and 'caption' columns")
+        for row in rows:
+            if row["caption"] and row["caption"].strip():
+                captions.setdefault(row["image"].strip(), []).append(row["caption"].strip())
+        return captions
+    for line_no, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        if "\t" not in line:
+            raise ValueError(f"{path}: line {line_no} is not 'IMAGE#N<TAB>caption'")
+        key, caption = line.split("\t", 1)
+        if caption.strip():
+            captions.setdefault(key.split("#")[0].strip(), []).append(caption.strip())
+    return captions
+
+
+def read_split(path: str | Path) -> list[str]:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"split list not found: {path}")
+    return [line.strip() for line in read_text(path).splitlines() if line.strip()]
+
+
+def flickr_layout(data_dir: str | Path, split: str) -> tuple[Path, Path, Path]:
+    """(images folder, captions file, split list) of a Flickr8k-style folder."""
+    folder = Path(data_dir)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"data folder not found: {folder}")
+    if split not in FLICKR_SPLITS and not (folder / split).is_file():
+        raise ValueError(f"unknown split {split!r}; expected train, dev or test")
+    split_path = folder / FLICKR_SPLITS.get(split, split)
+    return folder / "images", folder / "Flickr8k.token.txt", split_path
+
+
+def caption_set(images: str | Path, captions: dict[str, list[str]], names: Sequence[str],
+                *, limit: int = 0) -> CaptionSet:
+    """The listed images that have captions (others are skipped, with a count on stderr)."""
+    kept = [n for n in names if n in captions]
+    if len(kept) < len(names):
+        print(f"note: {len(names) - len(kept)} listed images have no captions; skipped",
+              file=sys.stderr)
+    kept = kept[:limit] if limit else kept
+    return CaptionSet([str(Path(images) / n) for n in kept], [captions[n] for n in kept])
+
+
+def load_split(config: CaptionDataConfig, split: str) -> CaptionSet:
+    """One split (train / val / test) from whichever source the config names."""
+    limit = config.limit if split == "train" else config.val_limit
+    if config.synthetic:
+        from .synthetic import write_synthetic_set
+
+        folder = write_synthetic_set(config.synthetic_dir, n_train=config.synthetic_train,
+                                     seed=config.seed)
+        split = {"dev": "val"}.get(split, split)
+        return caption_set(folder / "images", read_captions(folder / "captions.csv"),
+                           read_split(folder / f"{split}.txt"), limit=limit)
+    if config.dataset:
+        return load_split(_hf_to_local(config), split)
+    if config.data_dir and not config.captions:
+        images, captions_file, split_path = flickr_layout(config.data_dir, split)
+        return caption_set(images, read_captions(captions_file), read_split(split_path), limit=limit)
+    captions = read_captions(config.captions)
+    listed = config.train_split if split == "train" else config.val_split
+    if listed:
+        names = read_split(listed)
+    else:  # no split lists: hold out a deterministic 5% of the images
+        names = sorted(captions)
+        random.Random(config.seed).shuffle(names)
+        cut = max(1, len(names) // 20)
+        names = names[cut:] if split == "train" else names[:cut]
+    return caption_set(config.images or Path(config.captions).parent / "images", captions, names,
+                       limit=limit)
+
+
+def _hf_to_local(config: CaptionDataConfig) -> CaptionDataConfig:
+    """Writes a Hugging Face captioning dataset (image + caption(s) columns) to the CSV layout."""
+    from dataclasses import replace
+
+    from datasets import load_dataset
+
+    folder = Path(config.cache_dir) / "datasets" / config.dataset.replace("/", "--")
+    if not (folder / "captions.csv").is_file():
+        (folder / "images").mkdir(parents=True, exist_ok=True)
+        rows, splits = [], {}
+        for split, hf_split in (("train", "train"), ("val", "validation")):
+            names = []
+            for i, item in enumerate(load_dataset(config.dataset, split=hf_split)):
+                name = f"{split}-{i:06d}.jpg"
+                item["image"].convert("RGB").save(folder / "images" / name, quality=90)
+                texts = [item[k] for k in item if k.startswith("caption")]
+                refs = [t for x in texts for t in (x if isinstance(x, list) else [x])]
+                rows += [(name, r) for r in refs]
+                names.append(name)
+            splits[split] = names
+            (folder / f"{split}.txt").write_text("\n".join(names) + "\n")
+        with (folder / "captions.csv").open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["image", "caption"])
+            writer.writerows(rows)
+    return replace(config, dataset="", data_dir="", images=str(folder / "images"),
+                   captions=str(folder / "captions.csv"), train_split=str(folder / "train.txt"),
+                   val_split=str(folder / "val.txt"))
+
+
+# ------------------------------------------------------------------------------------------------
+class CaptionData:
+    """Cached grid features plus encoded captions, one training example per (image, caption)."""
+
+    def __init__(self, config: CaptionDataConfig, *, vocab: Vocab | None = None,
+                 progress: bool = True) -> None:
+        self.config = config
+        self.tokenizer = WordTokenizer(lowercase=True)
+        name, size = config.resolved_backbone()
+        self.backbone = build_backbone(name, image_size=size)
+        cache = FeatureCache(config.cache_dir, self.backbone)
+        self.train = load_split(config, "train")
+        self.val = load_split(config, "val")
+        self.train_features, self.train, errors = self._features(cache, self.train, progress)
+        self.val_features, self.val, more = self._features(cache, self.val, progress)
+        for message in list({**errors, **more}.values())[:5]:
+            print(f"skipped: {message}", file=sys.stderr)
+        tokens = [self.tokenize(c) for refs in self.train.refs for c in refs]
+        self.vocab = vocab or Vocab.build(tokens, min_freq=config.min_freq)
+        self.examples = [(i, self.encode(c)) for i, refs in enumerate(self.train.refs) for c in refs]
+        self.val_examples = [(i, self.encode(c)) for i, refs in enumerate(self.val.refs) for c in refs]
+
+    @staticmethod
+    def _features(cache: FeatureCache, data: CaptionSet, progress: bool
+                  ) -> tuple[Tensor, CaptionSet, dict[str, str]]:
+        features, kept, errors = cache.stack(data.paths, progress=progress)
+        refs = dict(zip(data.paths, data.refs))
+        return features, CaptionSet(kept, [refs[p] for p in kept]), errors
+
+    def tokenize(self, caption: str) -> list[str]:
+        return self.tokenizer.tokenize(caption)[: self.config.max_len]
+
+    def encode(self, caption: str) -> list[int]:
+        return self.vocab.encode(self.tokenize(caption))
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    # -- the trainer's data-module protocol ---------------------------------------------------
+    def train_plan(self, epoch: int) -> list[list[int]]:
+        return bucket_plan([len(c) for _, c in self.examples], batch_size=self.config.batch_size,
+                           seed=self.config.seed, epoch=epoch)
+
+    def make_batch(self, indices: Sequence[int]) -> Batch:
+        return self._batch(self.train_features, [self.examples[i] for i in indices])
+
+    def val_batches(self) -> Iterator[Batch]:
+        plan = bucket_plan([len(c) for _, c in self.val_examples], batch_size=self.config.batch_size,
+                           seed=0, epoch=0, shuffle=False)
+        for indices in plan:
+            yield self._batch(self.val_features, [self.val_examples[i] for i in indices])
+
+    @staticmethod
+    def _batch(features: Tensor, examples: list[tuple[int, list[int]]]) -> Batch:
+        index = torch.tensor([i for i, _ in examples])
+        tgt_in, tgt_out = target_pair([c for _, c in examples])
+        return Batch(features=features.index_select(0, index).float(), tgt_in=tgt_in, tgt_out=tgt_out)
+
+    def image_batches(self, split: str = "val", batch_size: int = 100
+                      ) -> Iterator[tuple[Batch, list[list[str]]]]:
+        """Feature batches of whole images with their references, for BLEU."""
+        features, data = (self.val_features, self.val) if split == "val" else (
+            self.train_features, self.train)
+        for start in range(0, len(data.paths), batch_size):
+            yield (Batch(features=features[start:start + batch_size].float()),
+                   data.refs[start:start + batch_size])

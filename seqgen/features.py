@@ -1,0 +1,158 @@
+"""Image loading with clear errors, and an on-disk cache of frozen-backbone grid features.
+
+A frozen CNN gives the same features for an image every epoch, so they are computed once and
+stored, keyed by backbone, image size and the file itself (path, size and modification time: an
+edited photo is a cache miss). Training then never runs the CNN.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import sys
+import warnings
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+from torch import Tensor
+
+from .backbones import Backbone
+from .checkpoint import atomic_save
+
+MAX_PIXELS = 40_000_000  # larger images are refused (decompression-bomb guard)
+DEFAULT_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "seqgen" / "features"
+
+
+class ImageError(ValueError):
+    """An image file that cannot be used; the message names the file."""
+
+
+def load_image(path: str | Path) -> Image.Image:
+    """An RGB image; grayscale, palette, RGBA, CMYK and 16-bit files are converted."""
+    path = Path(path)
+    if not path.is_file():
+        raise ImageError(f"{path}: file not found")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                if image.width * image.height > MAX_PIXELS:
+                    raise ImageError(f"{path}: {image.width}x{image.height} pixels is more than the "
+                                     f"{MAX_PIXELS:,}-pixel limit (decompression-bomb guard)")
+                image.load()
+                return to_rgb(image)
+    except ImageError:
+        raise
+    except UnidentifiedImageError:
+        raise ImageError(f"{path}: not an image file (or an unsupported format)") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageError(f"{path}: too many pixels (decompression-bomb guard)") from None
+    except (OSError, SyntaxError, ValueError) as err:
+        raise ImageError(f"{path}: cannot decode image ({str(err).strip() or type(err).__name__}; "
+                         "truncated or damaged?)") from None
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """8-bit RGB; transparency is composited on white, 16-bit depth scaled down."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        array = np.asarray(image, dtype=np.float64)
+        peak = 65535.0 if image.mode.startswith("I;16") or array.max() > 255 else 255.0
+        image = Image.fromarray((array / peak * 255).clip(0, 255).astype(np.uint8), mode="L")
+    if image.mode == "P":
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA"):
+        background = Image.new("RGBA", image.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(background, image.convert("RGBA"))
+    return image.convert("RGB")
+
+
+# ------------------------------------------------------------------------------------------------
+@torch.no_grad()
+def extract(backbone: Backbone, paths: Sequence[str | Path], *, batch_size: int = 32,
+            progress: bool = False) -> tuple[dict[str, Tensor], dict[str, str]]:
+    """Grid features (N, C) per readable image, and a one-line error per unreadable one."""
+    transform = backbone.transform()
+    device = next(backbone.parameters(), torch.empty(0)).device
+    features: dict[str, Tensor] = {}
+    errors: dict[str, str] = {}
+    bar = _progress(len(paths), progress, "extracting features")
+    for start in range(0, len(paths), batch_size):
+        pixels, names = [], []
+        for path in paths[start:start + batch_size]:
+            try:
+                pixels.append(transform(load_image(path)))
+                names.append(str(path))
+            except ImageError as err:
+                errors[str(path)] = str(err)
+        if pixels:
+            grid = backbone(torch.stack(pixels).to(device)).float().cpu()  # (b, N, C)
+            features.update(zip(names, grid))
+        if bar is not None:
+            bar.update(min(batch_size, len(paths) - start))
+    if bar is not None:
+        bar.close()
+    return features, errors
+
+
+def _progress(total: int, enabled: bool, desc: str):
+    if not enabled or total < 50:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, file=sys.stderr, dynamic_ncols=True, leave=False)
+
+
+class FeatureCache:
+    """Grid features on disk, one float16 file per image, under ``cache_dir/backbone-size``."""
+
+    def __init__(self, cache_dir: str | Path, backbone: Backbone) -> None:
+        self.backbone = backbone
+        self.folder = Path(cache_dir) / f"{backbone.name}-{backbone.image_size}"
+        self.hits = self.misses = 0
+
+    def key(self, path: str | Path) -> Path:
+        """A file name that changes when the image file does (path, size, mtime)."""
+        path = Path(path).resolve()
+        stat = path.stat()
+        digest = hashlib.sha1(f"{path}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()
+        return self.folder / digest[:2] / f"{digest}.pt"
+
+    def get(self, paths: Sequence[str | Path], *, batch_size: int = 32, progress: bool = False
+            ) -> tuple[dict[str, Tensor], dict[str, str]]:
+        """Features (float16) for every readable image, computing and storing the misses."""
+        found: dict[str, Tensor] = {}
+        errors: dict[str, str] = {}
+        missing = []
+        for path in paths:
+            try:
+                key = self.key(path)
+            except OSError:
+                errors[str(path)] = f"{path}: file not found"
+                continue
+            if key.is_file():
+                with contextlib.suppress(Exception):
+                    found[str(path)] = torch.load(key, weights_only=True)
+                    self.hits += 1
+                    continue
+            missing.append(path)
+        self.misses += len(missing)
+        computed, bad = extract(self.backbone, missing, batch_size=batch_size, progress=progress)
+        errors.update(bad)
+        for name, grid in computed.items():
+            grid = grid.half().contiguous()
+            atomic_save(grid, self.key(name))
+            found[name] = grid
+        return found, errors
+
+    def stack(self, paths: Iterable[str | Path], **kwargs) -> tuple[Tensor, list[str], dict[str, str]]:
+        """One (n, N, C) float16 tensor of the readable images, their paths, and the errors."""
+        paths = list(paths)
+        found, errors = self.get(paths, **kwargs)
+        kept = [str(p) for p in paths if str(p) in found]
+        if not kept:
+            raise ValueError("none of the images could be read" +
+                             (f" (first error: {next(iter(errors.values()))})" if errors else ""))
+        return torch.stack([found[p] for p in kept]), kept, errors

@@ -1,0 +1,152 @@
+"""Captioning task glue shared by the recipe, the CLI and the benchmark: captioning image files,
+multi-reference evaluation and attention strips."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import torch
+
+from ..backbones import Backbone, build_backbone
+from ..checkpoint import LoadedModel
+from ..cider import cider_d
+from ..data.batch import Batch
+from ..features import extract
+from ..metrics import caption_bleu
+from ..search import Hypothesis, build_searcher, generate
+
+
+def backbone_of(loaded: LoadedModel) -> Backbone:
+    """The CNN the checkpoint was trained on (named in it; weights come from its package)."""
+    spec = loaded.task_config.get("backbone")
+    if not spec:
+        raise ValueError("this checkpoint does not name its image backbone; is it a captioner?")
+    return build_backbone(spec["name"], image_size=int(spec["image_size"])).to(loaded.model.device)
+
+
+def caption_features(loaded: LoadedModel, features: torch.Tensor, searcher: object, *,
+                     batch_size: int = 100) -> list[list[Hypothesis]]:
+    """Hypotheses for a (n, N, C) stack of grid features."""
+    out: list[list[Hypothesis]] = []
+    for start in range(0, features.size(0), batch_size):
+        chunk = features[start:start + batch_size].float().to(loaded.model.device)
+        out += generate(loaded.model, Batch(features=chunk), searcher)
+    return out
+
+
+def caption_images(loaded: LoadedModel, paths: Sequence[str], searcher: object, *,
+                   batch_size: int = 16, backbone: Backbone | None = None
+                   ) -> list[list[Hypothesis] | str]:
+    """Per image its hypotheses, or a one-line error when the file cannot be used."""
+    backbone = backbone or backbone_of(loaded)
+    results: list[list[Hypothesis] | str] = []
+    for start in range(0, len(paths), batch_size):
+        chunk = [str(p) for p in paths[start:start + batch_size]]
+        features, errors = extract(backbone, chunk, batch_size=batch_size)
+        readable = [p for p in chunk if p in features]
+        hyps = (caption_features(loaded, torch.stack([features[p] for p in readable]), searcher)
+                if readable else [])
+        by_path = dict(zip(readable, hyps))
+        results += [by_path[p] if p in by_path else errors[p] for p in chunk]
+    return results
+
+
+def caption_cli(loaded: LoadedModel, args: argparse.Namespace, searcher: object) -> int:
+    """``seqgen caption``: ``path<TAB>caption`` per image; returns the number of failed images."""
+    backbone = backbone_of(loaded)
+    failures = 0
+    results = caption_images(loaded, args.images, searcher, batch_size=args.batch_size,
+                             backbone=backbone)
+    for path, result in zip(args.images, results):
+        if isinstance(result, str):
+            print(f"seqgen caption: error: {result}", file=sys.stderr)
+            failures += 1
+            continue
+        if args.n_best > 1:
+            for h in result:
+                print(f"{path}\t{h.score:.4f}\t{loaded.decode(h.tokens)}")
+        else:
+            print(f"{path}\t{loaded.decode(result[0].tokens)}")
+        if args.attention and result[0].attention is not None:
+            out = Path(args.attention) / f"{Path(path).stem}-attention.png"
+            save_attention_strip(loaded, path, result[0], backbone, out)
+            print(f"attention written to {out}", file=sys.stderr)
+        sys.stdout.flush()
+    return failures
+
+
+def save_attention_strip(loaded: LoadedModel, path: str, hyp: Hypothesis, backbone: Backbone,
+                         out: Path) -> None:
+    """The photo, then one panel per generated word with its attention map laid over the photo."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ..features import load_image
+
+    image = load_image(path).resize((backbone.image_size, backbone.image_size))
+    words = [*loaded.tgt_vocab.decode(hyp.tokens), "<end>"][: hyp.attention.size(0)]
+    weights = hyp.attention.float().cpu()
+    side = int(round(weights.size(1) ** 0.5))
+    panels = len(words) + 1
+    fig, axes = plt.subplots(1, panels, figsize=(1.8 * panels, 2.1))
+    axes[0].imshow(image)
+    axes[0].set_title("image", fontsize=8)
+    for ax, word, w in zip(axes[1:], words, weights):
+        grid = w[: side * side].view(1, 1, side, side)
+        up = torch.nn.functional.interpolate(grid, size=image.size[::-1], mode="bilinear",
+                                             align_corners=False)[0, 0]
+        ax.imshow(image)
+        ax.imshow(up.numpy(), cmap="jet", alpha=0.5)
+        ax.set_title(word, fontsize=8)
+    for ax in axes:
+        ax.axis("off")
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=90)
+    plt.close(fig)
+
+
+# ------------------------------------------------------------------------------------------------
+def score_captions(hypotheses: Sequence[str], references: Sequence[Sequence[str]]) -> dict:
+    """BLEU-1..4 (0-100, lower-cased, multi-reference), CIDEr-D and exact-caption accuracy."""
+    scores = caption_bleu(hypotheses, references)
+    scores["cider"] = round(cider_d(hypotheses, references), 4)
+    normal = lambda s: " ".join(s.lower().replace(".", " ").split())  # noqa: E731
+    exact = sum(normal(h) in {normal(r) for r in refs} for h, refs in zip(hypotheses, references))
+    scores["exact_match"] = round(exact / max(len(hypotheses), 1), 4)
+    return scores
+
+
+def evaluate_batches(loaded: LoadedModel, batches: Iterable[tuple[Batch, list[list[str]]]], *,
+                     beam: int = 3, max_len: int = 40) -> dict:
+    """Captions every batch of image features and scores them against their references."""
+    searcher = build_searcher(beam=beam, max_len=max_len)
+    hyps, refs = [], []
+    for batch, references in batches:
+        results = generate(loaded.model, batch.to(loaded.model.device), searcher)
+        hyps += [loaded.decode(r[0].tokens) for r in results]
+        refs += references
+    return {**score_captions(hyps, refs), "images": len(hyps)}
+
+
+def evaluate_split(loaded: LoadedModel, data_dir: str, split: str, *, beam: int = 3,
+                   limit: int = 0, cache_dir: str | None = None) -> dict:
+    """Scores one split of a Flickr8k-style folder (images/, Flickr8k.token.txt, split lists)."""
+    from ..data.captions import caption_set, flickr_layout, read_captions, read_split
+    from ..features import DEFAULT_CACHE, FeatureCache
+
+    images, captions_file, split_path = flickr_layout(data_dir, split)
+    data = caption_set(images, read_captions(captions_file), read_split(split_path), limit=limit)
+    cache = FeatureCache(cache_dir or DEFAULT_CACHE, backbone_of(loaded))
+    features, kept, errors = cache.stack(data.paths, progress=True)
+    for message in list(errors.values())[:5]:
+        print(f"skipped: {message}", file=sys.stderr)
+    refs = dict(zip(data.paths, data.refs))
+    batches = ((Batch(features=features[i:i + 100].float()), [refs[p] for p in kept[i:i + 100]])
+               for i in range(0, len(kept), 100))
+    print(f"captioning {len(kept)} images (beam {beam})", file=sys.stderr)
+    return {"split": split, **evaluate_batches(loaded, batches, beam=beam), "beam": beam}

@@ -1,0 +1,223 @@
+"""Captioning: caption files, image loading, the feature cache, a synthetic-set captioner and the CLI."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from seqgen.backbones import build_backbone
+from seqgen.cider import cider_d
+from seqgen.cli import main as cli_main
+from seqgen.data.captions import CaptionDataConfig, load_split, read_captions
+from seqgen.data.synthetic import render_scene, write_synthetic_set
+from seqgen.features import FeatureCache, ImageError, load_image
+from seqgen.tasks.captioning import score_captions
+
+from conftest import SHARED_DATA
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def photo(path: Path, mode: str = "RGB", size: tuple[int, int] = (40, 30)) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if mode == "I;16":
+        Image.fromarray((np.arange(size[0] * size[1]).reshape(size[::-1]) * 50).astype(np.uint16)
+                        ).save(path)
+    else:
+        Image.new(mode, size, {"RGB": (200, 30, 30), "L": 128, "RGBA": (0, 0, 255, 100),
+                               "CMYK": (0, 255, 255, 0)}[mode]).save(path)
+    return path
+
+
+@pytest.fixture()
+def flickr_dir(tmp_path) -> Path:
+    folder = tmp_path / "flickr"
+    for i in range(6):
+        photo(folder / "images" / f"{i}.jpg")
+    lines = [f"{i}.jpg#{n}\tA dog number {i} runs {'fast' if n else 'slowly'} ." for i in range(6)
+             for n in range(3)]
+    (folder / "Flickr8k.token.txt").write_text("\n".join(lines) + "\n")
+    (folder / "Flickr_8k.trainImages.txt").write_text("0.jpg\n1.jpg\n2.jpg\n3.jpg\n")
+    (folder / "Flickr_8k.devImages.txt").write_text("4.jpg\n5.jpg\n")
+    (folder / "Flickr_8k.testImages.txt").write_text("5.jpg\n4.jpg\n")
+    return folder
+
+
+# -- caption files --------------------------------------------------------------------------
+def test_flickr_token_file_and_csv_give_several_references(flickr_dir, tmp_path):
+    captions = read_captions(flickr_dir / "Flickr8k.token.txt")
+    assert len(captions) == 6 and len(captions["3.jpg"]) == 3
+    data = load_split(CaptionDataConfig(data_dir=str(flickr_dir)), "dev")
+    assert [Path(p).name for p in data.paths] == ["4.jpg", "5.jpg"] and len(data.refs[0]) == 3
+
+    csv_file = tmp_path / "caps.csv"
+    csv_file.write_text('image,caption\na.jpg,"A cat, sleeping."\na.jpg,A cat sleeps\nb.jpg,A dog\n')
+    captions = read_captions(csv_file)
+    assert captions == {"a.jpg": ["A cat, sleeping.", "A cat sleeps"], "b.jpg": ["A dog"]}
+    bad = tmp_path / "bad.csv"
+    bad.write_text("file,text\na.jpg,x\n")
+    with pytest.raises(ValueError, match="'image' and 'caption'"):
+        read_captions(bad)
+    with pytest.raises(ValueError, match="unknown split"):
+        load_split(CaptionDataConfig(data_dir=str(flickr_dir)), "holdout")
+
+
+def test_images_of_every_kind_load_as_rgb_and_bad_files_are_named(tmp_path):
+    for mode, suffix in (("RGB", "jpg"), ("L", "png"), ("RGBA", "png"), ("CMYK", "jpg"),
+                         ("I;16", "png")):
+        image = load_image(photo(tmp_path / f"{mode}.{suffix}".replace(";", ""), mode))
+        assert image.mode == "RGB" and image.size == (40, 30)
+    assert load_image(tmp_path / "RGBA.png").getpixel((0, 0))[2] > 150  # composited on white
+
+    text = tmp_path / "notes.jpg"
+    text.write_text("not a picture")
+    whole = photo(tmp_path / "big.jpg", size=(300, 300)).read_bytes()
+    truncated = tmp_path / "truncated.jpg"
+    truncated.write_bytes(whole[: len(whole) // 2])
+    for path, message in ((text, "not an image"), (truncated, "truncated"),
+                          (tmp_path / "missing.jpg", "file not found")):
+        with pytest.raises(ImageError, match=message) as err:
+            load_image(path)
+        assert str(path) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_huge_images_are_refused(tmp_path, monkeypatch):
+    import seqgen.features as features
+
+    monkeypatch.setattr(features, "MAX_PIXELS", 1000)
+    with pytest.raises(ImageError, match="decompression-bomb"):
+        load_image(photo(tmp_path / "wide.png", size=(100, 100)))
+
+
+# -- feature cache --------------------------------------------------------------------------
+def test_feature_cache_hits_misses_and_invalidates_changed_files(tmp_path):
+    backbone = build_backbone("pixels", image_size=48)
+    paths = [photo(tmp_path / f"{i}.png", size=(48, 48)) for i in range(3)]
+    cache = FeatureCache(tmp_path / "cache", backbone)
+    first, errors = cache.get(paths + [tmp_path / "nope.png"])
+    assert cache.misses == 3 and cache.hits == 0 and list(errors) == [str(tmp_path / "nope.png")]
+    again = FeatureCache(tmp_path / "cache", backbone)
+    second, _ = again.get(paths)
+    assert again.hits == 3 and again.misses == 0
+    assert all(torch.equal(first[str(p)], second[str(p)]) for p in paths)
+
+    time.sleep(0.01)
+    Image.new("RGB", (48, 48), (0, 0, 250)).save(paths[0])  # the file changes: a miss
+    os.utime(paths[0], ns=(time.time_ns(), time.time_ns()))
+    third, _ = again.get(paths)
+    assert again.misses == 1 and not torch.equal(third[str(paths[0])], first[str(paths[0])])
+    other = FeatureCache(tmp_path / "cache", build_backbone("pixels", image_size=24))
+    other.get(paths)
+    assert other.misses == 3  # another image size is another cache
+
+
+def test_efficientnet_lite0_gives_a_7x7_grid_offline():
+    backbone = build_backbone("efficientnet_lite0")
+    assert backbone.pretrained and not any(p.requires_grad for p in backbone.parameters())
+    with torch.no_grad():
+        assert backbone(torch.zeros(1, 3, 224, 224)).shape == (1, 49, 1280)
+    tuned = build_backbone("efficientnet_lite0", trainable_blocks=1)
+    assert any(p.requires_grad for p in tuned.parameters())
+
+
+# -- metrics --------------------------------------------------------------------------------
+def test_scores_reward_matching_captions():
+    refs = [["a dog runs on grass", "a brown dog runs"], ["two people walk in the snow"],
+            ["a child plays with a ball", "a kid plays ball"]]
+    good = score_captions(["a dog runs on grass", "two people walk in the snow",
+                           "a child plays with a ball"], refs)
+    bad = score_captions(["a cat sleeps", "a car parked", "the sea"], refs)
+    assert good["bleu4"] == 100.0 and good["exact_match"] == 1.0 and bad["bleu4"] < 5
+    assert good["cider"] > 2.0 and bad["cider"] < 0.1
+    assert cider_d(["a b c"], [["a b c"]]) == 0.0  # one image: every n-gram has idf 0
+
+
+# -- the synthetic set and a real (tiny) training run -------------------------------------------
+def test_synthetic_scenes_are_deterministic(tmp_path):
+    import random
+
+    a, b = render_scene(random.Random(5)), render_scene(random.Random(5))
+    assert a[1] == b[1] and a[0].tobytes() == b[0].tobytes() and len(a[1]) == 2
+    folder = write_synthetic_set(tmp_path / "s", n_train=5, n_val=2, n_test=2, seed=1)
+    assert len(list((folder / "images").iterdir())) == 9
+    assert len(read_captions(folder / "captions.csv")) == 9
+
+
+@pytest.fixture(scope="module")
+def synthetic_run(tmp_path_factory) -> Path:
+    """The recipe's default synthetic captioner, trained for about a minute."""
+    root = tmp_path_factory.mktemp("captioner")
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "recipes" / "captioning.py"), "--quiet", "--no-resume",
+         "--run-dir", str(root / "run"), "--cache-dir", str(root / "cache"), "--minutes", "1.2",
+         f"--data.synthetic_dir={root / 'shapes'}"],
+        capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (root / "result.json").write_text(proc.stdout.strip().splitlines()[-1])
+    return root
+
+
+def test_synthetic_captioner_learns_to_name_shapes_colours_and_places(synthetic_run):
+    result = json.loads((synthetic_run / "result.json").read_text())
+    assert result["images"] == 300 and result["exact_match"] >= 0.9, result
+
+
+def test_caption_cli_captions_good_images_and_names_bad_ones(synthetic_run, tmp_path, capsys):
+    ckpt = synthetic_run / "run" / "model.pt"
+    good = sorted((synthetic_run / "shapes" / "images").glob("val-*.png"))[:2]
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"\xff\xd8\xff garbage")
+    attention = tmp_path / "attention"
+    status = cli_main(["caption", "--ckpt", str(ckpt), str(good[0]), str(bad), str(good[1]),
+                       "--attention", str(attention)])
+    out, err = capsys.readouterr()
+    lines = out.strip().split("\n")
+    assert status == 1 and len(lines) == 2
+    assert lines[0].startswith(str(good[0])) and " and a " in lines[0]
+    assert [e for e in err.splitlines() if "error" in e] == [
+        f"seqgen caption: error: {bad}: not an image file (or an unsupported format)"]
+    assert len(list(attention.glob("*.png"))) == 2
+
+    assert cli_main(["caption", "--ckpt", str(ckpt), str(good[0]), "--beam", "3", "--n-best",
+                     "2"]) == 0
+    assert len(capsys.readouterr().out.strip().split("\n")) == 2
+
+
+def test_evaluate_on_a_flickr_style_folder(synthetic_run, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("seqgen.features.DEFAULT_CACHE", tmp_path / "cache")
+    shapes = synthetic_run / "shapes"
+    folder = tmp_path / "flickr-style"
+    (folder / "images").mkdir(parents=True)
+    names = [p.name for p in sorted((shapes / "images").glob("test-*.png"))[:20]]
+    for name in names:
+        (folder / "images" / name).write_bytes((shapes / "images" / name).read_bytes())
+    captions = read_captions(shapes / "captions.csv")
+    (folder / "Flickr8k.token.txt").write_text("".join(
+        f"{n}#{i}\t{c}\n" for n in names for i, c in enumerate(captions[n])))
+    (folder / "Flickr_8k.testImages.txt").write_text("\n".join(names) + "\n")
+    assert cli_main(["evaluate", "--ckpt", str(synthetic_run / "run" / "model.pt"), "--data-dir",
+                     str(folder), "--split", "test"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert {"bleu1", "bleu2", "bleu3", "bleu4", "cider"} <= result.keys()
+    assert result["images"] == 20 and result["bleu4"] > 50
+
+
+def test_recipe_dry_run():
+    proc = subprocess.run([sys.executable, str(ROOT / "recipes" / "captioning.py"), "--dry-run",
+                           "--quiet"], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "bleu4" in json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.skipif(not (SHARED_DATA / "flickr8k").is_dir(), reason="../shared/data absent")
+def test_reads_the_real_flickr8k_layout():
+    data = load_split(CaptionDataConfig(data_dir=str(SHARED_DATA / "flickr8k")), "dev")
+    assert len(data.paths) == 1000 and all(len(r) == 5 for r in data.refs)
