@@ -55,8 +55,13 @@ def synthetic_model() -> ModelConfig:
 
 def build(config: CaptioningConfig, previous: dict | None = None
           ) -> tuple[CaptionData, EncoderDecoder]:
-    data = CaptionData(config.data, vocab=Vocab(previous["tgt_vocab"]) if previous else None)
+    image_encoder = config.model.encoder.kind == "image"  # the model fine-tunes its own CNN
+    data = CaptionData(config.data, vocab=Vocab(previous["tgt_vocab"]) if previous else None,
+                       pixels=image_encoder)
     config.model.encoder.feature_dim = data.backbone.feature_dim
+    if image_encoder:
+        config.model.encoder.backbone = data.backbone.name
+        config.model.encoder.image_size = data.backbone.image_size
     model = EncoderDecoder(config.model, src_vocab_size=len(data.vocab),
                            tgt_vocab_size=len(data.vocab))
     return data, model
@@ -75,6 +80,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backbone", help="efficientnet_lite0, resnet18, resnet50, "
                         "mobilenet_v3_large or pixels")
     parser.add_argument("--cache-dir", help="feature cache folder (default ~/.cache/seqgen/features)")
+    parser.add_argument("--fine-tune", type=int, metavar="N",
+                        help="run the CNN inside the model and fine-tune its last N blocks "
+                        "(no feature cache; much slower)")
     parser.add_argument("--run-dir", help="where checkpoints and logs go (default runs/captioning)")
     parser.add_argument("--minutes", type=float, help="training time budget")
     parser.add_argument("--beam", type=int, help="beam size for the final scores (default 3)")
@@ -95,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     for flag, target in (("minutes", "max_minutes"),):
         if getattr(args, flag) is not None:
             setattr(config.train, target, getattr(args, flag))
+    if args.fine_tune:
+        config.model.encoder.kind, config.model.encoder.trainable_blocks = "image", args.fine_tune
     if args.run_dir:
         config.run_dir = args.run_dir
     if args.beam:

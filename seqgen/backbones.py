@@ -132,8 +132,7 @@ class _LiteFeatures(nn.Module):
 
     def stages(self):  # for fine-tuning: the MBConv blocks, then the head
         yield from self.net._blocks
-        yield self.net._conv_head
-        yield self.net._bn1
+        yield nn.ModuleList([self.net._conv_head, self.net._bn1])  # the head is one stage
 
 
 def _torchvision(name: str, pretrained: bool, image_size: int) -> Backbone:

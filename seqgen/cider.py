@@ -1,7 +1,8 @@
 """CIDEr-D (Vedantam et al. 2015) as the COCO caption toolkit computes it, in plain Python.
 
-No maintained CIDEr package installs cleanly here (pycocoevalcap needs Java for its tokenizer),
-so this re-states the metric: tf-idf weighted n-gram vectors (n = 1..4, document frequencies over
+The maintained implementation, pycocoevalcap, is a 100 MB install (Stanford tools for its Java
+tokenizer and SPICE), too heavy for a dependency; this re-states the metric, and a test checks
+that it gives the same number as pycocoevalcap's ``Cider`` where that is installed: tf-idf weighted n-gram vectors (n = 1..4, document frequencies over
 the reference sets of the evaluated images), cosine similarity with the hypothesis' weights
 clipped at the reference's, a Gaussian penalty on the length difference (sigma 6), averaged over
 n and over references, times 10. Tokenisation is lower-cased words without punctuation (COCO

@@ -3,11 +3,13 @@
 - headlines have no encoder: the prompt itself builds the decoder state;
 - ``RNNEncoder``: a bidirectional LSTM/GRU over packed source sentences (translation);
 - ``FeatureEncoder``: a projection of CNN grid features (captioning; the CNN itself lives in
-  :mod:`seqgen.backbones` so frozen features can be cached once on disk).
+  :mod:`seqgen.backbones` so frozen features can be cached once on disk);
+- ``ImageEncoder``: the CNN inside the model, then that projection, for fine-tuning its last
+  blocks (pixels in, so no cache).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal, NamedTuple
 
 import torch
@@ -25,13 +27,16 @@ class Encoded(NamedTuple):
 
 @dataclass
 class EncoderConfig:
-    kind: Literal["none", "rnn", "features"] = "none"
+    kind: Literal["none", "rnn", "features", "image"] = "none"
     cell: Literal["lstm", "gru"] = "gru"
     emb_dim: int = 256
     hidden_dim: int = 256  # per direction for the RNN encoder; projection size for features
     num_layers: int = 1
     dropout: float = 0.0
     feature_dim: int = 0  # channels of the CNN grid features (captioning)
+    backbone: str = "efficientnet_lite0"  # kind=image: the CNN run inside the model ...
+    image_size: int = 224
+    trainable_blocks: int = 1  # ... and how many of its last blocks are fine-tuned
 
 
 # ------------------------------------------------------------------------------------------------
@@ -81,6 +86,29 @@ class FeatureEncoder(nn.Module):
         return Encoded(memory, None, memory.mean(dim=1))  # (B, N, M), None, (B, M)
 
 
+class ImageEncoder(nn.Module):
+    """A CNN backbone inside the model, its last blocks trainable, then the feature projection."""
+
+    def __init__(self, config: EncoderConfig) -> None:
+        super().__init__()
+        from .backbones import build_backbone
+
+        self.backbone = build_backbone(config.backbone, image_size=config.image_size,
+                                       trainable_blocks=config.trainable_blocks)
+        self.project = FeatureEncoder(replace(config, feature_dim=self.backbone.feature_dim))
+        self.output_dim = self.project.output_dim
+
+    def train(self, mode: bool = True) -> "ImageEncoder":
+        super().train(mode)
+        self.backbone.eval()  # batch-norm statistics stay as pretrained; small batches would ruin them
+        return self
+
+    def forward(self, batch: Batch) -> Encoded:
+        if batch.features is None or batch.features.dim() != 4:
+            raise ValueError("the image encoder needs batch.features as pixels (B, 3, H, W)")
+        return self.project(replace(batch, features=self.backbone(batch.features)))
+
+
 def build_encoder(config: EncoderConfig, *, vocab_size: int) -> nn.Module | None:
     if config.kind == "none":
         return None
@@ -88,4 +116,6 @@ def build_encoder(config: EncoderConfig, *, vocab_size: int) -> nn.Module | None
         return RNNEncoder(config, vocab_size=vocab_size)
     if config.kind == "features":
         return FeatureEncoder(config)
-    raise ValueError(f"unknown encoder kind {config.kind!r}; expected none, rnn or features")
+    if config.kind == "image":
+        return ImageEncoder(config)
+    raise ValueError(f"unknown encoder kind {config.kind!r}; expected none, rnn, features or image")

@@ -120,6 +120,7 @@ def test_feature_cache_hits_misses_and_invalidates_changed_files(tmp_path):
 
 
 def test_efficientnet_lite0_gives_a_7x7_grid_offline():
+    pytest.importorskip("efficientnet_lite_pytorch")  # the offline extra
     backbone = build_backbone("efficientnet_lite0")
     assert backbone.pretrained and not any(p.requires_grad for p in backbone.parameters())
     with torch.no_grad():
@@ -153,12 +154,13 @@ def test_synthetic_scenes_are_deterministic(tmp_path):
 
 @pytest.fixture(scope="module")
 def synthetic_run(tmp_path_factory) -> Path:
-    """The recipe's default synthetic captioner, trained for about a minute."""
+    """The recipe's default synthetic captioner, trained for a fixed number of steps (about a
+    minute on 2 cores) so the outcome does not depend on the machine's speed."""
     root = tmp_path_factory.mktemp("captioner")
     proc = subprocess.run(
         [sys.executable, str(ROOT / "recipes" / "captioning.py"), "--quiet", "--no-resume",
-         "--run-dir", str(root / "run"), "--cache-dir", str(root / "cache"), "--minutes", "1.2",
-         f"--data.synthetic_dir={root / 'shapes'}"],
+         "--run-dir", str(root / "run"), "--cache-dir", str(root / "cache"), "--minutes", "0",
+         "--train.max_steps=1200", f"--data.synthetic_dir={root / 'shapes'}"],
         capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     (root / "result.json").write_text(proc.stdout.strip().splitlines()[-1])
@@ -221,3 +223,37 @@ def test_recipe_dry_run():
 def test_reads_the_real_flickr8k_layout():
     data = load_split(CaptionDataConfig(data_dir=str(SHARED_DATA / "flickr8k")), "dev")
     assert len(data.paths) == 1000 and all(len(r) == 5 for r in data.refs)
+
+
+def test_cider_d_matches_the_coco_caption_toolkit():
+    cider = pytest.importorskip("pycocoevalcap.cider.cider")  # optional: 100 MB, Java tokenizer
+    hyps = ["a dog runs on the grass", "two men are standing", "a child plays with a red ball",
+            "a woman walks"]
+    refs = [["a brown dog runs on grass", "a dog is running", "the dog runs"],
+            ["two men stand outside", "men standing"],
+            ["a kid plays with a ball", "a child is playing with a red ball"],
+            ["a man walks down the street"]]
+    expected, _ = cider.Cider().compute_score(dict(enumerate(refs)),
+                                              {i: [h] for i, h in enumerate(hyps)})
+    assert cider_d(hyps, refs) == pytest.approx(expected, rel=1e-9)
+
+
+def test_fine_tuning_runs_the_cnn_inside_the_model(flickr_dir, tmp_path, capsys):
+    pytest.importorskip("efficientnet_lite_pytorch")
+    from seqgen.backbones import build_backbone as fresh
+    from seqgen.checkpoint import LoadedModel
+
+    run = tmp_path / "ft"
+    proc = subprocess.run([sys.executable, str(ROOT / "recipes" / "captioning.py"), "--dry-run",
+                           "--quiet", "--data-dir", str(flickr_dir), "--fine-tune", "1",
+                           "--run-dir", str(run), "--data.min_freq=1", "--data.batch_size=6"],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    loaded = LoadedModel.from_file(run / "model.pt")
+    tuned = loaded.model.encoder.backbone.body.net
+    pretrained = fresh("efficientnet_lite0").body.net
+    assert not torch.equal(tuned._conv_head.weight, pretrained._conv_head.weight)  # trained
+    assert torch.equal(tuned._conv_stem.weight, pretrained._conv_stem.weight)  # frozen
+    image = str(flickr_dir / "images" / "5.jpg")
+    assert cli_main(["caption", "--ckpt", str(run / "model.pt"), image, "--max-len", "5"]) == 0
+    assert capsys.readouterr().out.startswith(image + "\t")

@@ -188,6 +188,20 @@ def _hf_to_local(config: CaptionDataConfig) -> CaptionDataConfig:
                    val_split=str(folder / "val.txt"))
 
 
+def _readable(data: CaptionSet) -> tuple[CaptionSet, dict[str, str]]:
+    """The images that decode, and a one-line error for each that does not."""
+    from ..features import ImageError, load_image
+
+    kept, errors = [], {}
+    for path, refs in zip(data.paths, data.refs):
+        try:
+            load_image(path)
+            kept.append((path, refs))
+        except ImageError as err:
+            errors[path] = str(err)
+    return CaptionSet([p for p, _ in kept], [r for _, r in kept]), errors
+
+
 # ------------------------------------------------------------------------------------------------
 class CaptionData:
     """Cached grid features plus encoded captions, one training example per (image, caption)."""
@@ -232,25 +246,33 @@ class CaptionData:
                            seed=self.config.seed, epoch=epoch)
 
     def make_batch(self, indices: Sequence[int]) -> Batch:
-        return self._batch(self.train_features, [self.examples[i] for i in indices])
+        return self._batch("train", [self.examples[i] for i in indices])
 
     def val_batches(self) -> Iterator[Batch]:
         plan = bucket_plan([len(c) for _, c in self.val_examples], batch_size=self.config.batch_size,
                            seed=0, epoch=0, shuffle=False)
         for indices in plan:
-            yield self._batch(self.val_features, [self.val_examples[i] for i in indices])
+            yield self._batch("val", [self.val_examples[i] for i in indices])
 
-    @staticmethod
-    def _batch(features: Tensor, examples: list[tuple[int, list[int]]]) -> Batch:
-        index = torch.tensor([i for i, _ in examples])
+    def _batch(self, split: str, examples: list[tuple[int, list[int]]]) -> Batch:
         tgt_in, tgt_out = target_pair([c for _, c in examples])
-        return Batch(features=features.index_select(0, index).float(), tgt_in=tgt_in, tgt_out=tgt_out)
+        return Batch(features=self.inputs(split, [i for i, _ in examples]), tgt_in=tgt_in,
+                     tgt_out=tgt_out)
+
+    def inputs(self, split: str, images: Sequence[int]) -> Tensor:
+        """What the model's encoder takes for these images: grid features or pixels."""
+        data, features = ((self.val, self.val_features) if split == "val" else
+                          (self.train, self.train_features))
+        if features is not None:
+            return features.index_select(0, torch.as_tensor(list(images))).float()
+        from ..features import load_image
+
+        return torch.stack([self.transform(load_image(data.paths[i])) for i in images])
 
     def image_batches(self, split: str = "val", batch_size: int = 100
                       ) -> Iterator[tuple[Batch, list[list[str]]]]:
-        """Feature batches of whole images with their references, for BLEU."""
-        features, data = (self.val_features, self.val) if split == "val" else (
-            self.train_features, self.train)
+        """Batches of whole images with their references, for BLEU."""
+        data = self.val if split == "val" else self.train
         for start in range(0, len(data.paths), batch_size):
-            yield (Batch(features=features[start:start + batch_size].float()),
-                   data.refs[start:start + batch_size])
+            images = range(start, min(start + batch_size, len(data.paths)))
+            yield Batch(features=self.inputs(split, images)), data.refs[start:start + batch_size]

@@ -13,17 +13,36 @@ from ..backbones import Backbone, build_backbone
 from ..checkpoint import LoadedModel
 from ..cider import cider_d
 from ..data.batch import Batch
-from ..features import extract
+from ..encoders import ImageEncoder
+from ..features import ImageError, extract, load_image
 from ..metrics import caption_bleu
 from ..search import Hypothesis, build_searcher, generate
 
 
 def backbone_of(loaded: LoadedModel) -> Backbone:
-    """The CNN the checkpoint was trained on (named in it; weights come from its package)."""
+    """The CNN the checkpoint was trained on (named in it; weights come from its package), or the
+    model's own fine-tuned one."""
+    if isinstance(loaded.model.encoder, ImageEncoder):
+        return loaded.model.encoder.backbone
     spec = loaded.task_config.get("backbone")
     if not spec:
         raise ValueError("this checkpoint does not name its image backbone; is it a captioner?")
     return build_backbone(spec["name"], image_size=int(spec["image_size"])).to(loaded.model.device)
+
+
+def image_inputs(loaded: LoadedModel, backbone: Backbone, paths: Sequence[str]
+                 ) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Per readable image what the model's encoder takes: grid features from the frozen CNN, or
+    pixels when the model runs its own (fine-tuned) CNN; and a one-line error per bad file."""
+    if not isinstance(loaded.model.encoder, ImageEncoder):
+        return extract(backbone, paths, batch_size=max(len(paths), 1))
+    transform, inputs, errors = backbone.transform(), {}, {}
+    for path in paths:
+        try:
+            inputs[path] = transform(load_image(path))
+        except ImageError as err:
+            errors[path] = str(err)
+    return inputs, errors
 
 
 def caption_features(loaded: LoadedModel, features: torch.Tensor, searcher: object, *,
@@ -44,7 +63,7 @@ def caption_images(loaded: LoadedModel, paths: Sequence[str], searcher: object, 
     results: list[list[Hypothesis] | str] = []
     for start in range(0, len(paths), batch_size):
         chunk = [str(p) for p in paths[start:start + batch_size]]
-        features, errors = extract(backbone, chunk, batch_size=batch_size)
+        features, errors = image_inputs(loaded, backbone, chunk)
         readable = [p for p in chunk if p in features]
         hyps = (caption_features(loaded, torch.stack([features[p] for p in readable]), searcher)
                 if readable else [])
@@ -84,8 +103,6 @@ def save_attention_strip(loaded: LoadedModel, path: str, hyp: Hypothesis, backbo
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from ..features import load_image
 
     image = load_image(path).resize((backbone.image_size, backbone.image_size))
     words = [*loaded.tgt_vocab.decode(hyp.tokens), "<end>"][: hyp.attention.size(0)]
@@ -141,11 +158,16 @@ def evaluate_split(loaded: LoadedModel, data_dir: str, split: str, *, beam: int 
 
     images, captions_file, split_path = flickr_layout(data_dir, split)
     data = caption_set(images, read_captions(captions_file), read_split(split_path), limit=limit)
-    cache = FeatureCache(cache_dir or DEFAULT_CACHE, backbone_of(loaded))
-    features, kept, errors = cache.stack(data.paths, progress=True)
+    refs = dict(zip(data.paths, data.refs))
+    if isinstance(loaded.model.encoder, ImageEncoder):  # runs its own CNN: pixels, no cache
+        inputs, errors = image_inputs(loaded, backbone_of(loaded), data.paths)
+        kept = [p for p in data.paths if p in inputs]
+        features = torch.stack([inputs[p] for p in kept])
+    else:
+        cache = FeatureCache(cache_dir or DEFAULT_CACHE, backbone_of(loaded))
+        features, kept, errors = cache.stack(data.paths, progress=True)
     for message in list(errors.values())[:5]:
         print(f"skipped: {message}", file=sys.stderr)
-    refs = dict(zip(data.paths, data.refs))
     batches = ((Batch(features=features[i:i + 100].float()), [refs[p] for p in kept[i:i + 100]])
                for i in range(0, len(kept), 100))
     print(f"captioning {len(kept)} images (beam {beam})", file=sys.stderr)

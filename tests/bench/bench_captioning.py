@@ -1,0 +1,132 @@
+"""Benchmark: the Flickr8k captioner's quality and speed.
+
+    python tests/bench/bench_captioning.py --ckpt assets/models/flickr8k-lite0.pt
+    python tests/bench/bench_captioning.py --quick     # under 3 minutes: speed figures only
+
+Figures (on ../shared/data/flickr8k, 6,000 train / 1,000 dev images, 5 captions each):
+1. dev BLEU-1..4 (sacreBLEU, lower-cased, 5 references) and CIDEr-D with beam 3, for ``--ckpt``;
+2. captioning throughput in images per second, batched, from JPEG files: decoding, resizing, the
+   EfficientNet-Lite0 CNN and beam-3 search all included;
+3. the feature cache's effect: seconds per training epoch when batches read cached grid features
+   vs. when every batch runs the frozen CNN on its images (measured on a few batches, scaled to
+   the 30,000 captions of an epoch).
+The last line printed is one JSON object.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from seqgen.checkpoint import LoadedModel
+from seqgen.data.batch import Batch, target_pair
+from seqgen.data.captions import caption_set, flickr_layout, read_captions, read_split
+from seqgen.features import FeatureCache, extract
+from seqgen.search import build_searcher
+from seqgen.tasks.captioning import backbone_of, caption_images, evaluate_split
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA = ROOT.parent / "shared" / "data" / "flickr8k"
+
+
+def images_per_second(loaded: LoadedModel, paths: list[str], beam: int = 3) -> float:
+    backbone = backbone_of(loaded)
+    searcher = build_searcher(beam=beam, max_len=40)
+    caption_images(loaded, paths[:8], searcher, backbone=backbone)  # warm-up
+    start = time.perf_counter()
+    caption_images(loaded, paths, searcher, batch_size=32, backbone=backbone)
+    return len(paths) / (time.perf_counter() - start)
+
+
+def cache_effect(loaded: LoadedModel, paths: list[str], refs: list[list[str]], *,
+                 batches: int, cache_dir: Path) -> dict:
+    """Seconds per epoch of training steps fed from the cache vs. from the CNN."""
+    model, backbone = loaded.model.train(), backbone_of(loaded)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    size = 32
+    chunks = [paths[i * size:(i + 1) * size] for i in range(batches)]
+    captions = [[loaded.tgt_vocab.encode(loaded.tgt_tokenizer.tokenize(r[0]))
+                 for r in refs[i * size:(i + 1) * size]] for i in range(batches)]
+    cache = FeatureCache(cache_dir, backbone)
+    cache.get([p for chunk in chunks for p in chunk])  # fill it (not timed: done once per run)
+
+    def step(features: torch.Tensor, ids: list[list[int]]) -> None:
+        tgt_in, tgt_out = target_pair(ids)
+        total, n = model.loss(Batch(features=features.float(), tgt_in=tgt_in, tgt_out=tgt_out))
+        optimizer.zero_grad()
+        (total / n).backward()
+        optimizer.step()
+
+    timings = {}
+    for mode in ("cached", "cnn"):
+        start = time.perf_counter()
+        for chunk, ids in zip(chunks, captions):
+            if mode == "cached":
+                found, _ = cache.get(chunk)
+                features = torch.stack([found[p] for p in chunk])
+            else:
+                found, _ = extract(backbone, chunk, batch_size=size)
+                features = torch.stack([found[p] for p in chunk])
+            step(features, ids)
+        timings[mode] = (time.perf_counter() - start) / (batches * size)  # seconds per caption
+    per_epoch = 30_000
+    return {"epoch_seconds_cached": round(timings["cached"] * per_epoch, 1),
+            "epoch_seconds_cnn": round(timings["cnn"] * per_epoch, 1),
+            "cache_speedup": round(timings["cnn"] / timings["cached"], 1)}
+
+
+def train_minutes(ckpt: Path, run_dir: Path | None) -> float | None:
+    log = (run_dir or ckpt.parent) / "metrics.jsonl"
+    if not log.is_file():
+        return None
+    elapsed = [json.loads(line).get("elapsed_s") for line in log.read_text().splitlines() if line]
+    elapsed = [e for e in elapsed if e is not None]
+    return round(max(elapsed) / 60, 1) if elapsed else None
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="speed figures only, under 3 minutes")
+    parser.add_argument("--ckpt", default=str(ROOT / "assets" / "models" / "flickr8k-lite0.pt"))
+    parser.add_argument("--run-dir", help="the training run of --ckpt (for its training time)")
+    parser.add_argument("--data-dir", default=str(DATA))
+    parser.add_argument("--cache-dir", help="feature cache (default ~/.cache/seqgen/features)")
+    parser.add_argument("--limit", type=int, default=0, help="dev images to use (0: all)")
+    args = parser.parse_args()
+    ckpt = Path(args.ckpt)
+    if not Path(args.data_dir).is_dir() or not ckpt.is_file():
+        print(f"error: need {args.data_dir} and {ckpt}", file=sys.stderr)
+        return 2
+    print(f"torch threads {torch.get_num_threads()}", file=sys.stderr)
+    loaded = LoadedModel.from_file(ckpt)
+    images, captions_file, split_path = flickr_layout(args.data_dir, "dev")
+    dev = caption_set(images, read_captions(captions_file), read_split(split_path))
+    n_speed = args.limit or (96 if args.quick else 320)
+    speed = images_per_second(loaded, dev.paths[:n_speed])
+    print(f"captioning, CNN included, beam 3: {speed:.1f} images/s", file=sys.stderr)
+    with tempfile.TemporaryDirectory() as tmp:
+        effect = cache_effect(loaded, dev.paths, dev.refs, batches=3 if args.quick else 6,
+                              cache_dir=Path(tmp))
+    print(f"training epoch: {effect['epoch_seconds_cached']} s with cached features, "
+          f"{effect['epoch_seconds_cnn']} s running the CNN ({effect['cache_speedup']}x)",
+          file=sys.stderr)
+    result = {"images_per_s": round(speed, 1), **effect}
+    if not args.quick:
+        kwargs = {"cache_dir": args.cache_dir} if args.cache_dir else {}
+        scores = evaluate_split(loaded, args.data_dir, "dev", beam=3, limit=args.limit, **kwargs)
+        print(f"dev: {json.dumps(scores)}", file=sys.stderr)
+        result.update(dev_bleu1=scores["bleu1"], dev_bleu2=scores["bleu2"],
+                      dev_bleu3=scores["bleu3"], dev_bleu4=scores["bleu4"],
+                      dev_cider=scores["cider"],
+                      train_minutes=train_minutes(ckpt, Path(args.run_dir) if args.run_dir else None))
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
