@@ -207,16 +207,24 @@ class CaptionData:
     """Cached grid features plus encoded captions, one training example per (image, caption)."""
 
     def __init__(self, config: CaptionDataConfig, *, vocab: Vocab | None = None,
-                 progress: bool = True) -> None:
-        self.config = config
+                 progress: bool = True, pixels: bool = False) -> None:
+        """With ``pixels`` batches carry images (B, 3, H, W) for a model that runs (and
+        fine-tunes) the CNN itself; otherwise cached grid features (B, N, C)."""
+        self.config, self.pixels = config, pixels
         self.tokenizer = WordTokenizer(lowercase=True)
         name, size = config.resolved_backbone()
         self.backbone = build_backbone(name, image_size=size)
-        cache = FeatureCache(config.cache_dir, self.backbone)
+        self.transform = self.backbone.transform()
         self.train = load_split(config, "train")
         self.val = load_split(config, "val")
-        self.train_features, self.train, errors = self._features(cache, self.train, progress)
-        self.val_features, self.val, more = self._features(cache, self.val, progress)
+        if pixels:
+            self.train_features = self.val_features = None
+            self.train, errors = _readable(self.train)
+            self.val, more = _readable(self.val)
+        else:
+            cache = FeatureCache(config.cache_dir, self.backbone)
+            self.train_features, self.train, errors = self._features(cache, self.train, progress)
+            self.val_features, self.val, more = self._features(cache, self.val, progress)
         for message in list({**errors, **more}.values())[:5]:
             print(f"skipped: {message}", file=sys.stderr)
         tokens = [self.tokenize(c) for refs in self.train.refs for c in refs]
