@@ -13,7 +13,6 @@ Config overrides: --model.decoder.hidden_dim=256, --data.min_freq=5, --train.lr=
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import tempfile
@@ -25,7 +24,8 @@ from seqgen.data.captions import CaptionData, CaptionDataConfig
 from seqgen.decoder import DecoderConfig
 from seqgen.encoders import EncoderConfig
 from seqgen.model import EncoderDecoder, ModelConfig
-from seqgen.runs import parse_args, previous_run, setup_logging, train
+from seqgen.runs import (apply_run_flags, parse_args, previous_run, recipe_parser,
+                         setup_logging, train)
 from seqgen.search import build_searcher, generate
 from seqgen.tasks.captioning import evaluate_batches
 from seqgen.train import TrainConfig
@@ -68,8 +68,7 @@ def build(config: CaptioningConfig, previous: dict | None = None
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = recipe_parser(__doc__)
     parser.add_argument("--data-dir", help="Flickr8k-style folder (images/, Flickr8k.token.txt, "
                         "Flickr_8k.*Images.txt)")
     parser.add_argument("--images", help="image folder (other layouts)")
@@ -83,12 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fine-tune", type=int, metavar="N",
                         help="run the CNN inside the model and fine-tune its last N blocks "
                         "(no feature cache; much slower)")
-    parser.add_argument("--run-dir", help="where checkpoints and logs go (default runs/captioning)")
-    parser.add_argument("--minutes", type=float, help="training time budget")
     parser.add_argument("--beam", type=int, help="beam size for the final scores (default 3)")
-    parser.add_argument("--no-resume", action="store_true", help="start over even if a run exists")
-    parser.add_argument("--dry-run", action="store_true", help="a few steps on a little data")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
     config = CaptioningConfig()
     args, config = parse_args(parser, argv, config)
     setup_logging()
@@ -100,13 +94,9 @@ def main(argv: list[str] | None = None) -> int:
         config.data.min_freq = 5  # real captions: rare words become UNK
     if config.data.synthetic and argv_lacks(argv, "--model."):
         config.model = synthetic_model()
-    for flag, target in (("minutes", "max_minutes"),):
-        if getattr(args, flag) is not None:
-            setattr(config.train, target, getattr(args, flag))
+    apply_run_flags(args, config)
     if args.fine_tune:
         config.model.encoder.kind, config.model.encoder.trainable_blocks = "image", args.fine_tune
-    if args.run_dir:
-        config.run_dir = args.run_dir
     if args.beam:
         config.beam = args.beam
     if args.dry_run:

@@ -10,7 +10,6 @@ generated one symbol at a time from that state. Config overrides: --model.decode
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import tempfile
@@ -21,7 +20,8 @@ from seqgen.checkpoint import LoadedModel, export_checkpoint, load_checkpoint, m
 from seqgen.data.headlines import HeadlineData, HeadlineDataConfig
 from seqgen.decoder import DecoderConfig
 from seqgen.model import EncoderDecoder, ModelConfig
-from seqgen.runs import parse_args, previous_run, setup_logging, train
+from seqgen.runs import (apply_run_flags, parse_args, previous_run, recipe_parser,
+                         setup_logging, train)
 from seqgen.tasks.headlines import PROMPTS, TEMPERATURES, evaluate_texts, sample_table
 from seqgen.tokenizers import tokenizer_from_dict
 from seqgen.train import TrainConfig
@@ -49,17 +49,11 @@ def build(config: HeadlinesConfig, *, vocab: Vocab | None = None, tokenizer=None
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = recipe_parser(__doc__)
     parser.add_argument("--data-dir", help="folder with AG News train.csv / test.csv (or .gz)")
     parser.add_argument("--dataset", help="Hugging Face dataset name, e.g. sh0416/ag_news")
     parser.add_argument("--text-file", help="plain-text file, one example per line")
     parser.add_argument("--level", choices=["char", "word"], help="symbol level (default char)")
-    parser.add_argument("--run-dir", help="where checkpoints and logs go (default runs/headlines)")
-    parser.add_argument("--minutes", type=float, help="training time budget")
-    parser.add_argument("--no-resume", action="store_true", help="start over even if a run exists")
-    parser.add_argument("--dry-run", action="store_true", help="a few steps on a little data")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar or samples")
     config = HeadlinesConfig()
     args, config = parse_args(parser, argv, config)
     setup_logging()
@@ -67,10 +61,7 @@ def main(argv: list[str] | None = None) -> int:
                       ("level", "level")):
         if getattr(args, flag):
             setattr(config.data, key, getattr(args, flag))
-    if args.minutes is not None:
-        config.train.max_minutes = args.minutes
-    if args.run_dir:
-        config.run_dir = args.run_dir
+    apply_run_flags(args, config)
     if args.dry_run:
         config.data.limit, config.data.val_fraction = 256, 0.02
         config.train.max_steps, config.train.eval_every, config.train.max_minutes = 6, 3, 0

@@ -12,7 +12,6 @@ Config overrides: --model.decoder.hidden_dim=256, --data.tokenizer=word, --train
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import tempfile
@@ -25,7 +24,8 @@ from seqgen.data.translation import TranslationData, TranslationDataConfig, spli
 from seqgen.decoder import DecoderConfig
 from seqgen.encoders import EncoderConfig
 from seqgen.model import EncoderDecoder, ModelConfig
-from seqgen.runs import parse_args, previous_run, setup_logging, train
+from seqgen.runs import (apply_run_flags, parse_args, previous_run, recipe_parser,
+                         setup_logging, train)
 from seqgen.tasks.translation import evaluate_texts, greedy_bleu, translate_texts
 from seqgen.tokenizers import tokenizer_from_dict
 from seqgen.train import TrainConfig
@@ -65,28 +65,19 @@ def build(config: TranslationConfig, previous: dict | None = None
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = recipe_parser(__doc__)
     parser.add_argument("--data-dir", help="folder with train/val/test_2016_flickr.{lang}[.gz]")
     parser.add_argument("--dataset", help="Hugging Face dataset name, e.g. bentrevett/multi30k")
     parser.add_argument("--src", help="source language code (default de)")
     parser.add_argument("--tgt", help="target language code (default en)")
-    parser.add_argument("--run-dir", help="where checkpoints and logs go (default runs/translation)")
-    parser.add_argument("--minutes", type=float, help="training time budget")
     parser.add_argument("--beam", type=int, help="beam size for the final scores (default 5)")
-    parser.add_argument("--no-resume", action="store_true", help="start over even if a run exists")
-    parser.add_argument("--dry-run", action="store_true", help="a few steps on a little data")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
     config = TranslationConfig()
     args, config = parse_args(parser, argv, config)
     setup_logging()
     for flag in ("data_dir", "dataset", "src", "tgt"):
         if getattr(args, flag):
             setattr(config.data, flag, getattr(args, flag))
-    if args.minutes is not None:
-        config.train.max_minutes = args.minutes
-    if args.run_dir:
-        config.run_dir = args.run_dir
+    apply_run_flags(args, config)
     if args.beam:
         config.beam = args.beam
     if args.dry_run:

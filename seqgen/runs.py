@@ -17,6 +17,38 @@ from .config import apply_overrides, save_config
 from .train import DataModule, TrainConfig, Trainer
 
 
+def recipe_parser(doc: str) -> argparse.ArgumentParser:
+    """A recipe's parser with the flags every recipe has; the recipe adds its own data flags."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--run-dir", help="where checkpoints and logs go (default runs/RECIPE)")
+    parser.add_argument("--minutes", type=float, help="training time budget")
+    parser.add_argument("--no-resume", action="store_true", help="start over even if a run exists")
+    parser.add_argument("--dry-run", action="store_true", help="a few steps on a little data")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar or samples")
+    return parser
+
+
+def apply_run_flags(args: argparse.Namespace, config: Any) -> None:
+    """--minutes and --run-dir override the recipe config's time budget and run folder."""
+    if args.minutes is not None:
+        config.train.max_minutes = args.minutes
+    if args.run_dir:
+        config.run_dir = args.run_dir
+
+
+def run_minutes(run_dir: str | Path) -> float | None:
+    """Wall-clock training minutes of a run folder, from its metrics log (None without one)."""
+    import json
+
+    log = Path(run_dir) / "metrics.jsonl"
+    if not log.is_file():
+        return None
+    elapsed = [json.loads(line).get("elapsed_s") for line in log.read_text().splitlines() if line]
+    elapsed = [e for e in elapsed if e is not None]
+    return round(max(elapsed) / 60, 1) if elapsed else None
+
+
 def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None, config: Any
                ) -> tuple[argparse.Namespace, Any]:
     """Parses the recipe's own flags; every other ``--section.key=value`` overrides the config."""

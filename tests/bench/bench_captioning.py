@@ -24,6 +24,7 @@ from pathlib import Path
 import torch
 
 from seqgen.checkpoint import LoadedModel
+from seqgen.runs import run_minutes
 from seqgen.data.batch import Batch, target_pair
 from seqgen.data.captions import caption_set, flickr_layout, read_captions, read_split
 from seqgen.features import FeatureCache, extract
@@ -80,15 +81,6 @@ def cache_effect(loaded: LoadedModel, paths: list[str], refs: list[list[str]], *
             "cache_speedup": round(timings["cnn"] / timings["cached"], 1)}
 
 
-def train_minutes(ckpt: Path, run_dir: Path | None) -> float | None:
-    log = (run_dir or ckpt.parent) / "metrics.jsonl"
-    if not log.is_file():
-        return None
-    elapsed = [json.loads(line).get("elapsed_s") for line in log.read_text().splitlines() if line]
-    elapsed = [e for e in elapsed if e is not None]
-    return round(max(elapsed) / 60, 1) if elapsed else None
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="speed figures only, under 3 minutes")
@@ -123,7 +115,7 @@ def main() -> int:
         result.update(dev_bleu1=scores["bleu1"], dev_bleu2=scores["bleu2"],
                       dev_bleu3=scores["bleu3"], dev_bleu4=scores["bleu4"],
                       dev_cider=scores["cider"],
-                      train_minutes=train_minutes(ckpt, Path(args.run_dir) if args.run_dir else None))
+                      train_minutes=run_minutes(Path(args.run_dir) if args.run_dir else ckpt.parent))
     print(json.dumps(result))
     return 0
 

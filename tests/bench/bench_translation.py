@@ -32,6 +32,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from seqgen.checkpoint import LoadedModel
+from seqgen.runs import run_minutes
 from seqgen.data.batch import bucket_plan, pad
 from seqgen.data.translation import TranslationData, TranslationDataConfig, load_pairs
 from seqgen.tasks.translation import evaluate_texts, translate
@@ -158,20 +159,11 @@ def decoding_speed(loaded: LoadedModel, sources: list[str], beam: int = 5) -> fl
     return len(sources) / (time.perf_counter() - start)
 
 
-def train_minutes(ckpt: Path) -> float | None:
-    """Wall-clock minutes of the run that produced ``ckpt`` (from its metrics log)."""
-    log = ckpt.parent / "metrics.jsonl"
-    if not log.is_file():
-        return None
-    elapsed = [json.loads(line).get("elapsed_s") for line in log.read_text().splitlines() if line]
-    elapsed = [e for e in elapsed if e is not None]
-    return round(max(elapsed) / 60, 1) if elapsed else None
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="speed figures only, under 3 minutes")
     parser.add_argument("--ckpt", default=str(ROOT / "assets" / "models" / "multi30k-de-en.pt"))
+    parser.add_argument("--run-dir", help="the training run of --ckpt (for its training time)")
     parser.add_argument("--data-dir", default=str(DATA))
     parser.add_argument("--seconds", type=float, default=45.0, help="training time per side")
     args = parser.parse_args()
@@ -209,7 +201,7 @@ def main() -> int:
             print(f"test_2016_flickr: BLEU {scores['bleu']} chrF {scores['chrf']} "
                   f"({scores['signature']})", file=sys.stderr)
             result.update(test_bleu=scores["bleu"], test_chrf=scores["chrf"],
-                          train_minutes=train_minutes(ckpt))
+                          train_minutes=run_minutes(args.run_dir or ckpt.parent))
     else:
         print(f"no checkpoint at {ckpt}; decoding and BLEU skipped", file=sys.stderr)
     print(json.dumps(result))
