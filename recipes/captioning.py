@@ -38,7 +38,7 @@ class CaptioningConfig:
     model: ModelConfig = field(default_factory=lambda: ModelConfig(
         encoder=EncoderConfig(kind="features", hidden_dim=512, dropout=0.3),
         decoder=DecoderConfig(cell="lstm", emb_dim=256, hidden_dim=512, dropout=0.4,
-                              attention="additive", bridge=True, tie_weights=True),
+                              attention="general", bridge=True, tie_weights=True),
         label_smoothing=0.1))
     train: TrainConfig = field(default_factory=lambda: TrainConfig(
         lr=2e-3, max_epochs=200, max_minutes=1.5, warmup_steps=100, eval_every=300))
