@@ -13,12 +13,14 @@ Backbones are frozen by default; ``trainable_blocks`` unfreezes the last few blo
 from __future__ import annotations
 
 import contextlib
+import logging
 import sys
-import warnings
 from typing import Callable
 
 import torch
 from torch import Tensor, nn
+
+log = logging.getLogger(__name__)
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -147,9 +149,8 @@ def _torchvision(name: str, pretrained: bool, image_size: int) -> Backbone:
     except Exception as err:  # no internet, or a damaged download
         if weights is None:
             raise
-        print(f"WARNING: could not load pretrained {name} weights ({type(err).__name__}); "
-              "using RANDOM weights - captions will be poor", file=sys.stderr)
-        warnings.warn(f"{name}: random weights (pretrained download failed)", stacklevel=2)
+        log.warning("could not load pretrained %s weights (%s); using RANDOM weights - "
+                    "captions will be poor", name, type(err).__name__)
         net, pretrained = builder(weights=None), False
     if name.startswith("resnet"):
         body = nn.Sequential(*list(net.children())[:-2])  # drop pooling and classifier

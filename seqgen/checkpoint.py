@@ -21,6 +21,8 @@ from .vocab import Vocab
 
 FORMAT = "seqgen-checkpoint"
 VERSION = 1
+REQUIRED = {"task": str, "model_config": dict, "tgt_vocab": list, "tgt_tokenizer": dict,
+            "model": dict}  # what every checkpoint must hold to rebuild its model
 
 
 class CheckpointError(ValueError):
@@ -74,20 +76,26 @@ def load_checkpoint(path: str | Path, *, map_location: str | torch.device = "cpu
                               f"checkpoint): {reason}") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a seqgen checkpoint")
-    if ckpt.get("version", 0) > VERSION:
+    if not isinstance(ckpt.get("version", 0), int) or ckpt.get("version", 0) > VERSION:
         raise CheckpointError(f"{path} was written by a newer seqgen (format {ckpt['version']})")
+    wrong = [key for key, kind in REQUIRED.items() if not isinstance(ckpt.get(key), kind)]
+    if wrong:
+        raise CheckpointError(f"{path} is damaged: missing or malformed {', '.join(wrong)}")
     return ckpt
 
 
 def build_model(ckpt: dict) -> EncoderDecoder:
     """Rebuilds the model a checkpoint describes and loads its weights (float32)."""
-    config = from_dict(ModelConfig, ckpt["model_config"])
     tgt_size = len(ckpt["tgt_vocab"])
     src_size = len(ckpt["src_vocab"]) if ckpt.get("src_vocab") else tgt_size
-    model = EncoderDecoder(config, src_vocab_size=src_size, tgt_vocab_size=tgt_size)
+    try:
+        config = from_dict(ModelConfig, ckpt["model_config"])
+        model = EncoderDecoder(config, src_vocab_size=src_size, tgt_vocab_size=tgt_size)
+    except (TypeError, ValueError, KeyError, AttributeError) as err:
+        raise CheckpointError(f"checkpoint has an unusable model config: {err}") from None
     try:
         model.load_state_dict(ckpt["model"])
-    except RuntimeError as err:
+    except (RuntimeError, TypeError, AttributeError) as err:
         raise CheckpointError(f"checkpoint weights do not match its config: "
                               f"{str(err).splitlines()[0]}") from None
     return model.float().eval()
@@ -107,14 +115,18 @@ class LoadedModel:
 
     @classmethod
     def from_checkpoint(cls, ckpt: dict, *, device: str | torch.device = "cpu") -> "LoadedModel":
-        return cls(
-            model=build_model(ckpt).to(device), task=ckpt["task"],
-            tgt_vocab=Vocab(ckpt["tgt_vocab"]),
-            tgt_tokenizer=tokenizer_from_dict(ckpt["tgt_tokenizer"]),
-            src_vocab=Vocab(ckpt["src_vocab"]) if ckpt.get("src_vocab") else None,
-            src_tokenizer=(tokenizer_from_dict(ckpt["src_tokenizer"])
-                           if ckpt.get("src_tokenizer") else None),
-            task_config=ckpt.get("task_config") or {})
+        try:
+            vocabs = dict(
+                tgt_vocab=Vocab(ckpt["tgt_vocab"]),
+                tgt_tokenizer=tokenizer_from_dict(ckpt["tgt_tokenizer"]),
+                src_vocab=Vocab(ckpt["src_vocab"]) if ckpt.get("src_vocab") else None,
+                src_tokenizer=(tokenizer_from_dict(ckpt["src_tokenizer"])
+                               if ckpt.get("src_tokenizer") else None))
+        except (KeyError, TypeError, ValueError, AttributeError) as err:
+            raise CheckpointError(f"checkpoint has an unusable vocabulary or tokenizer: {err}"
+                                  ) from None
+        return cls(model=build_model(ckpt).to(device), task=ckpt["task"], **vocabs,
+                   task_config=ckpt.get("task_config") or {})
 
     @classmethod
     def from_file(cls, path: str | Path, *, device: str | torch.device = "cpu") -> "LoadedModel":

@@ -1,30 +1,29 @@
 """The ``seqgen`` command: train / generate / translate / caption / evaluate / export.
 
-Every sub-command loads a checkpoint that rebuilds its own model (the bundled models in
-``assets/models`` when ``--ckpt`` is omitted). Bad input ends in one line on stderr, exit code 2.
+Argument parsing and printing over :mod:`seqgen.pipeline`. Every sub-command loads a checkpoint
+that rebuilds its own model (the bundled models in ``assets/models`` when ``--ckpt`` is omitted).
+Bad input ends in one line on stderr and exit code 2; an item that fails (an undecodable input
+line, an unreadable image, a picture that cannot be written) is named on stderr while the others
+are still processed, and the exit code is 1; Ctrl-C exits with 130.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import logging
+import math
+import os
 import runpy
 import sys
 from pathlib import Path
 from typing import Sequence
 
-import torch
-
-from .checkpoint import CheckpointError, LoadedModel
-from .search import build_searcher
-from .train import pick_device
+from .checkpoint import CheckpointError
+from .fileio import decode_lines, read_bytes
+from .pipeline import MAX_ROWS, Output, Pipeline, SearchOptions
 
 ROOT = Path(__file__).resolve().parents[1]
-BUNDLED = {
-    "generate": ROOT / "assets" / "models" / "headlines.pt",
-    "translate": ROOT / "assets" / "models" / "multi30k-de-en.pt",
-    "caption": ROOT / "assets" / "models" / "flickr8k-lite0.pt",
-}
-RECIPES = {"headlines", "translation", "captioning"}
+RECIPES = ("captioning", "headlines", "translation")
 TASK_OF = {"generate": "headlines", "translate": "translation", "caption": "captioning"}
 COMMAND_OF = {task: command for command, task in TASK_OF.items()}
 
@@ -33,165 +32,308 @@ class UsageError(Exception):
     """A problem with what the user asked for; shown as one line."""
 
 
-def load(args: argparse.Namespace) -> LoadedModel:
-    """The checkpoint the command needs (the bundled one by default), checked for its task."""
-    path = Path(args.ckpt) if args.ckpt else BUNDLED[args.command]
-    if not args.ckpt and not path.exists():
-        raise UsageError(f"no bundled model at {path}; pass --ckpt FILE")
-    loaded = LoadedModel.from_file(path, device=pick_device(args.device))
-    if loaded.task != TASK_OF[args.command]:
-        raise UsageError(f"{path} is a {loaded.task} model; use 'seqgen "
-                         f"{COMMAND_OF.get(loaded.task, 'evaluate')}'")
-    return loaded
+class OneLineParser(argparse.ArgumentParser):
+    """argparse that reports a bad argument in one line instead of the usage block."""
 
-
-def add_search_options(p: argparse.ArgumentParser, *, beam: int = 1) -> None:
-    g = p.add_argument_group("search")
-    g.add_argument("--beam", type=int, default=beam, help=f"beam size (default {beam}; 1 = greedy)")
-    g.add_argument("--n-best", type=int, default=1, help="hypotheses to print per input (beam)")
-    g.add_argument("--temperature", type=float, help="sample with this temperature")
-    g.add_argument("--top-k", type=int, help="sample from the k most likely symbols")
-    g.add_argument("--top-p", type=float, help="nucleus sampling mass")
-    g.add_argument("--length-penalty", type=float, default=1.0, help="beam length penalty alpha")
-    g.add_argument("--repetition-penalty", type=float, default=1.0)
-    g.add_argument("--no-repeat-ngram", type=int, default=0, help="ban repeating n-grams of this size")
-    g.add_argument("--min-length", type=int, default=0)
-    g.add_argument("--max-len", type=int, default=100, help="symbols to generate at most")
-    g.add_argument("--seed", type=int, help="random seed for sampling")
-
-
-def searcher_from(args: argparse.Namespace, *, collect_attention: bool = False):
-    return build_searcher(beam=args.beam, temperature=args.temperature, top_k=args.top_k,
-                          top_p=args.top_p, max_len=args.max_len,
-                          length_penalty=args.length_penalty, n_best=args.n_best,
-                          repetition_penalty=args.repetition_penalty,
-                          no_repeat_ngram=args.no_repeat_ngram, min_length=args.min_length,
-                          seed=args.seed, collect_attention=collect_attention)
-
-
-def read_inputs(positional: Sequence[str], input_file: str | None) -> list[str]:
-    """Texts from the command line, else from --input FILE, else one per stdin line."""
-    if positional:
-        return list(positional)
-    if input_file:
-        path = Path(input_file)
-        if not path.is_file():
-            raise UsageError(f"input file not found: {path}")
-        return path.read_text(encoding="utf-8").splitlines()
-    if sys.stdin.isatty():
-        raise UsageError("give the text as an argument, with --input FILE, or on stdin")
-    return sys.stdin.read().splitlines()
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 # ------------------------------------------------------------------------------------------------
-def cmd_generate(args: argparse.Namespace) -> None:
-    from .tasks.headlines import continue_prompts
+def positive_int(text: str) -> int:
+    value = _int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
 
-    loaded = load(args)
-    searcher = searcher_from(args)
-    n = 1 if args.beam > 1 else args.num  # beam search returns its n-best list instead
-    stream = sys.stdout.isatty() and args.beam == 1 and args.n_best == 1
+
+def non_negative_int(text: str) -> int:
+    value = _int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
+    return value
+
+
+def finite_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+
+
+def add_search_options(p: argparse.ArgumentParser, *, beam: int, max_len: int) -> None:
+    g = p.add_argument_group("search")
+    g.add_argument("--beam", type=positive_int, default=beam,
+                   help=f"beam size (default {beam}; 1 = greedy)")
+    g.add_argument("--n-best", type=positive_int, default=1,
+                   help="hypotheses to print per input (beam search, at most the beam size)")
+    g.add_argument("--temperature", type=finite_float, help="sample with this temperature")
+    g.add_argument("--top-k", type=positive_int, help="sample from the k most likely symbols")
+    g.add_argument("--top-p", type=finite_float, help="nucleus sampling mass, in (0, 1]")
+    g.add_argument("--length-penalty", type=finite_float, default=1.0,
+                   help="beam length penalty alpha (0 to 10; 0 = none)")
+    g.add_argument("--repetition-penalty", type=finite_float, default=1.0,
+                   help=">= 1; 1 = none")
+    g.add_argument("--no-repeat-ngram", type=non_negative_int, default=0,
+                   help="ban repeating n-grams of this size (0 = off)")
+    g.add_argument("--min-length", type=non_negative_int, default=0)
+    g.add_argument("--max-len", type=positive_int, default=max_len,
+                   help=f"symbols to generate at most (default {max_len})")
+    g.add_argument("--seed", type=int, help="random seed for sampling")
+
+
+def options_from(args: argparse.Namespace) -> SearchOptions:
+    options = SearchOptions(
+        beam=args.beam, n_best=args.n_best, temperature=args.temperature, top_k=args.top_k,
+        top_p=args.top_p, length_penalty=args.length_penalty,
+        repetition_penalty=args.repetition_penalty, no_repeat_ngram=args.no_repeat_ngram,
+        min_length=args.min_length, max_len=args.max_len, seed=args.seed)
+    options.check()
+    return options
+
+
+def load(args: argparse.Namespace) -> Pipeline:
+    """The checkpoint the command needs (the bundled one by default), checked for its task."""
+    task = TASK_OF[args.command]
+    pipe = Pipeline.load(args.ckpt, device=args.device) if args.ckpt else Pipeline.load(
+        task=task, device=args.device)
+    if pipe.task != task:
+        raise UsageError(f"{args.ckpt} is a {pipe.task} model; use 'seqgen "
+                         f"{COMMAND_OF.get(pipe.task, 'evaluate')}'")
+    return pipe
+
+
+def read_inputs(positional: Sequence[str], input_file: str | None) -> tuple[list[str], list[int]]:
+    """Texts from the command line, else from --input FILE, else one per stdin line (split on
+    newlines only), and the numbers of the lines that are not valid UTF-8."""
+    if positional:
+        texts, bad = [], []
+        for number, text in enumerate(positional, start=1):
+            try:  # undecodable bytes reach argv as lone surrogates
+                texts.append(text.encode("utf-8", "surrogateescape").decode("utf-8"))
+            except UnicodeError:
+                texts.append("")
+                bad.append(number)
+        return texts, bad
+    if input_file:
+        if not Path(input_file).exists():
+            raise UsageError(f"input file not found: {input_file}")
+        return decode_lines(read_bytes(input_file))
+    if sys.stdin is None or sys.stdin.isatty():
+        raise UsageError("give the text as an argument, with --input FILE, or on stdin")
+    return decode_lines(sys.stdin.buffer.read())
+
+
+def one_line(text: str) -> str:
+    """Output text that cannot break the one-line-per-input layout."""
+    return text.replace("\r", " ").replace("\n", " ")
+
+
+def warn(args: argparse.Namespace, message: str) -> None:
+    print(f"seqgen {args.command}: {message}", file=sys.stderr, flush=True)
+
+
+def print_outputs(label: str | None, outputs: list[Output], n_best: int) -> None:
+    if n_best > 1:
+        for out in outputs:
+            print(f"{label}\t{out.score:.4f}\t{one_line(out.text)}")
+    else:
+        text = one_line(outputs[0].text) if outputs else ""
+        print(text if label is None or label == "" else f"{label}\t{text}")
+
+
+# ------------------------------------------------------------------------------------------------
+def cmd_generate(args: argparse.Namespace) -> int:
+    pipe = load(args)
+    options = options_from(args)
+    if args.num > 1 and not options.sampling:
+        raise UsageError("-n needs sampling (--temperature, --top-k or --top-p); with --beam ask "
+                         "for --n-best N instead")
+    live = sys.stdout.isatty() and args.num == 1 and options.beam == 1
     for prompt in args.prompt or [""]:
-        if not stream:
-            for text in continue_prompts(loaded, [prompt], searcher=searcher, num_samples=n)[0]:
-                print(text, flush=True)
-            continue
-        for _ in range(n):  # stream one sample at a time, symbol by symbol
-            sys.stdout.write(prompt)
-            continue_prompts(loaded, [prompt], searcher=searcher,
-                             on_step=lambda tok: _stream_symbol(loaded, tok))
+        if live:  # symbol by symbol; the same samples as in a pipe for the same --seed
+            for piece in pipe.stream(prompt, options):
+                sys.stdout.write(one_line(piece))
+                sys.stdout.flush()
             sys.stdout.write("\n")
-            sys.stdout.flush()
-
-
-def _stream_symbol(loaded: LoadedModel, token: torch.Tensor) -> None:
-    symbol = loaded.tgt_vocab.decode([int(token[0])])
-    if symbol:
-        text = loaded.tgt_tokenizer.detokenize(symbol)
-        sys.stdout.write(text if loaded.tgt_tokenizer.level == "char" else " " + text)
+            continue
+        for out in pipe.iter_samples(prompt, n=args.num, options=options):
+            print(one_line(out.text), flush=False)
         sys.stdout.flush()
+    return 0
 
 
-def cmd_translate(args: argparse.Namespace) -> None:
-    loaded = load(args)
-    from .tasks.translation import translate_cli
+def cmd_translate(args: argparse.Namespace) -> int:
+    from .tasks.translation import save_attention_heatmap
 
-    translate_cli(loaded, args, searcher_from(args, collect_attention=bool(args.attention)))
-
-
-def cmd_caption(args: argparse.Namespace) -> int:
-    loaded = load(args)
-    from .tasks.captioning import caption_cli
-
-    failures = caption_cli(loaded, args, searcher_from(args, collect_attention=bool(args.attention)))
+    texts, bad = read_inputs(args.text, args.input)
+    pipe = load(args)
+    options = options_from(args)
+    pictures = attention_files(args.attention, len(texts)) if args.attention else []
+    failures = len(bad)
+    for number in bad:
+        warn(args, f"warning: line {number} is not valid UTF-8; its output line is empty")
+    results = pipe.iter_translate(texts, options, attention=bool(args.attention),
+                                  batch_size=args.batch_size)
+    for i, (text, result) in enumerate(zip(texts, results)):
+        for message in result.warnings:
+            warn(args, f"warning: line {i + 1}: {message}")
+        print_outputs(str(i) if args.n_best > 1 else None, result.outputs, args.n_best)
+        best = result.outputs[0] if result.outputs else None
+        if pictures and best is not None and best.attention is not None and text.strip():
+            try:
+                save_attention_heatmap(result.source, best.symbols, best.attention, pictures[i])
+            except (OSError, ValueError) as err:
+                warn(args, f"error: line {i + 1}: cannot write {pictures[i]}: {_reason(err)}")
+                failures += 1
+            else:
+                warn(args, f"attention written to {pictures[i]}")
+    sys.stdout.flush()
     return 1 if failures else 0
 
 
-def cmd_evaluate(args: argparse.Namespace) -> None:
-    loaded = LoadedModel.from_file(args.ckpt, device=pick_device(args.device))
-    if loaded.task == "headlines":
-        from .tasks.headlines import evaluate_split
-        result = evaluate_split(loaded, args.data_dir, args.split, limit=args.limit)
-    elif loaded.task == "translation":
-        from .tasks.translation import evaluate_split
-        result = evaluate_split(loaded, args.data_dir, args.split, beam=args.beam or 5,
-                                limit=args.limit)
-    elif loaded.task == "captioning":
-        from .tasks.captioning import evaluate_split
-        result = evaluate_split(loaded, args.data_dir, args.split, beam=args.beam or 3,
-                                limit=args.limit)
-    else:
-        raise UsageError(f"unknown task {loaded.task!r} in {args.ckpt}")
+def attention_files(target: str, n: int) -> list[Path]:
+    """``out.png`` for one sentence; ``out-1.png``, ``out-2.png``, ... (line numbers) for several."""
+    path = Path(target)
+    if path.suffix.lower() != ".png":
+        raise UsageError(f"--attention wants a .png file name, got {target}")
+    if n == 1:
+        return [path]
+    return [path.with_name(f"{path.stem}-{i + 1}{path.suffix}") for i in range(n)]
+
+
+def cmd_caption(args: argparse.Namespace) -> int:
+    from .tasks.captioning import save_attention_strip
+
+    pipe = load(args)
+    options = options_from(args)
+    names = strip_names(args.images)
+    failures = 0
+    results = pipe.iter_caption(args.images, options, attention=bool(args.attention),
+                                batch_size=args.batch_size)
+    for path, name, result in zip(args.images, names, results):
+        if not result.ok:
+            warn(args, f"error: {result.error}")
+            failures += 1
+            continue
+        print_outputs(path, result.outputs, args.n_best)
+        sys.stdout.flush()
+        best = result.outputs[0]
+        if args.attention and best.attention is not None:
+            out = Path(args.attention) / name
+            try:
+                save_attention_strip(path, best.symbols, best.attention, pipe.backbone, out)
+            except (OSError, ValueError) as err:
+                warn(args, f"error: {path}: cannot write {out}: {_reason(err)}")
+                failures += 1
+            else:
+                warn(args, f"attention written to {out}")
+    return 1 if failures else 0
+
+
+def strip_names(paths: Sequence[str]) -> list[str]:
+    """``STEM-attention.png`` per image; images sharing a stem also get their input position."""
+    stems = [Path(p).stem for p in paths]
+    return [f"{s}-attention.png" if stems.count(s) == 1 else f"{s}-{i + 1}-attention.png"
+            for i, s in enumerate(stems)]
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    pipe = Pipeline.load(args.ckpt, device=args.device)
+    result = pipe.evaluate(args.data_dir, args.split, beam=args.beam, limit=args.limit)
     print(json.dumps(result, ensure_ascii=False))
+    return 0
 
 
-def cmd_export(args: argparse.Namespace) -> None:
+def cmd_export(args: argparse.Namespace) -> int:
     from .checkpoint import export_checkpoint
 
-    export_checkpoint(args.ckpt, args.out, half=not args.float32)
-    print(f"wrote {args.out} ({Path(args.out).stat().st_size / 1e6:.1f} MB)", file=sys.stderr)
+    out = Path(args.out)
+    if out.is_dir():
+        raise UsageError(f"--out {out} is a folder; give a file name such as {out / 'model.pt'}")
+    try:
+        export_checkpoint(args.ckpt, out, half=not args.float32)
+    except OSError as err:
+        raise UsageError(f"cannot write {out}: {_reason(err)}") from None
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB)", file=sys.stderr)
+    return 0
 
 
-def cmd_train(args: argparse.Namespace, rest: list[str]) -> None:
+def cmd_train(args: argparse.Namespace, rest: list[str]) -> int:
     script = ROOT / "recipes" / f"{args.recipe}.py"
     if not script.is_file():
         raise UsageError(f"recipe not found at {script}; run it from a source checkout")
     sys.argv = [str(script), *rest]
-    runpy.run_path(str(script), run_name="__main__")
+    try:
+        runpy.run_path(str(script), run_name="__main__")
+    except SystemExit as done:
+        return done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+    return 0
+
+
+def _reason(err: BaseException) -> str:
+    return getattr(err, "strerror", None) or str(err) or type(err).__name__
+
+
+def _message(err: BaseException) -> str:
+    if isinstance(err, OSError) and err.strerror and err.filename:
+        return f"{err.filename}: {err.strerror}"
+    return str(err) or type(err).__name__
 
 
 # ------------------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="seqgen", description=__doc__.split("\n\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser = OneLineParser(prog="seqgen", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                parser_class=OneLineParser)
+    bound = f"at most {MAX_ROWS} sequences (inputs x beam, or samples) are decoded at once"
 
     p = sub.add_parser("train", help="run a recipe: headlines, translation or captioning",
                        add_help=False)
-    p.add_argument("recipe", choices=sorted(RECIPES))
+    p.add_argument("recipe", choices=RECIPES)
 
-    p = sub.add_parser("generate", help="continue prompts with a text model (headlines)")
+    p = sub.add_parser("generate", help="continue prompts with a text model (headlines)",
+                       description=f"Continue prompts. Memory stays bounded: {bound}; samples "
+                       "are printed as each chunk finishes.")
     p.add_argument("--prompt", action="append", help="prompt text (repeatable; default empty)")
-    p.add_argument("-n", "--num", type=int, default=1, help="samples per prompt")
-    add_search_options(p)
+    p.add_argument("-n", "--num", type=positive_int, default=1,
+                   help="samples per prompt (needs sampling)")
+    add_search_options(p, beam=1, max_len=100)
 
-    p = sub.add_parser("translate", help="translate sentences (argument, --input FILE or stdin)")
+    p = sub.add_parser("translate", help="translate sentences (argument, --input FILE or stdin)",
+                       description="Translate one sentence per line: output line i is the "
+                       f"translation of input line i. Memory stays bounded: {bound}.")
     p.add_argument("text", nargs="*", help="sentences to translate")
-    p.add_argument("--input", help="file with one sentence per line")
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--input", help="file with one sentence per line (plain or .gz)")
+    p.add_argument("--batch-size", type=positive_int, default=64,
+                   help="sentences per batch (lowered for wide beams)")
     p.add_argument("--attention", help="write the source x target attention heatmap to this PNG")
-    add_search_options(p, beam=5)
+    add_search_options(p, beam=5, max_len=120)
 
-    p = sub.add_parser("caption", help="caption images")
+    p = sub.add_parser("caption", help="caption images",
+                       description=f"Caption image files. Memory stays bounded: {bound}.")
     p.add_argument("images", nargs="+", help="image files")
-    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--batch-size", type=positive_int, default=16,
+                   help="images per batch (lowered for wide beams)")
     p.add_argument("--attention", help="folder for per-image attention strips (PNG)")
-    add_search_options(p, beam=3)
+    add_search_options(p, beam=3, max_len=40)
 
     p = sub.add_parser("evaluate", help="score a checkpoint on a data split; prints JSON")
     p.add_argument("--data-dir", required=True, help="data folder in the data set's standard layout")
     p.add_argument("--split", default="test")
-    p.add_argument("--beam", type=int, help="beam size (translation 5, captioning 3)")
-    p.add_argument("--limit", type=int, default=0, help="score only the first N examples")
+    p.add_argument("--beam", type=positive_int, help="beam size (translation 5, captioning 3)")
+    p.add_argument("--limit", type=non_negative_int, default=0,
+                   help="score only the first N examples (0: all)")
 
     p = sub.add_parser("export", help="write a model-only copy for shipping (half precision)")
     p.add_argument("--out", required=True, help="output checkpoint path")
@@ -201,32 +343,40 @@ def build_parser() -> argparse.ArgumentParser:
         if name != "train":
             p.add_argument("--ckpt", required=name in ("evaluate", "export"),
                            help="checkpoint (default: the bundled model)")
-            p.add_argument("--device", default="auto", help="cpu, cuda or auto")
+            p.add_argument("--device", default="auto", help="auto, cpu, cuda[:N] or mps")
     return parser
+
+
+COMMANDS = {"generate": cmd_generate, "translate": cmd_translate, "caption": cmd_caption,
+            "evaluate": cmd_evaluate, "export": cmd_export}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    if argv[:1] == ["train"]:
-        args, rest = parser.parse_known_args(argv)
-    else:
-        args, rest = parser.parse_args(argv), []
+    try:
+        if argv[:1] == ["train"]:
+            args, rest = parser.parse_known_args(argv)
+        else:
+            args, rest = parser.parse_args(argv), []
+    except SystemExit as done:  # --help, or a bad argument already reported in one line
+        return int(done.code or 0)
+    logging.basicConfig(level=logging.INFO if args.command == "evaluate" else logging.WARNING,
+                        format=f"seqgen {args.command}: %(message)s")
     try:
         if args.command == "train":
-            cmd_train(args, rest)
-        else:
-            status = {"generate": cmd_generate, "translate": cmd_translate, "caption": cmd_caption,
-                      "evaluate": cmd_evaluate, "export": cmd_export}[args.command](args)
-            if status:  # e.g. some images could not be captioned (each was named on stderr)
-                return int(status)
-    except (UsageError, CheckpointError, FileNotFoundError, ValueError) as err:
-        print(f"seqgen {args.command}: error: {err}", file=sys.stderr)
-        return 2
-    except BrokenPipeError:
+            return cmd_train(args, rest)
+        return COMMANDS[args.command](args)
+    except BrokenPipeError:  # e.g. `seqgen generate -n 1000 | head`: stop quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
         return 0
-    return 0
-
+    except (UsageError, CheckpointError, ValueError, OSError) as err:
+        print(f"seqgen {args.command}: error: {_message(err)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"seqgen {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -33,6 +33,8 @@ class ImageError(ValueError):
 def load_image(path: str | Path) -> Image.Image:
     """An RGB image; grayscale, palette, RGBA, CMYK and 16-bit files are converted."""
     path = Path(path)
+    if path.is_dir():
+        raise ImageError(f"{path}: is a folder, not an image file")
     if not path.is_file():
         raise ImageError(f"{path}: file not found")
     try:

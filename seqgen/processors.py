@@ -5,6 +5,7 @@ changes its input in place. ``history`` is the (N, t) tokens generated so far.
 """
 from __future__ import annotations
 
+import math
 from typing import Iterable, Protocol, Sequence
 
 import torch
@@ -13,6 +14,7 @@ from torch import Tensor
 from .vocab import BOS, EOS, PAD, UNK
 
 NEG_INF = float("-inf")
+MIN_TEMPERATURE, MAX_TEMPERATURE = 1e-3, 1e3  # beyond these, division under- or overflows
 
 
 class LogitsProcessor(Protocol):
@@ -21,8 +23,14 @@ class LogitsProcessor(Protocol):
 
 def apply_processors(processors: Sequence[LogitsProcessor], logits: Tensor, history: Tensor
                      ) -> Tensor:
+    """Chains the processors; a row they ban entirely (e.g. n-gram blocking at a dead end) is left
+    only EOS, so a searcher can always end the sequence instead of choosing from nothing."""
     for process in processors:
         logits = process(logits, history)
+    dead = torch.isneginf(logits).all(dim=-1)  # (N,)
+    if bool(dead.any()):
+        logits = logits.clone()
+        logits[dead, EOS] = 0.0
     return logits
 
 
@@ -34,6 +42,10 @@ class Temperature:
         if not temperature > 0:
             raise ValueError(f"temperature must be > 0 (got {temperature}); for temperature 0 "
                              "use greedy decoding instead")
+        if not MIN_TEMPERATURE <= temperature <= MAX_TEMPERATURE:
+            raise ValueError(f"temperature must be from {MIN_TEMPERATURE:g} to {MAX_TEMPERATURE:g} "
+                             f"(got {temperature}); below that use greedy decoding, above it the "
+                             "samples are uniform noise")
         self.temperature = float(temperature)
 
     def __call__(self, logits: Tensor, history: Tensor) -> Tensor:
@@ -74,8 +86,9 @@ class RepetitionPenalty:
     """CTRL-style: divides positive (multiplies negative) logits of tokens already generated."""
 
     def __init__(self, penalty: float) -> None:
-        if penalty < 1:
-            raise ValueError(f"repetition_penalty must be >= 1 (got {penalty}); 1 disables it")
+        if not (math.isfinite(penalty) and penalty >= 1):
+            raise ValueError(f"repetition_penalty must be a finite number >= 1 (got {penalty}); "
+                             "1 disables it")
         self.penalty = float(penalty)
 
     def __call__(self, logits: Tensor, history: Tensor) -> Tensor:

@@ -6,8 +6,9 @@ class, so one beam search serves headlines, translation and captioning alike.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol, Sequence
+from typing import Any, Callable, Generator, Protocol, Sequence
 
 import torch
 from torch import Tensor
@@ -15,6 +16,10 @@ from torch import Tensor
 from .processors import (LogitsProcessor, MinLength, NoRepeatNGram, RepetitionPenalty, TopK, TopP,
                          Temperature, apply_processors, default_bans)
 from .vocab import EOS, PAD
+
+
+MAX_LEN = 5000  # symbols per output; beyond it a run is almost surely a mistake
+MAX_LENGTH_PENALTY = 10.0
 
 
 class Stepper(Protocol):
@@ -32,8 +37,8 @@ class Hypothesis:
 class _Searcher:
     def __init__(self, *, max_len: int, processors: Sequence[LogitsProcessor], ban_unk: bool,
                  collect_attention: bool) -> None:
-        if max_len < 1:
-            raise ValueError(f"max_len must be >= 1 (got {max_len})")
+        if not 1 <= max_len <= MAX_LEN:
+            raise ValueError(f"max_len must be from 1 to {MAX_LEN} (got {max_len})")
         self.max_len = int(max_len)
         self.processors = [*processors, default_bans(ban_unk=ban_unk)]
         self.collect_attention = collect_attention
@@ -46,9 +51,10 @@ class _LeftToRight(_Searcher):
         raise NotImplementedError
 
     @torch.no_grad()
-    def search(self, model: Stepper, state: Any, first: Tensor, *,
-               on_step: Callable[[Tensor], None] | None = None) -> list[list[Hypothesis]]:
-        """Generates one hypothesis per batch entry. first: (N,) tokens fed first."""
+    def steps(self, model: Stepper, state: Any, first: Tensor
+              ) -> Generator[Tensor, None, list[list[Hypothesis]]]:
+        """Yields the (N,) tokens chosen at each step (PAD for finished rows) and returns one
+        hypothesis per batch entry; lets callers stream text as it is produced. first: (N,)."""
         n = first.size(0)
         tokens = first
         history = first.new_full((n, self.max_len), PAD)  # filled in place; a view is passed on
@@ -67,8 +73,7 @@ class _LeftToRight(_Searcher):
             length = t + 1
             if self.collect_attention and getattr(state, "attention", None) is not None:
                 attention.append(state.attention[:, -1])  # (N, S)
-            if on_step is not None:
-                on_step(chosen)
+            yield chosen
             finished |= chosen == EOS
             if bool(finished.all()):
                 break
@@ -81,6 +86,18 @@ class _LeftToRight(_Searcher):
             out.append([Hypothesis(row[:length], float(scores[i]),
                                    None if attn is None else attn[i, : length + 1])])
         return out
+
+    def search(self, model: Stepper, state: Any, first: Tensor, *,
+               on_step: Callable[[Tensor], None] | None = None) -> list[list[Hypothesis]]:
+        """Generates one hypothesis per batch entry; ``on_step`` sees each step's tokens."""
+        steps = self.steps(model, state, first)
+        while True:
+            try:
+                chosen = next(steps)
+            except StopIteration as done:
+                return done.value
+            if on_step is not None:
+                on_step(chosen)
 
 
 class GreedySearch(_LeftToRight):
@@ -134,8 +151,9 @@ class BeamSearch(_Searcher):
             raise ValueError(f"beam size must be >= 1 (got {beam_size}); 1 is greedy search")
         if not 1 <= n_best <= beam_size:
             raise ValueError(f"n_best must be between 1 and the beam size {beam_size} (got {n_best})")
-        if length_penalty < 0:
-            raise ValueError(f"length_penalty must be >= 0 (got {length_penalty}); 0 disables it")
+        if not (math.isfinite(length_penalty) and 0 <= length_penalty <= MAX_LENGTH_PENALTY):
+            raise ValueError(f"length_penalty must be a number from 0 to {MAX_LENGTH_PENALTY:g} "
+                             f"(got {length_penalty}); 0 disables it")
         super().__init__(max_len=max_len, processors=processors, ban_unk=ban_unk,
                          collect_attention=collect_attention)
         self.k, self.alpha, self.n_best = int(beam_size), float(length_penalty), int(n_best)

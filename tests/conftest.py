@@ -89,3 +89,28 @@ def ag_news_dir(tmp_path: Path) -> Path:
     write_ag_news(tmp_path / "ag", gz=True)
     write_ag_news(tmp_path / "ag", TITLES[:4], gz=False, split="test")
     return tmp_path / "ag"
+
+
+# ------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def tiny_checkpoints(tmp_path_factory) -> dict[str, Path]:
+    """Untrained but complete headline (char) and translation (word) checkpoints: fast to build,
+    enough to check what the CLI and the pipeline do with any input."""
+    from seqgen.checkpoint import atomic_save, make_checkpoint
+    from seqgen.tokenizers import CharTokenizer, WordTokenizer
+    from seqgen.vocab import Vocab
+
+    folder = tmp_path_factory.mktemp("tiny-ckpts")
+    chars = Vocab.build(TITLES)
+    headlines = tiny_model(vocab=len(chars), seed=1)
+    words = WordTokenizer()
+    vocab = Vocab.build([words.tokenize(t) for t in TITLES + ["Ein Hund läuft ."]])
+    translator = tiny_model(vocab=len(vocab), encoder="rnn", attention="general", seed=2)
+    paths = {"headlines": folder / "headlines.pt", "translation": folder / "translation.pt"}
+    atomic_save(make_checkpoint(headlines, task="headlines", tgt_vocab=chars,
+                                tgt_tokenizer=CharTokenizer()), paths["headlines"])
+    atomic_save(make_checkpoint(translator, task="translation", tgt_vocab=vocab,
+                                tgt_tokenizer=words, src_vocab=vocab, src_tokenizer=words,
+                                task_config={"data": {"src": "de", "tgt": "en"}}),
+                paths["translation"])
+    return paths

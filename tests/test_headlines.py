@@ -119,7 +119,7 @@ def test_evaluate_cli_prints_bits_per_char(tiny_ckpt, tmp_path, capsys):
     (["generate", "--ckpt", "missing.pt"], "checkpoint not found"),
     (["generate", "--temperature", "0", "--ckpt", "{ckpt}"], "use greedy"),
     (["generate", "--top-p", "1.5", "--ckpt", "{ckpt}"], "top_p"),
-    (["generate", "--beam", "0", "--ckpt", "{ckpt}"], "beam size"),
+    (["generate", "--beam", "0", "--ckpt", "{ckpt}"], "--beam"),
     (["evaluate", "--ckpt", "{ckpt}", "--data-dir", "nowhere"], "data folder not found"),
     (["translate", "--ckpt", "{ckpt}", "Hallo"], "headlines model"),
 ])

@@ -17,6 +17,7 @@ from seqgen.data.translation import (TranslationData, TranslationDataConfig, loa
 from seqgen.decoder import DecoderConfig
 from seqgen.encoders import EncoderConfig
 from seqgen.model import EncoderDecoder, ModelConfig
+from seqgen.pipeline import Pipeline, SearchOptions
 from seqgen.search import build_searcher
 from seqgen.tasks.translation import translate, translate_texts
 from seqgen.tokenizers import SubwordTokenizer, WordTokenizer
@@ -141,11 +142,12 @@ def test_attention_ignores_source_padding(multi30k_dir):
 
 # -- translating --------------------------------------------------------------------------
 def test_empty_lines_translate_to_empty_output_and_long_lines_are_cut(tiny_ckpt):
-    loaded = LoadedModel.from_file(tiny_ckpt)
+    pipe = Pipeline.load(tiny_ckpt)
     texts = ["Ein Mann fährt Fahrrad.", "", "   ", " ".join(["Hund"] * 500)]
-    with pytest.warns(UserWarning, match="500 tokens"):
-        out = translate_texts(loaded, texts, beam=3, max_len=8)
-    assert len(out) == 4 and out[1] == "" and out[2] == ""
+    results = pipe.translate(texts, SearchOptions(beam=3, max_len=8))
+    assert len(results) == 4 and results[1].text == "" and results[2].text == ""
+    assert not results[0].warnings and "500 source pieces" in results[3].warnings[0]
+    assert translate_texts(pipe.loaded, texts, beam=3, max_len=8) == [r.text for r in results]
 
 
 def test_batched_beam_search_matches_one_at_a_time(tiny_ckpt):
@@ -181,7 +183,7 @@ def test_translate_cli_errors_are_one_line(tiny_ckpt, tmp_path, capsys):
     assert cli_main(["translate", "--ckpt", str(tiny_ckpt), "--beam", "0", "x"]) == 2
     assert cli_main(["generate", "--ckpt", str(tiny_ckpt)]) == 2  # wrong task
     err = capsys.readouterr().err.strip().split("\n")
-    assert len(err) == 3 and "input file not found" in err[0] and "beam size" in err[1]
+    assert len(err) == 3 and "input file not found" in err[0] and "--beam" in err[1]
     assert "translation model" in err[2]
 
 

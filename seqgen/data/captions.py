@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import random
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -26,14 +26,15 @@ from torch import Tensor
 
 from ..backbones import build_backbone
 from ..features import DEFAULT_CACHE, FeatureCache
+from ..fileio import read_lines, read_text, split_lines
 from ..tokenizers import WordTokenizer
 from ..vocab import Vocab
 from .batch import Batch, bucket_plan, target_pair
-from .headlines import read_text
 
 FLICKR_SPLITS = {"train": "Flickr_8k.trainImages.txt", "dev": "Flickr_8k.devImages.txt",
                  "val": "Flickr_8k.devImages.txt", "test": "Flickr_8k.testImages.txt"}
 SYNTHETIC_DIR = Path("runs") / "synthetic-shapes"
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -89,7 +90,7 @@ def read_captions(path: str | Path) -> dict[str, list[str]]:
             if row["caption"] and row["caption"].strip():
                 captions.setdefault(row["image"].strip(), []).append(row["caption"].strip())
         return captions
-    for line_no, line in enumerate(text.splitlines(), start=1):
+    for line_no, line in enumerate(split_lines(text), start=1):
         if not line.strip():
             continue
         if "\t" not in line:
@@ -104,7 +105,7 @@ def read_split(path: str | Path) -> list[str]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"split list not found: {path}")
-    return [line.strip() for line in read_text(path).splitlines() if line.strip()]
+    return [line.strip() for line in read_lines(path) if line.strip()]
 
 
 def flickr_layout(data_dir: str | Path, split: str) -> tuple[Path, Path, Path]:
@@ -123,8 +124,7 @@ def caption_set(images: str | Path, captions: dict[str, list[str]], names: Seque
     """The listed images that have captions (others are skipped, with a count on stderr)."""
     kept = [n for n in names if n in captions]
     if len(kept) < len(names):
-        print(f"note: {len(names) - len(kept)} listed images have no captions; skipped",
-              file=sys.stderr)
+        log.warning("%d listed images have no captions; skipped", len(names) - len(kept))
     kept = kept[:limit] if limit else kept
     return CaptionSet([str(Path(images) / n) for n in kept], [captions[n] for n in kept])
 
@@ -226,7 +226,7 @@ class CaptionData:
             self.train_features, self.train, errors = self._features(cache, self.train, progress)
             self.val_features, self.val, more = self._features(cache, self.val, progress)
         for message in list({**errors, **more}.values())[:5]:
-            print(f"skipped: {message}", file=sys.stderr)
+            log.warning("skipped: %s", message)
         tokens = [self.tokenize(c) for refs in self.train.refs for c in refs]
         self.vocab = vocab or Vocab.build(tokens, min_freq=config.min_freq)
         self.examples = [(i, self.encode(c)) for i, refs in enumerate(self.train.refs) for c in refs]

@@ -9,7 +9,6 @@ offline default.
 from __future__ import annotations
 
 import csv
-import gzip
 import html
 import io
 import re
@@ -17,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Literal, Sequence
 
+from ..fileio import read_lines, read_text
 from ..tokenizers import CharTokenizer, Tokenizer, WordTokenizer
 from ..vocab import Vocab
 from .batch import Batch, bucket_plan, prompt_batch, target_pair
@@ -66,18 +66,6 @@ def find_split_file(folder: str | Path, split: str, suffixes: Sequence[str] = ("
     raise FileNotFoundError(f"no {split}{suffixes[0]} (or .gz) in {folder}")
 
 
-def read_text(path: str | Path) -> str:
-    """UTF-8 text from a plain or gzipped file."""
-    path = Path(path)
-    raw = path.read_bytes()
-    if raw[:2] == b"\x1f\x8b":
-        raw = gzip.decompress(raw)
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        raise ValueError(f"{path} is not UTF-8 text ({err.reason} at byte {err.start})") from None
-
-
 def read_ag_news_csv(path: str | Path, *, field: str = "title", clean: bool = True) -> list[str]:
     """Texts from an AG News CSV (class, title, description); empty ones are dropped."""
     texts = []
@@ -98,7 +86,7 @@ def read_ag_news_csv(path: str | Path, *, field: str = "title", clean: bool = Tr
 def load_texts(config: HeadlineDataConfig, split: str = "train") -> list[str]:
     """The examples of one split from whichever source the config names."""
     if config.text_file:
-        lines = read_text(config.text_file).splitlines()
+        lines = read_lines(config.text_file)
         return [line.strip() for line in lines if line.strip()]
     if config.dataset:
         return _load_hf(config, split)

@@ -10,15 +10,14 @@ can share and tie its embeddings; word level (a Unicode regex tokenizer) is the 
 """
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Literal, Sequence
 
+from ..fileio import read_lines
 from ..tokenizers import SubwordTokenizer, Tokenizer, WordTokenizer
 from ..vocab import EOS, Vocab
 from .batch import Batch, bucket_plan, pad, target_pair
-from .headlines import read_text
 
 DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2] / "assets" / "data" / "multi30k"
 SPLIT_ALIASES = {"test": "test_2016_flickr", "validation": "val", "dev": "val", "valid": "val"}
@@ -48,32 +47,30 @@ class TranslationDataConfig:
 
 # ------------------------------------------------------------------------------------------------
 def split_file(folder: str | Path, split: str, lang: str) -> Path:
-    """``folder/{split}.{lang}`` or its .gz; accepts aliases such as ``test`` and ``dev``."""
+    """``folder/{split}.{lang}`` or its .gz; an alias (``test`` for ``test_2016_flickr``, ``dev``
+    for ``val``) is tried only when no file carries the name as given."""
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"data folder not found: {folder}")
-    split = SPLIT_ALIASES.get(split, split)
-    for name in (f"{split}.{lang}", f"{split}.{lang}.gz"):
-        if (folder / name).is_file():
-            return folder / name
-    raise FileNotFoundError(f"no {split}.{lang} (or .gz) in {folder}")
+    names = [split] + ([SPLIT_ALIASES[split]] if split in SPLIT_ALIASES else [])
+    for name in names:
+        for file_name in (f"{name}.{lang}", f"{name}.{lang}.gz"):
+            if (folder / file_name).is_file():
+                return folder / file_name
+    raise FileNotFoundError(f"no {' or '.join(f'{n}.{lang}' for n in names)} (or .gz) in {folder}")
 
 
-def read_lines(path: str | Path) -> list[str]:
-    """One sentence per line; a trailing newline does not make an extra empty sentence."""
-    text = read_text(path)
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    return [line.rstrip("\r").strip() for line in lines]
+def read_sentences(path: str | Path) -> list[str]:
+    """One sentence per "\n"-separated line (never split elsewhere), stripped of outer spaces."""
+    return [line.strip() for line in read_lines(path)]
 
 
 def load_pairs(config: TranslationDataConfig, split: str) -> tuple[list[str], list[str]]:
     """Source and target sentences of one split, checked to be line-aligned."""
     if config.dataset:
         return _load_hf(config, split)
-    src = read_lines(split_file(config.data_dir, split, config.src))
-    tgt = read_lines(split_file(config.data_dir, split, config.tgt))
+    src = read_sentences(split_file(config.data_dir, split, config.src))
+    tgt = read_sentences(split_file(config.data_dir, split, config.tgt))
     if len(src) != len(tgt):
         raise ValueError(f"{split}.{config.src} has {len(src)} lines but {split}.{config.tgt} has "
                          f"{len(tgt)}; the files must be line-aligned")
@@ -190,13 +187,5 @@ def pair_batch(src_ids: Sequence[Sequence[int]], tgt_ids: Sequence[Sequence[int]
 
 def encode_sources(texts: Sequence[str], tokenizer: Tokenizer, vocab: Vocab, max_len: int
                    ) -> list[list[int]]:
-    """Source ids; unseen symbols become UNK and overlong sentences are cut (with a warning)."""
-    out = []
-    for i, text in enumerate(texts):
-        tokens = tokenizer.tokenize(text)
-        if len(tokens) > max_len:
-            warnings.warn(f"input {i + 1} has {len(tokens)} tokens; only the first {max_len} "
-                          "are translated", stacklevel=2)
-            tokens = tokens[:max_len]
-        out.append(vocab.encode(tokens))
-    return out
+    """Source ids; unseen symbols become UNK and overlong sentences are cut to ``max_len``."""
+    return [vocab.encode(tokenizer.tokenize(text)[:max_len]) for text in texts]

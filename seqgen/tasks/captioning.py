@@ -2,8 +2,7 @@
 multi-reference evaluation and attention strips."""
 from __future__ import annotations
 
-import argparse
-import sys
+import logging
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -17,6 +16,8 @@ from ..encoders import ImageEncoder
 from ..features import ImageError, extract, load_image
 from ..metrics import caption_bleu
 from ..search import Hypothesis, build_searcher, generate
+
+log = logging.getLogger(__name__)
 
 
 def backbone_of(loaded: LoadedModel) -> Backbone:
@@ -72,59 +73,41 @@ def caption_images(loaded: LoadedModel, paths: Sequence[str], searcher: object, 
     return results
 
 
-def caption_cli(loaded: LoadedModel, args: argparse.Namespace, searcher: object) -> int:
-    """``seqgen caption``: ``path<TAB>caption`` per image; returns the number of failed images."""
-    backbone = backbone_of(loaded)
-    failures = 0
-    results = caption_images(loaded, args.images, searcher, batch_size=args.batch_size,
-                             backbone=backbone)
-    for path, result in zip(args.images, results):
-        if isinstance(result, str):
-            print(f"seqgen caption: error: {result}", file=sys.stderr)
-            failures += 1
-            continue
-        if args.n_best > 1:
-            for h in result:
-                print(f"{path}\t{h.score:.4f}\t{loaded.decode(h.tokens)}")
-        else:
-            print(f"{path}\t{loaded.decode(result[0].tokens)}")
-        if args.attention and result[0].attention is not None:
-            out = Path(args.attention) / f"{Path(path).stem}-attention.png"
-            save_attention_strip(loaded, path, result[0], backbone, out)
-            print(f"attention written to {out}", file=sys.stderr)
-        sys.stdout.flush()
-    return failures
+def save_attention_strip(image_path: str | Path, words: Sequence[str], attention: torch.Tensor,
+                         backbone: Backbone, out: str | Path) -> None:
+    """The photo, then one panel per generated word with its attention map laid over the photo.
 
-
-def save_attention_strip(loaded: LoadedModel, path: str, hyp: Hypothesis, backbone: Backbone,
-                         out: Path) -> None:
-    """The photo, then one panel per generated word with its attention map laid over the photo."""
+    Args:
+        words: the generated words; attention: (len(words) + 1, cells) weights over the grid.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    image = load_image(path).resize((backbone.image_size, backbone.image_size))
-    words = [*loaded.tgt_vocab.decode(hyp.tokens), "<end>"][: hyp.attention.size(0)]
-    weights = hyp.attention.float().cpu()
+    image = load_image(image_path).resize((backbone.image_size, backbone.image_size))
+    words = [*words, "<end>"][: attention.size(0)]
+    weights = attention.float().cpu()
     side = int(round(weights.size(1) ** 0.5))
     panels = len(words) + 1
     fig, axes = plt.subplots(1, panels, figsize=(1.8 * panels, 2.1))
-    axes[0].imshow(image)
-    axes[0].set_title("image", fontsize=8)
-    for ax, word, w in zip(axes[1:], words, weights):
-        grid = w[: side * side].view(1, 1, side, side)
-        up = torch.nn.functional.interpolate(grid, size=image.size[::-1], mode="bilinear",
-                                             align_corners=False)[0, 0]
-        ax.imshow(image)
-        ax.imshow(up.numpy(), cmap="jet", alpha=0.5)
-        ax.set_title(word, fontsize=8)
-    for ax in axes:
-        ax.axis("off")
-    fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=90)
-    plt.close(fig)
+    try:
+        axes[0].imshow(image)
+        axes[0].set_title("image", fontsize=8)
+        for ax, word, w in zip(axes[1:], words, weights):
+            grid = w[: side * side].view(1, 1, side, side)
+            up = torch.nn.functional.interpolate(grid, size=image.size[::-1], mode="bilinear",
+                                                 align_corners=False)[0, 0]
+            ax.imshow(image)
+            ax.imshow(up.numpy(), cmap="jet", alpha=0.5)
+            ax.set_title(word, fontsize=8)
+        for ax in axes:
+            ax.axis("off")
+        fig.tight_layout()
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(out, dpi=90)
+    finally:
+        plt.close(fig)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -167,8 +150,10 @@ def evaluate_split(loaded: LoadedModel, data_dir: str, split: str, *, beam: int 
         cache = FeatureCache(cache_dir or DEFAULT_CACHE, backbone_of(loaded))
         features, kept, errors = cache.stack(data.paths, progress=True)
     for message in list(errors.values())[:5]:
-        print(f"skipped: {message}", file=sys.stderr)
+        log.warning("skipped: %s", message)
     batches = ((Batch(features=features[i:i + 100].float()), [refs[p] for p in kept[i:i + 100]])
                for i in range(0, len(kept), 100))
-    print(f"captioning {len(kept)} images (beam {beam})", file=sys.stderr)
+    if not kept:
+        raise ValueError(f"split {split!r} in {data_dir} has no readable images to caption")
+    log.info("captioning %d images (beam %d)", len(kept), beam)
     return {"split": split, **evaluate_batches(loaded, batches, beam=beam), "beam": beam}

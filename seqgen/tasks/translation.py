@@ -2,8 +2,7 @@
 sacreBLEU evaluation and attention heatmaps."""
 from __future__ import annotations
 
-import argparse
-import sys
+import logging
 from pathlib import Path
 from typing import Sequence
 
@@ -14,7 +13,8 @@ from ..data.translation import TranslationDataConfig, encode_sources, load_pairs
 from ..metrics import translation_scores
 from ..search import Hypothesis, build_searcher, generate
 
-MAX_SOURCE_TOKENS = 200  # longer inputs are cut, with a warning
+MAX_SOURCE_TOKENS = 200  # longer inputs are cut (the pipeline warns)
+log = logging.getLogger(__name__)
 
 
 def translate(loaded: LoadedModel, texts: Sequence[str], searcher: object, *,
@@ -67,68 +67,44 @@ def evaluate_split(loaded: LoadedModel, data_dir: str, split: str, *, beam: int 
     sources, references = load_pairs(config, split)
     if limit:
         sources, references = sources[:limit], references[:limit]
-    print(f"translating {len(sources)} sentences ({config.src}->{config.tgt}, beam {beam})",
-          file=sys.stderr)
+    if not any(s.strip() for s in sources):
+        raise ValueError(f"split {split!r} in {data_dir} has no sentences to translate")
+    log.info("translating %d sentences (%s->%s, beam %d)", len(sources), config.src, config.tgt,
+             beam)
     scores = evaluate_texts(loaded, sources, references, beam=beam)
     return {**scores, "split": split, "sentences": len(sources), "beam": beam}
 
 
-# ------------------------------------------------------------------------------------------------
-def translate_cli(loaded: LoadedModel, args: argparse.Namespace, searcher: object) -> None:
-    """``seqgen translate``: one output line per input line (``i<TAB>score<TAB>text`` for n-best)."""
-    from ..cli import read_inputs
+def save_attention_heatmap(source: Sequence[str], target: Sequence[str], attention: torch.Tensor,
+                           path: str | Path) -> None:
+    """Source symbols along x, generated symbols along y, one cell per attention weight.
 
-    texts = read_inputs(args.text, args.input)
-    results = translate(loaded, texts, searcher, batch_size=args.batch_size)
-    for i, hyps in enumerate(results):
-        if args.n_best > 1:
-            for h in hyps:
-                print(f"{i}\t{h.score:.4f}\t{loaded.decode(h.tokens)}")
-        else:
-            print(loaded.decode(hyps[0].tokens))
-    sys.stdout.flush()
-    if args.attention:
-        paths = attention_paths(args.attention, len(texts))
-        for text, hyps, path in zip(texts, results, paths):
-            if hyps[0].attention is None:
-                continue
-            save_attention_heatmap(loaded, text, hyps[0], path)
-            print(f"attention written to {path}", file=sys.stderr)
-
-
-def attention_paths(target: str, n: int) -> list[Path]:
-    """``out.png`` for one sentence, ``out-1.png``, ``out-2.png``, ... for several."""
-    path = Path(target)
-    if path.suffix.lower() != ".png":
-        raise ValueError(f"--attention wants a .png file name, got {target}")
-    if n == 1:
-        return [path]
-    return [path.with_name(f"{path.stem}-{i + 1}{path.suffix}") for i in range(n)]
-
-
-def save_attention_heatmap(loaded: LoadedModel, source: str, hyp: Hypothesis, path: Path) -> None:
-    """Source tokens along x, generated tokens along y, one cell per attention weight."""
+    Args:
+        source: the source symbols (the encoder also saw an end marker after them).
+        target: the generated symbols (the decoder also attended when it chose the end).
+        attention: (len(target) + 1, S) weights.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    src_labels = [*loaded.src_tokenizer.tokenize(source)[:MAX_SOURCE_TOKENS], "</s>"]
-    tgt_labels = [*loaded.tgt_vocab.decode(hyp.tokens), "</s>"]
-    weights = hyp.attention.float().cpu()
-    weights = weights[: len(tgt_labels), : len(src_labels)]
-    tgt_labels = tgt_labels[: weights.size(0)]
+    src_labels = [*source, "</s>"]
+    weights = attention.float().cpu()[: len(target) + 1, : len(src_labels)]
+    tgt_labels = [*target, "</s>"][: weights.size(0)]
     fig, ax = plt.subplots(figsize=(max(4.0, 0.4 * len(src_labels) + 1.5),
                                     max(3.0, 0.35 * len(tgt_labels) + 1.5)))
-    ax.imshow(weights.numpy(), cmap="viridis", aspect="auto", vmin=0.0)
-    ax.set_xticks(range(len(src_labels)), src_labels, rotation=60, ha="right", fontsize=8)
-    ax.set_yticks(range(len(tgt_labels)), tgt_labels, fontsize=8)
-    ax.set_xlabel("source")
-    ax.set_ylabel("translation")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    try:
+        ax.imshow(weights.numpy(), cmap="viridis", aspect="auto", vmin=0.0)
+        ax.set_xticks(range(len(src_labels)), src_labels, rotation=60, ha="right", fontsize=8)
+        ax.set_yticks(range(len(tgt_labels)), tgt_labels, fontsize=8)
+        ax.set_xlabel("source")
+        ax.set_ylabel("translation")
+        fig.tight_layout()
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=120)
+    finally:
+        plt.close(fig)
 
 
 @torch.no_grad()

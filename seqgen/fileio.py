@@ -1,0 +1,78 @@
+"""Low-level file helpers every layer may use: text reading (plain or gzipped) and line splitting.
+
+Lines are split on "\\n" (and "\\r\\n") only. ``str.splitlines`` also splits on U+2028/U+2029,
+form feeds, \\x1c-\\x1e, \\x85 and a bare "\\r", which would make outputs stop lining up with
+inputs; nothing in seqgen uses it on user text.
+"""
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+BOM = "\ufeff"
+
+
+def split_lines(text: str) -> list[str]:
+    """One entry per "\\n"-terminated line; a final newline does not add an empty line."""
+    if not text:
+        return []
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
+
+
+def decode_lines(raw: bytes) -> tuple[list[str], list[int]]:
+    """UTF-8 lines from raw bytes, decoded one line at a time.
+
+    A line that is not valid UTF-8 becomes "" so the others keep their places.
+
+    Returns:
+        The lines, and the 1-based numbers of the lines that could not be decoded.
+    """
+    if not raw:
+        return [], []
+    chunks = raw.split(b"\n")
+    if chunks[-1] == b"":
+        chunks.pop()
+    lines, bad = [], []
+    for number, chunk in enumerate(chunks, start=1):
+        if chunk.endswith(b"\r"):
+            chunk = chunk[:-1]
+        try:
+            line = chunk.decode("utf-8")
+        except UnicodeDecodeError:
+            line = ""
+            bad.append(number)
+        lines.append(line.removeprefix(BOM) if number == 1 else line)
+    return lines, bad
+
+
+def read_bytes(path: str | Path) -> bytes:
+    """The bytes of a plain or gzipped file; a one-line error names a missing or unreadable one."""
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a folder, not a file")
+    if not path.is_file():
+        raise FileNotFoundError(f"file not found: {path}")
+    raw = path.read_bytes()
+    if raw[:2] == b"\x1f\x8b":
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError) as err:
+            raise ValueError(f"{path} is a damaged gzip file ({err})") from None
+    return raw
+
+
+def read_text(path: str | Path) -> str:
+    """UTF-8 text from a plain or gzipped file (a leading byte-order mark is dropped)."""
+    raw = read_bytes(path)
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path} is not UTF-8 text ({err.reason} at byte {err.start})") from None
+
+
+def read_lines(path: str | Path) -> list[str]:
+    """The lines of a UTF-8 text file (plain or gzipped), split on "\\n" only."""
+    return split_lines(read_text(path))

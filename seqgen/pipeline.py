@@ -1,0 +1,319 @@
+"""The inference API: load a trained model (a checkpoint file or a bundled name), then
+``generate`` / ``stream`` headlines, ``translate`` sentences or ``caption`` images.
+
+    from seqgen.pipeline import Pipeline, SearchOptions
+
+    headlines = Pipeline.load("headlines")
+    for piece in headlines.stream("Moscow, ", SearchOptions(temperature=0.8, seed=0)):
+        print(piece, end="", flush=True)
+
+The CLI and the HTTP server are thin layers over this module. Every method returns one
+:class:`Result` per input, in input order; a failed item carries its error and the others are still
+processed. Memory stays bounded: at most ``MAX_ROWS`` sequences (inputs x beam, or samples) are
+decoded at once, so a million samples or a beam of 1,000 run in chunks.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import torch
+from torch import Tensor
+
+from .checkpoint import LoadedModel
+from .device import pick_device
+from .search import Hypothesis, build_searcher, generate as run_search
+from .vocab import EOS, PAD
+
+MAX_ROWS = 1024  # sequences decoded at once (inputs x beam, or samples): bounds memory
+TRANSLATE_WINDOW = 1024  # inputs sorted and batched together; results come out window by window
+ASSETS = Path(__file__).resolve().parents[1] / "assets" / "models"
+BUNDLED = {"headlines": "headlines.pt", "translation": "multi30k-de-en.pt",
+           "captioning": "flickr8k-lite0.pt"}
+DEFAULT_OPTIONS = {"headlines": dict(max_len=100), "translation": dict(beam=5, max_len=120),
+                   "captioning": dict(beam=3, max_len=40)}
+
+
+# ------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SearchOptions:
+    """How to search: greedy (the default), sampling (temperature / top-k / top-p) or beam."""
+
+    beam: int = 1
+    n_best: int = 1
+    temperature: float | None = None
+    top_k: int | None = None
+    top_p: float | None = None
+    length_penalty: float = 1.0
+    repetition_penalty: float = 1.0
+    no_repeat_ngram: int = 0
+    min_length: int = 0
+    max_len: int = 100
+    seed: int | None = None
+
+    @property
+    def sampling(self) -> bool:
+        return self.temperature is not None or self.top_k is not None or self.top_p is not None
+
+    def check(self) -> None:
+        """Raises ValueError naming the first option out of range (the searchers check the rest)."""
+        for name in ("beam", "n_best"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name.replace('_', '-')} must be >= 1 (got {getattr(self, name)})"
+                                 + ("; 1 is greedy search" if name == "beam" else ""))
+        if self.n_best > self.beam and not self.sampling:
+            raise ValueError(f"n-best must be at most the beam size {self.beam} "
+                             f"(got {self.n_best})")
+        for name in ("no_repeat_ngram", "min_length"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name.replace('_', '-')} must be >= 0 (got {getattr(self, name)})")
+        for name in ("temperature", "top_p", "length_penalty", "repetition_penalty"):
+            value = getattr(self, name)
+            if value is not None and not math.isfinite(value):
+                raise ValueError(f"{name.replace('_', '-')} must be a finite number (got {value})")
+        self.searcher()  # the searcher and its processors check their own ranges
+
+    def searcher(self, *, attention: bool = False):
+        return build_searcher(beam=self.beam, temperature=self.temperature, top_k=self.top_k,
+                              top_p=self.top_p, max_len=self.max_len,
+                              length_penalty=self.length_penalty, n_best=self.n_best,
+                              repetition_penalty=self.repetition_penalty,
+                              no_repeat_ngram=self.no_repeat_ngram, min_length=self.min_length,
+                              seed=self.seed, collect_attention=attention)
+
+
+@dataclass
+class Output:
+    """One generated text. ``attention`` has a row per symbol and one for the end: (len + 1, S)."""
+
+    text: str
+    score: float
+    symbols: list[str] = field(default_factory=list)
+    attention: Tensor | None = None
+
+
+@dataclass
+class Result:
+    """What one input gave: its outputs, best first (n-best or samples), or an error."""
+
+    outputs: list[Output] = field(default_factory=list)
+    error: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    source: list[str] = field(default_factory=list)  # source symbols (translation attention)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def text(self) -> str:
+        return self.outputs[0].text if self.outputs else ""
+
+    @property
+    def score(self) -> float:
+        return self.outputs[0].score if self.outputs else float("nan")
+
+
+def bundled_model(task: str) -> Path:
+    """The shipped checkpoint of a task (``headlines``, ``translation`` or ``captioning``)."""
+    if task not in BUNDLED:
+        raise ValueError(f"no bundled model for {task!r}; choose {', '.join(BUNDLED)}")
+    return ASSETS / BUNDLED[task]
+
+
+# ------------------------------------------------------------------------------------------------
+class Pipeline:
+    """A loaded model and the task-specific ways to run it."""
+
+    def __init__(self, loaded: LoadedModel) -> None:
+        self.loaded = loaded
+        self._backbone = None
+
+    @property
+    def backbone(self):
+        """The captioner's CNN, built once (its weights come from the package that ships it)."""
+        from .tasks.captioning import backbone_of
+
+        self._require("captioning")
+        if self._backbone is None:
+            self._backbone = backbone_of(self.loaded)
+        return self._backbone
+
+    @classmethod
+    def load(cls, model: str | Path | None = None, *, task: str | None = None,
+             device: str = "auto") -> "Pipeline":
+        """From a checkpoint path, a bundled name (``headlines``, ``translation``,
+        ``captioning``), or ``task``'s bundled model when ``model`` is None.
+
+        Raises:
+            ValueError (CheckpointError included): missing file, damaged file, wrong task.
+        """
+        name = str(model) if model is not None else task
+        if name is None:
+            raise ValueError("name a model file or a task")
+        path = bundled_model(name) if name in BUNDLED else Path(name)
+        if name in BUNDLED and not path.is_file():
+            raise ValueError(f"no bundled model at {path}; pass a checkpoint file")
+        loaded = LoadedModel.from_file(path, device=pick_device(device))
+        if task is not None and loaded.task != task:
+            raise ValueError(f"{path} is a {loaded.task} model, not a {task} model")
+        return cls(loaded)
+
+    @property
+    def task(self) -> str:
+        return self.loaded.task
+
+    def default_options(self, **changes: object) -> SearchOptions:
+        """The task's usual search (greedy / beam 5 / beam 3), with ``changes`` applied."""
+        return replace(SearchOptions(**DEFAULT_OPTIONS.get(self.task, {})), **changes)
+
+    def _require(self, task: str) -> None:
+        if self.task != task:
+            raise ValueError(f"this is a {self.task} model; {task} needs a {task} model")
+
+    def _output(self, hyp: Hypothesis, *, prefix: str = "") -> Output:
+        symbols = self.loaded.tgt_vocab.decode(hyp.tokens)
+        text = self.loaded.tgt_tokenizer.detokenize(symbols)
+        return Output(_join(prefix, text, self.loaded) if prefix else text, hyp.score, symbols,
+                      hyp.attention)
+
+    # -------------------------------------------------------------------------------- headlines
+    def generate(self, prompts: Sequence[str], *, n: int = 1,
+                 options: SearchOptions | None = None) -> list[Result]:
+        """``n`` continuations per prompt (sampling), or its n-best list (beam search)."""
+        return [Result(list(self.iter_samples(p, n=n, options=options))) for p in prompts]
+
+    def iter_samples(self, prompt: str, *, n: int = 1, options: SearchOptions | None = None
+                     ) -> Iterator[Output]:
+        """The outputs for one prompt, yielded chunk by chunk as they finish (bounded memory)."""
+        self._require("headlines")
+        options = options or self.default_options()
+        options.check()
+        if n < 1:
+            raise ValueError(f"the number of samples must be >= 1 (got {n})")
+        if n > 1 and not options.sampling:
+            raise ValueError("several samples need sampling (a temperature, top-k or top-p); "
+                             "with beam search ask for --n-best instead")
+        searcher = options.searcher()
+        batch = self._prompt_batch(prompt)
+        rows = max(1, MAX_ROWS // options.beam)
+        done = 0
+        while done < n:
+            chunk = min(rows, n - done)
+            results = run_search(self.loaded.model, batch, searcher, num_samples=chunk)
+            for hyp in results[0]:
+                yield self._output(hyp, prefix=prompt)
+            done += chunk
+
+    def stream(self, prompt: str, options: SearchOptions | None = None) -> Iterator[str]:
+        """Yields the prompt, then each generated piece of text as soon as it is chosen."""
+        self._require("headlines")
+        options = options or self.default_options()
+        options.check()
+        if options.beam > 1:
+            raise ValueError("beam search cannot stream: it settles the text only at the end")
+        model = self.loaded.model.eval()
+        with torch.no_grad():
+            state, first = model.init_state(self._prompt_batch(prompt))
+        yield prompt
+        level = self.loaded.tgt_tokenizer.level
+        separate = level != "char" and bool(prompt.strip())
+        for token in options.searcher().steps(model, state, first):
+            tok = int(token[0])
+            if tok in (EOS, PAD):
+                break
+            piece = self.loaded.tgt_tokenizer.detokenize(self.loaded.tgt_vocab.decode([tok]))
+            if level != "char":
+                piece = (" " if separate else "") + piece
+                separate = True
+            yield piece
+
+    def _prompt_batch(self, prompt: str):
+        from .tasks.headlines import prompt_ids
+
+        return prompt_ids(self.loaded, [prompt])
+
+    # -------------------------------------------------------------------------------- translation
+    def translate(self, texts: Sequence[str], options: SearchOptions | None = None, *,
+                  attention: bool = False, batch_size: int = 64) -> list[Result]:
+        """The translation(s) of each sentence; empty sentences give empty translations."""
+        return list(self.iter_translate(texts, options, attention=attention,
+                                        batch_size=batch_size))
+
+    def iter_translate(self, texts: Sequence[str], options: SearchOptions | None = None, *,
+                       attention: bool = False, batch_size: int = 64) -> Iterator[Result]:
+        """Like :meth:`translate`, yielding results in input order window by window."""
+        from .tasks.translation import MAX_SOURCE_TOKENS, translate
+
+        self._require("translation")
+        options = options or self.default_options()
+        options.check()
+        if batch_size < 1:
+            raise ValueError(f"batch size must be >= 1 (got {batch_size})")
+        searcher = options.searcher(attention=attention)
+        batch_size = min(batch_size, max(1, MAX_ROWS // options.beam))
+        tokenizer = self.loaded.src_tokenizer
+        for start in range(0, len(texts), TRANSLATE_WINDOW):
+            window = list(texts[start:start + TRANSLATE_WINDOW])
+            for text, hyps in zip(window, translate(self.loaded, window, searcher,
+                                                    batch_size=batch_size)):
+                source = tokenizer.tokenize(text) if text.strip() else []
+                result = Result([self._output(h) for h in hyps], source=source[:MAX_SOURCE_TOKENS])
+                if len(source) > MAX_SOURCE_TOKENS:
+                    result.warnings.append(f"{len(source)} source pieces; only the first "
+                                           f"{MAX_SOURCE_TOKENS} were translated")
+                yield result
+
+    # -------------------------------------------------------------------------------- captioning
+    def caption(self, images: Sequence[str | Path], options: SearchOptions | None = None, *,
+                attention: bool = False, batch_size: int = 16) -> list[Result]:
+        """Caption(s) of each image file; an unreadable file gives a Result with its error."""
+        return list(self.iter_caption(images, options, attention=attention, batch_size=batch_size))
+
+    def iter_caption(self, images: Sequence[str | Path], options: SearchOptions | None = None, *,
+                     attention: bool = False, batch_size: int = 16) -> Iterator[Result]:
+        """Like :meth:`caption`, yielding results batch by batch."""
+        from .tasks.captioning import caption_images
+
+        self._require("captioning")
+        options = options or self.default_options()
+        options.check()
+        if batch_size < 1:
+            raise ValueError(f"batch size must be >= 1 (got {batch_size})")
+        searcher = options.searcher(attention=attention)
+        backbone = self.backbone
+        batch_size = min(batch_size, max(1, MAX_ROWS // options.beam))
+        for start in range(0, len(images), batch_size):
+            chunk = [str(p) for p in images[start:start + batch_size]]
+            for item in caption_images(self.loaded, chunk, searcher, batch_size=batch_size,
+                                       backbone=backbone):
+                yield (Result(error=item) if isinstance(item, str)
+                       else Result([self._output(h) for h in item]))
+
+    # -------------------------------------------------------------------------------- evaluation
+    def evaluate(self, data_dir: str | Path, split: str, *, beam: int | None = None,
+                 limit: int = 0) -> dict:
+        """The task's scores on one split of a data folder (bits/char, BLEU or caption BLEU)."""
+        if limit < 0:
+            raise ValueError(f"limit must be >= 0 (got {limit}); 0 scores every example")
+        if beam is not None and beam < 1:
+            raise ValueError(f"beam size must be >= 1 (got {beam})")
+        if self.task == "headlines":
+            from .tasks.headlines import evaluate_split
+            return evaluate_split(self.loaded, str(data_dir), split, limit=limit)
+        if self.task == "translation":
+            from .tasks.translation import evaluate_split
+            return evaluate_split(self.loaded, str(data_dir), split, beam=beam or 5, limit=limit)
+        if self.task == "captioning":
+            from .tasks.captioning import evaluate_split
+            return evaluate_split(self.loaded, str(data_dir), split, beam=beam or 3, limit=limit)
+        raise ValueError(f"unknown task {self.task!r}")
+
+
+def _join(prompt: str, text: str, loaded: LoadedModel) -> str:
+    """Prompt + continuation: glued for characters, one space between words."""
+    if loaded.tgt_tokenizer.level == "char" or not prompt.strip():
+        return prompt + text
+    return f"{prompt.rstrip()} {text}" if text else prompt.rstrip()
