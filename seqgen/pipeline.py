@@ -218,17 +218,24 @@ class Pipeline:
         with torch.no_grad():
             state, first = model.init_state(self._prompt_batch(prompt))
         yield prompt
-        level = self.loaded.tgt_tokenizer.level
-        separate = level != "char" and bool(prompt.strip())
+        vocab, tokenizer = self.loaded.tgt_vocab, self.loaded.tgt_tokenizer
+        symbols: list[str] = []
+        shown = prompt
         for token in options.searcher().steps(model, state, first):
             tok = int(token[0])
             if tok in (EOS, PAD):
                 break
-            piece = self.loaded.tgt_tokenizer.detokenize(self.loaded.tgt_vocab.decode([tok]))
-            if level != "char":
-                piece = (" " if separate else "") + piece
-                separate = True
-            yield piece
+            symbols += vocab.decode([tok])
+            if tokenizer.level == "char":  # fast path: a character is its own text
+                shown += symbols[-1]
+                yield symbols[-1]
+                continue
+            # words: spacing depends on the neighbours ("cat ," -> "cat,"), so the text so far is
+            # detokenised as a whole, exactly as generate() does, and only what is new is yielded
+            text = _join(prompt, tokenizer.detokenize(symbols), self.loaded)
+            if text.startswith(shown) and len(text) > len(shown):
+                yield text[len(shown):]
+                shown = text
 
     def _prompt_batch(self, prompt: str):
         from .tasks.headlines import prompt_ids

@@ -7,8 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from seqgen.checkpoint import LoadedModel, atomic_save, make_checkpoint
 from seqgen.cli import main as cli_main
@@ -170,7 +172,10 @@ def test_translate_cli_argument_stdin_nbest_and_attention(tiny_ckpt, tmp_path, c
                      "--n-best", "2", "--max-len", "6", "--attention", str(png)]) == 0
     out = capsys.readouterr().out.strip().split("\n")
     assert len(out) == 6 and [line.split("\t")[0] for line in out] == ["0", "0", "1", "1", "2", "2"]
-    assert all((tmp_path / f"attn-{i}.png").stat().st_size > 1000 for i in (1, 2, 3))
+    for i in (1, 2, 3):  # each picture shows its weights in colour, not a blank canvas
+        with Image.open(tmp_path / f"attn-{i}.png") as picture:
+            rgb = np.asarray(picture.convert("RGB"), dtype=np.int32)  # (H, W, 3)
+        assert ((rgb.max(-1) - rgb.min(-1)) > 60).mean() > 0.2
 
     proc = subprocess.run([sys.executable, "-m", "seqgen.cli", "translate", "--ckpt",
                            str(tiny_ckpt), "--max-len", "6"], input="\n".join(DE[:2]) + "\n",
