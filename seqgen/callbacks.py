@@ -1,13 +1,16 @@
-"""Trainer callbacks: progress and metrics log, task evaluation, samples during training, metric
-monitoring (best / early stop / plateau), and checkpointing. Each is small and optional.
+"""Trainer callbacks: progress and metrics log, a time estimate, task evaluation, samples during
+training, metric monitoring (best / early stop / plateau), and checkpointing. Each is small and
+optional.
 
 A callback is any object with some of the methods ``on_train_start``, ``on_epoch_start``,
 ``on_step_end``, ``on_evaluate`` (add metrics), ``on_evaluated`` (react to them), ``on_epoch_end``,
-``on_train_end``; each receives the trainer first.
+``on_train_end`` and ``on_interrupt`` (SIGINT/SIGTERM: the step is finished, training stops);
+each receives the trainer first.
 """
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -34,6 +37,22 @@ class ProgressLog:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.path.open("a", encoding="utf-8") as handle:
             handle.write(json.dumps(record) + "\n")
+
+    def forget_after(self, step: int) -> None:
+        """Drops records of steps after ``step``: a resumed run redoes them, and a fresh run
+        (step 0) starts an empty log, so no step is ever logged twice."""
+        if not self.path.is_file():
+            return
+        kept = []
+        for line in self.path.read_text(encoding="utf-8").splitlines():
+            try:
+                if json.loads(line).get("step", 0) <= step:
+                    kept.append(line)
+            except (ValueError, AttributeError):
+                continue  # a line cut short by a crash
+        tmp = self.path.with_name(f".{self.path.name}.tmp")
+        tmp.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+        os.replace(tmp, self.path)
 
     def on_epoch_start(self, trainer: Any, n_batches: int) -> None:
         if trainer.is_main and not self.quiet:
@@ -74,7 +93,42 @@ class ProgressLog:
             self.bar.close()
             self.bar = None
 
-    on_train_end = on_epoch_end
+    on_train_end = on_interrupt = on_epoch_end
+
+
+class EstimateTime:
+    """One line on stderr after the first steps: how long the run will take at the speed seen
+    (the first ``skip`` steps, slower while kernels warm up, are not counted)."""
+
+    def __init__(self, *, steps: int = 20, skip: int = 3) -> None:
+        self.steps, self.skip = steps, skip
+        self._first = 0
+        self._start = 0.0
+
+    def on_train_start(self, trainer: Any) -> None:
+        self._first = trainer.state.step
+
+    def on_step_end(self, trainer: Any, **_: Any) -> None:
+        done = trainer.state.step - self._first
+        if done == self.skip:
+            self._start = time.perf_counter()
+        elif done == self.skip + self.steps and trainer.is_main:
+            rate = self.steps / max(time.perf_counter() - self._start, 1e-9)
+            tqdm.write(estimate_line(trainer, rate, first_step=self._first), file=sys.stderr)
+
+
+def estimate_line(trainer: Any, rate: float, *, first_step: int = 0) -> str:
+    """The estimate, e.g. "about 3.1 min for 1,400 steps at 7.5 steps/s" (evaluations not
+    included), or where a time cap will cut the run short."""
+    total, step = trainer.total_steps(), trainer.state.step
+    minutes = trainer.config.max_minutes
+    cap = max(minutes * 60 - trainer.state.elapsed, 0.0) if minutes else None
+    if total is not None and (cap is None or (total - step) / rate <= cap):
+        todo = total - first_step
+        what = f"{todo:,} steps" if first_step == 0 else f"the {todo:,} steps left"
+        return f"about {todo / rate / 60:.1f} min for {what} at {rate:.1f} steps/s"
+    return (f"the {minutes:g}-minute cap stops it after about "
+            f"{int(step + cap * rate):,} steps at {rate:.1f} steps/s")
 
 
 class EvaluateMetrics:
@@ -164,3 +218,6 @@ class Checkpoint:
 
     def on_evaluated(self, trainer: Any, metrics: Metrics) -> None:
         self.save(trainer)
+
+    def on_interrupt(self, trainer: Any) -> None:
+        self.save(trainer, evaluated=False)

@@ -1,20 +1,28 @@
-"""What every recipe does around its own wiring: parse flags and dotted overrides, prepare the run
-folder (resolved config, resume from ``last.pt``), and run the trainer with the standard callbacks.
+"""What every recipe does around its own wiring: parse and check flags and dotted overrides,
+check the run folder before touching it (same model when resuming), resume from ``last.pt``, run
+the trainer with the standard callbacks, and turn Ctrl-C into a saved checkpoint and exit code 130.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+import math
+import random
 import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import torch
 
-from .callbacks import Checkpoint, EvaluateMetrics, MonitorMetric, ProgressLog, SampleText
+from .callbacks import (Checkpoint, EstimateTime, EvaluateMetrics, MonitorMetric, ProgressLog,
+                        SampleText)
 from .checkpoint import CheckpointError, load_checkpoint
-from .config import apply_overrides, save_config
-from .train import DataModule, TrainConfig, Trainer
+from .config import apply_overrides, check_config, save_config, to_dict
+from .train import DataModule, TrainConfig, Trainer, TrainingInterrupted
+
+INTERRUPTED = 130  # exit code after Ctrl-C, as shells report it
+ORPHANS = ".*.pt.*.tmp"  # what atomic_save leaves behind when the process is killed mid-write
 
 
 def recipe_parser(doc: str) -> argparse.ArgumentParser:
@@ -22,15 +30,25 @@ def recipe_parser(doc: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=doc.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run-dir", help="where checkpoints and logs go (default runs/RECIPE)")
-    parser.add_argument("--minutes", type=float, help="training time budget")
+    parser.add_argument("--minutes", type=_minutes, help="training time cap (0: none)")
     parser.add_argument("--no-resume", action="store_true", help="start over even if a run exists")
     parser.add_argument("--dry-run", action="store_true", help="a few steps on a little data")
     parser.add_argument("--quiet", action="store_true", help="no progress bar or samples")
     return parser
 
 
+def _minutes(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expects minutes, got {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text!r}")
+    return value
+
+
 def apply_run_flags(args: argparse.Namespace, config: Any) -> None:
-    """--minutes and --run-dir override the recipe config's time budget and run folder."""
+    """--minutes and --run-dir override the recipe config's time cap and run folder."""
     if args.minutes is not None:
         config.train.max_minutes = args.minutes
     if args.run_dir:
@@ -51,7 +69,10 @@ def run_minutes(run_dir: str | Path) -> float | None:
 
 def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None, config: Any
                ) -> tuple[argparse.Namespace, Any]:
-    """Parses the recipe's own flags; every other ``--section.key=value`` overrides the config."""
+    """Parses the recipe's own flags; every other ``--section.key=value`` overrides the config;
+    then every value is range-checked (a bad one exits 2 with one line naming its key), and the
+    RNGs are seeded with ``train.seed`` so the model the recipe builds next starts from the same
+    weights every time (torch seeds itself randomly at start-up)."""
     args, rest = parser.parse_known_args(argv)
     bad = [r for r in rest if not (r.startswith("--") and "=" in r)]
     if bad:
@@ -59,8 +80,12 @@ def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None, conf
                      "--train.lr=3e-4)")
     try:
         apply_overrides(config, rest)
+        check_config(config)
     except ValueError as err:
         parser.error(str(err))
+    if isinstance(getattr(config, "train", None), TrainConfig):
+        torch.manual_seed(config.train.seed)
+        random.seed(config.train.seed)
     return args, config
 
 
@@ -72,8 +97,40 @@ def previous_run(run_dir: str | Path, *, resume: bool) -> dict | None:
     try:
         ckpt = load_checkpoint(path)
     except CheckpointError as err:
-        raise SystemExit(f"error: {err}; delete it or pass --no-resume") from None
+        fail(f"{err}; delete it or pass --no-resume")
     return ckpt if ckpt.get("trainer") else None
+
+
+def fail(message: str, code: int = 2) -> None:
+    """One line on stderr and exit: the runner's way to report bad input (never a traceback)."""
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(code)
+
+
+def config_changes(saved: dict, current: dict, prefix: str) -> list[str]:
+    """``key=old (now new)`` for every leaf that differs between two nested config dicts."""
+    changes = []
+    for key in sorted(set(saved) | set(current)):
+        old, new = saved.get(key), current.get(key)
+        if isinstance(old, dict) and isinstance(new, dict):
+            changes += config_changes(old, new, f"{prefix}{key}.")
+        elif json.dumps(old) != json.dumps(new):
+            changes.append(f"{prefix}{key}={old} (now {new})")
+    return changes
+
+
+def check_same_model(run_dir: Path, previous: dict, model: torch.nn.Module) -> None:
+    """Exits 2 before anything is written when the run folder holds a different model."""
+    changes = config_changes(previous.get("model_config") or {}, to_dict(model.config), "model.")
+    if changes:
+        fail(f"{run_dir} was trained with {', '.join(changes)}; pass --no-resume to start over "
+             "or choose a new --run-dir")
+
+
+def remove_orphans(run_dir: Path) -> None:
+    """Deletes temporary files of checkpoint writes cut short by a kill."""
+    for orphan in run_dir.glob(ORPHANS):
+        orphan.unlink(missing_ok=True)
 
 
 def train(*, model: torch.nn.Module, data: DataModule, config: TrainConfig, run_dir: str | Path,
@@ -83,28 +140,69 @@ def train(*, model: torch.nn.Module, data: DataModule, config: TrainConfig, run_
           monitor: str = "val_loss",
           mode: str = "min", keep: int = 0, full_config: Any = None,
           quiet: bool = False) -> Trainer:
-    """Trains with progress log, optional task metrics and samples, best/last checkpoints."""
+    """Trains with progress log, optional task metrics and samples, best/last checkpoints.
+
+    Exits 2 (one line) if ``resume_from`` holds a different model, before the run folder is
+    touched, and 130 after Ctrl-C or SIGTERM, once the step in progress is done and ``last.pt``
+    is saved.
+    """
     run_dir = Path(run_dir)
+    if resume_from is not None:
+        check_same_model(run_dir, resume_from, model)
     run_dir.mkdir(parents=True, exist_ok=True)
     watcher = MonitorMetric(monitor, mode=mode, patience=config.patience)
-    callbacks: list[Any] = [ProgressLog(run_dir, quiet=quiet)]
+    progress = ProgressLog(run_dir, quiet=quiet)
+    callbacks: list[Any] = [progress] + ([] if quiet else [EstimateTime()])
     if metric_fn is not None:
         callbacks.append(EvaluateMetrics(metric_fn))
     callbacks.append(watcher)
     if sample_fn is not None and not quiet:
         callbacks.append(SampleText(sample_fn, every=sample_every))
     callbacks.append(Checkpoint(run_dir, payload, monitor=watcher, keep=keep))
-    trainer = Trainer(model, data, config, callbacks=callbacks)
-    if full_config is not None and trainer.is_main:
-        save_config(full_config, run_dir / "config.json")
+    try:
+        trainer = Trainer(model, data, config, callbacks=callbacks)
+    except KeyboardInterrupt:  # during the precision timing
+        print("interrupted before training started", file=sys.stderr)
+        raise SystemExit(INTERRUPTED) from None
     if resume_from is not None:
-        model.load_state_dict(resume_from["model"])
-        trainer.load_state_dict(resume_from["trainer"])
-        logging.getLogger(__name__).info("resumed from step %d", trainer.state.step)
-        if trainer.is_main:
+        restore(trainer, resume_from, run_dir)
+    if trainer.is_main:
+        remove_orphans(run_dir)
+        progress.forget_after(trainer.state.step)
+        if full_config is not None:
+            save_config(full_config, run_dir / "config.json")
+        print(f"precision {trainer.precision}: {trainer.precision_note}", file=sys.stderr)
+        if resume_from is not None:
             print(f"resuming {run_dir} from step {trainer.state.step}", file=sys.stderr)
-    trainer.fit()
+    fit_or_exit(trainer)
     return trainer
+
+
+def restore(trainer: Trainer, saved: dict, run_dir: Path) -> None:
+    """Loads weights and trainer state from a checkpoint; a mismatch exits 2 with one line."""
+    try:
+        trainer.model.load_state_dict(saved["model"])
+        trainer.load_state_dict(saved["trainer"])
+    except (RuntimeError, ValueError, KeyError, TypeError) as err:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        fail(f"{run_dir}/last.pt does not fit this run ({reason[:160]}); pass --no-resume to "
+             "start over")
+
+
+def fit_or_exit(trainer: Trainer) -> None:
+    """Runs ``trainer.fit``; after Ctrl-C or SIGTERM prints one line and exits 130."""
+    try:
+        trainer.fit()
+    except TrainingInterrupted as stop:
+        if trainer.is_main:
+            print(f"interrupted at step {stop.step}; rerun the same command to resume",
+                  file=sys.stderr)
+        raise SystemExit(INTERRUPTED) from None
+    except KeyboardInterrupt:  # a second Ctrl-C: the step in progress is lost
+        if trainer.is_main:
+            print(f"aborted during step {trainer.state.step + 1}; rerun the same command to "
+                  "resume from the last checkpoint", file=sys.stderr)
+        raise SystemExit(INTERRUPTED) from None
 
 
 def setup_logging(verbose: bool = False) -> None:

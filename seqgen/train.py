@@ -1,9 +1,12 @@
-"""A task-agnostic trainer: AdamW, clipping, warm-up + cosine/plateau schedule, time budgets,
-exact resume, AMP on CUDA and DDP under ``torchrun``. Everything task-specific is a callback.
+"""A task-agnostic trainer: AdamW, clipping, warm-up + cosine/plateau schedule, step and time
+limits, exact resume, measured mixed precision, DDP under ``torchrun``, and a clean stop on
+SIGINT/SIGTERM. Everything task-specific is a callback.
 
 The trainer only needs a model with ``loss(batch) -> (summed loss, n_tokens)`` and a data module
 with ``train_plan(epoch) -> list[list[int]]``, ``make_batch(indices) -> Batch`` and
-``val_batches()``. Batch plans are deterministic per epoch, so resuming skips to the exact batch.
+``val_batches()``. Batch plans are deterministic per epoch, so resuming skips to the exact batch,
+and the schedule follows steps whenever there is a step limit, so a busy machine changes how long
+a run takes but not its numbers.
 """
 from __future__ import annotations
 
@@ -11,15 +14,18 @@ import logging
 import math
 import os
 import random
+import signal
+import threading
 import time
 from dataclasses import asdict, dataclass
-from typing import Any, Iterable, Literal, Protocol, Sequence
+from typing import Any, ClassVar, Iterable, Literal, Protocol, Sequence
 
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
 from .data.batch import Batch
+from .precision import PrecisionChoice, choose_precision
 
 log = logging.getLogger(__name__)
 
@@ -29,9 +35,9 @@ class TrainConfig:
     lr: float = 3e-3
     weight_decay: float = 0.0
     max_epochs: int = 10
-    max_steps: int = 0  # 0: no limit
-    max_minutes: float = 0.0  # wall-clock budget; 0: no limit. Cosine decays over it when set.
-    clip_norm: float = 1.0
+    max_steps: int = 0  # 0: no limit. When set, the cosine schedule follows steps.
+    max_minutes: float = 0.0  # wall-clock cap; 0: none. Cosine follows time only without max_steps.
+    clip_norm: float = 1.0  # 0: no clipping
     warmup_steps: int = 100
     schedule: Literal["constant", "cosine", "plateau"] = "cosine"
     min_lr_ratio: float = 0.05
@@ -41,8 +47,26 @@ class TrainConfig:
     patience: int = 0  # stop after this many evaluations without improvement; 0: never
     log_every: int = 50
     seed: int = 1234
-    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"  # autocast for the forward pass
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"  # autocast; auto: measured
     device: str = "auto"
+
+    RULES: ClassVar[dict[str, str]] = {
+        "lr": ">0", "weight_decay": ">=0", "max_epochs": ">=1", "max_steps": ">=0",
+        "max_minutes": ">=0", "clip_norm": ">=0", "warmup_steps": ">=0", "min_lr_ratio": "[0,1]",
+        "plateau_factor": "(0,1]", "plateau_patience": ">=1", "eval_every": ">=0",
+        "patience": ">=0", "log_every": ">=1"}  # checked by seqgen.config.check_config
+
+    def check(self) -> None:
+        """Raises ValueError (starting with the field name) for a device that cannot be used."""
+        if self.device == "auto":
+            return
+        try:
+            device = torch.device(self.device)
+        except RuntimeError:
+            raise ValueError(f"device must be auto, cpu, cuda or cuda:N; got {self.device!r}"
+                             ) from None
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"device={self.device} but torch sees no CUDA GPU; use cpu or auto")
 
 
 class DataModule(Protocol):
@@ -65,29 +89,6 @@ class TrainState:
     tokens: int = 0
 
 
-def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
-    """Mixed precision to train in: fp16 on CUDA, bf16 on CPUs with native bf16 (1.5x faster
-    RNN training measured on AVX512-BF16 cores), else none. Weights and optimizer stay fp32."""
-    if precision == "fp32":
-        return None
-    if precision == "fp16":
-        return torch.float16
-    if precision == "bf16":
-        return torch.bfloat16
-    if device.type == "cuda":
-        return torch.float16
-    if device.type == "cpu" and _cpu_has_bf16():
-        return torch.bfloat16
-    return None
-
-
-def _cpu_has_bf16() -> bool:
-    try:
-        return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
-
-
 def pick_device(name: str = "auto") -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -95,6 +96,15 @@ def pick_device(name: str = "auto") -> torch.device:
 
 
 # ------------------------------------------------------------------------------------------------
+class TrainingInterrupted(Exception):
+    """Raised by :meth:`Trainer.fit` after a SIGINT/SIGTERM, once ``on_interrupt`` has run (the
+    Checkpoint callback saves ``last.pt`` there), so the caller can exit and resume later."""
+
+    def __init__(self, step: int, signal_name: str) -> None:
+        super().__init__(f"{signal_name} at step {step}")
+        self.step, self.signal_name = step, signal_name
+
+
 class Trainer:
     """Runs the optimisation loop and calls ``callbacks`` at each event (see seqgen.callbacks)."""
 
@@ -110,36 +120,66 @@ class Trainer:
         torch.manual_seed(config.seed)
         random.seed(config.seed)
         self.model = model.to(self.device)
+        choice = self._choose_precision()  # before DDP wraps the model: it times a plain copy
+        self.amp_dtype, self.precision, self.precision_note = choice.dtype, choice.name, choice.note
+        log.info("precision %s: %s", self.precision, self.precision_note)
         self.net = (DistributedDataParallel(self.model, device_ids=[self.device.index]
                                             if self.device.type == "cuda" else None)
                     if self.world > 1 else self.model)
         params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
-        self.amp_dtype = autocast_dtype(config.precision, self.device)
         self.use_amp = self.amp_dtype is not None
-        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype == torch.float16)
+        self.scaler = torch.amp.GradScaler(self.device.type,
+                                           enabled=self.amp_dtype == torch.float16)
         self.state = TrainState()
         self._tick = time.perf_counter()
+        self._steps_per_epoch: int | None = None
+        self._evaluated_at: int | None = None  # step of the last evaluation in this process
         self.should_stop = False
+        self.interrupted: str | None = None  # name of the signal that asked to stop
         self.last_metrics: dict[str, float] = {}
 
     @property
     def is_main(self) -> bool:
         return self.rank == 0
 
+    def _choose_precision(self) -> PrecisionChoice:
+        """Rank 0 decides (measuring if needed); other ranks follow, so all train alike."""
+        choice = PrecisionChoice(None, "fp32", "")
+        if self.is_main:
+            choice = choose_precision(self.config.precision, self.device, model=self.model,
+                                      batches=self._timing_batches)
+        if self.world > 1:
+            shared = [choice]
+            dist.broadcast_object_list(shared, src=0)
+            choice = shared[0]
+        return choice
+
+    def _timing_batches(self) -> list[Batch]:
+        """Three real training batches, made only when a precision timing is needed."""
+        return [self.data.make_batch(indices) for indices in self.data.train_plan(0)[:3]]
+
     # -------------------------------------------------------------------------------- schedule
-    def progress(self) -> float:
-        """Fraction of the run done, by steps or by time, whichever is further."""
+    def steps_per_epoch(self) -> int:
+        """Steps in one epoch on each rank (computed once: building a plan costs a sort)."""
+        if self._steps_per_epoch is None:
+            self._steps_per_epoch = max(len(self.data.train_plan(0)) // self.world, 1)
+        return self._steps_per_epoch
+
+    def total_steps(self) -> int | None:
+        """Steps the run will take, if a step or epoch limit fixes it (None: a time budget does)."""
         c = self.config
-        fractions = [0.0]
         if c.max_steps:
-            fractions.append(self.state.step / c.max_steps)
-        if c.max_minutes:
-            fractions.append(self.state.elapsed / (60 * c.max_minutes))
-        if not c.max_steps and not c.max_minutes:
-            per_epoch = max(len(self.data.train_plan(0)) // self.world, 1)
-            fractions.append(self.state.step / (per_epoch * c.max_epochs))
-        return min(max(fractions), 1.0)
+            return min(c.max_steps, self.steps_per_epoch() * c.max_epochs)
+        return None if c.max_minutes else self.steps_per_epoch() * c.max_epochs
+
+    def progress(self) -> float:
+        """Fraction of the run done: by steps whenever a step limit is set, so the schedule (and
+        the result) does not depend on machine speed; by time only for a pure time budget."""
+        c = self.config
+        if c.max_minutes and not c.max_steps:
+            return min(self.state.elapsed / (60 * c.max_minutes), 1.0)
+        return min(self.state.step / max(self.total_steps() or 1, 1), 1.0)
 
     def current_lr(self) -> float:
         c = self.config
@@ -152,28 +192,41 @@ class Trainer:
 
     # -------------------------------------------------------------------------------- loop
     def fit(self) -> TrainState:
+        """Trains until a limit, early stopping or a signal; the final weights are evaluated
+        (and so checkpointed) unless the run was interrupted.
+
+        Raises:
+            TrainingInterrupted: after SIGINT/SIGTERM, once the current step has finished and the
+                ``on_interrupt`` callbacks (the checkpoint) have run.
+        """
         c = self.config
         self._tick = time.perf_counter()
-        self._emit("on_train_start")
-        while self.state.epoch < c.max_epochs and not self.should_stop:
-            plan = self.data.train_plan(self.state.epoch)
-            per_rank = len(plan) // self.world
-            plan = plan[self.rank::self.world][:per_rank]  # same number of steps on every rank
-            self._emit("on_epoch_start", n_batches=per_rank)
-            while self.state.batch_in_epoch < per_rank and not self.should_stop:
-                self._train_step(self.data.make_batch(plan[self.state.batch_in_epoch]))
-                if c.eval_every and self.state.step % c.eval_every == 0:
-                    self.evaluate()
-                self._check_limits()
-            if self.state.batch_in_epoch >= per_rank:
-                self.state.epoch += 1
-                self.state.batch_in_epoch = 0
-                if not c.eval_every:
-                    self.evaluate()
-                self._emit("on_epoch_end")
-        if c.eval_every and self.state.step % c.eval_every != 0:
-            self.evaluate()  # the final weights are always evaluated (and checkpointed)
-        self._emit("on_train_end")
+        with _StopOnSignal(self):
+            self._emit("on_train_start")
+            self._check_limits()  # a resumed run that had already finished trains no further
+            while self.state.epoch < c.max_epochs and not self.should_stop:
+                plan = self.data.train_plan(self.state.epoch)
+                per_rank = len(plan) // self.world
+                plan = plan[self.rank::self.world][:per_rank]  # same number of steps on every rank
+                self._emit("on_epoch_start", n_batches=per_rank)
+                while self.state.batch_in_epoch < per_rank and not self.should_stop:
+                    self._train_step(self.data.make_batch(plan[self.state.batch_in_epoch]))
+                    if c.eval_every and self.state.step % c.eval_every == 0:
+                        self.evaluate()
+                    self._check_limits()
+                if self.state.batch_in_epoch >= per_rank:
+                    self.state.epoch += 1
+                    self.state.batch_in_epoch = 0
+                    if not c.eval_every:
+                        self.evaluate()
+                    self._emit("on_epoch_end")
+            self._check_limits()  # all ranks agree on a late signal before the last evaluation
+            if self._evaluated_at != self.state.step and not self.interrupted:
+                self.evaluate()
+            if self.interrupted:  # also when the signal came during that last evaluation
+                self._emit("on_interrupt")
+                raise TrainingInterrupted(self.state.step, self.interrupted)
+            self._emit("on_train_end")
         return self.state
 
     def _train_step(self, batch: Batch) -> None:
@@ -214,7 +267,23 @@ class Trainer:
         self._emit("on_evaluate", metrics=metrics)  # callbacks add metrics, then may stop
         self.last_metrics = metrics
         self._emit("on_evaluated", metrics=metrics)
+        self._evaluated_at = self.state.step
+        if self.world > 1:
+            self._follow_rank0()
         return metrics
+
+    def _follow_rank0(self) -> None:
+        """Task metrics exist on rank 0 only, so its monitor's decisions (plateau factor, best
+        value, early stop) are copied to every rank: all ranks keep one learning rate."""
+        s = self.state
+        best = math.nan if s.best is None else s.best
+        values = torch.tensor([s.lr_scale, float(s.bad_evals), best, float(self.should_stop)],
+                              dtype=torch.float64, device=self.device)
+        dist.broadcast(values, src=0)
+        lr_scale, bad_evals, best, stop = values.tolist()
+        s.lr_scale, s.bad_evals = lr_scale, int(bad_evals)
+        s.best = None if math.isnan(best) else best
+        self.should_stop = bool(stop)
 
     def _check_limits(self) -> None:
         c = self.config
@@ -222,10 +291,15 @@ class Trainer:
             self.should_stop = True
         if c.max_minutes and self.state.elapsed >= 60 * c.max_minutes:
             self.should_stop = True
-        if self.world > 1:  # every rank must stop at the same step
-            flag = torch.tensor([float(self.should_stop)], device=self.device)
-            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-            self.should_stop = bool(flag.item())
+        if self.interrupted:
+            self.should_stop = True
+        if self.world > 1:  # every rank stops at the same step, for a limit or a signal alike
+            signum = float(signal.Signals[self.interrupted]) if self.interrupted else 0.0
+            flags = torch.tensor([float(self.should_stop), signum], device=self.device)
+            dist.all_reduce(flags, op=dist.ReduceOp.MAX)
+            self.should_stop = bool(flags[0].item())
+            if flags[1].item() and not self.interrupted:
+                self.interrupted = signal.Signals(int(flags[1].item())).name
 
     def _emit(self, event: str, **kwargs: Any) -> None:
         for callback in self.callbacks:
@@ -271,3 +345,36 @@ def _init_distributed() -> tuple[int, int]:
         backend = "nccl" if torch.cuda.is_available() else "gloo"
         dist.init_process_group(backend=backend)
     return dist.get_world_size(), dist.get_rank()
+
+
+# ------------------------------------------------------------------------------------------------
+class _StopOnSignal:
+    """During ``fit``: the first SIGINT/SIGTERM asks the trainer to stop after the current step;
+    a second one more than a second later aborts at once (KeyboardInterrupt). The grace second
+    absorbs the copy of Ctrl-C that torchrun forwards right after the terminal's own. The
+    previous handlers come back on exit. Outside the main thread signals are left alone."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self, trainer: Trainer) -> None:
+        self.trainer = trainer
+        self.previous: dict[int, Any] = {}
+        self.first_at = 0.0
+
+    def __enter__(self) -> "_StopOnSignal":
+        if threading.current_thread() is threading.main_thread():
+            for sig in self.SIGNALS:
+                self.previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        now = time.monotonic()
+        if self.trainer.interrupted is None:
+            self.trainer.interrupted = signal.Signals(signum).name
+            self.first_at = now
+        elif now - self.first_at > 1.0:
+            raise KeyboardInterrupt
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)

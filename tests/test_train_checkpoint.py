@@ -182,3 +182,105 @@ def test_two_process_ddp_run_on_cpu_trains(tmp_path):
     ckpt = load_checkpoint(run_dir / "last.pt")
     assert ckpt["trainer"]["state"]["step"] == 4
     assert (run_dir / "model.pt").exists() and '"bits_per_char"' in result.stdout
+
+
+# ------------------------------------------------------------------------------------------------
+class Recorder:
+    """Remembers the steps at which each event happened."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, int]] = []
+
+    def on_evaluated(self, trainer, metrics) -> None:
+        self.events.append(("evaluated", trainer.state.step))
+
+    def on_interrupt(self, trainer) -> None:
+        self.events.append(("interrupt", trainer.state.step))
+
+
+def test_the_schedule_follows_steps_whenever_there_is_a_step_limit(tmp_path):
+    data, model = tiny_setup(tmp_path, seed=0)
+    config = TrainConfig(max_steps=100, max_epochs=1000, max_minutes=5, device="cpu",
+                         precision="fp32")
+    trainer = Trainer(model, data, config)
+    trainer.state.step, trainer.state.elapsed = 50, 10_000.0  # a slow machine: time is long over
+    assert trainer.progress() == 0.5
+    config.max_steps = 0  # a pure time budget follows time
+    trainer.state.elapsed = 150.0
+    assert trainer.progress() == 0.5
+    config.max_minutes = 0  # neither: epochs, from a step count computed once
+    calls = []
+    plan = data.train_plan
+    data.train_plan = lambda epoch: calls.append(epoch) or plan(epoch)
+    trainer._steps_per_epoch = None
+    fractions = [trainer.progress() for _ in range(5)]
+    assert len(set(fractions)) == 1 and calls == [0]
+
+
+def test_the_final_weights_are_evaluated_even_mid_epoch(tmp_path):
+    data, model = tiny_setup(tmp_path, seed=0)
+    recorder = Recorder()
+    config = TrainConfig(max_steps=3, max_epochs=100, eval_every=0, device="cpu", precision="fp32")
+    Trainer(model, data, config, callbacks=[recorder]).fit()
+    assert recorder.events == [("evaluated", 3)]
+
+
+def test_a_signal_finishes_the_step_then_stops_and_restores_the_handlers(tmp_path):
+    import signal
+
+    from seqgen.train import TrainingInterrupted
+
+    class SendSignal:
+        def on_step_end(self, trainer, **_) -> None:
+            if trainer.state.step == 2:
+                os.kill(os.getpid(), signal.SIGTERM)
+
+    data, model = tiny_setup(tmp_path, seed=0)
+    recorder = Recorder()
+    before = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+    trainer = Trainer(model, data, train_config(), callbacks=[SendSignal(), recorder])
+    with pytest.raises(TrainingInterrupted) as stop:
+        trainer.fit()
+    assert stop.value.step == 2 and stop.value.signal_name == "SIGTERM"
+    assert recorder.events == [("interrupt", 2)] and trainer.state.step == 2
+    assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == before
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--train.lr=nan"], "train.lr must be a finite number"),
+    (["--train.lr=0"], "train.lr must be > 0"),
+    (["--train.max_steps=-1"], "train.max_steps must be >= 0"),
+    (["--train.clip_norm=inf"], "train.clip_norm must be a finite number"),
+    (["--data.batch_size=0"], "data.batch_size must be >= 1"),
+    (["--data.val_fraction=1.5"], "data.val_fraction must be in (0, 1)"),
+    (["--model.decoder.dropout=1"], "model.decoder.dropout must be in [0, 1)"),
+    (["--minutes", "-2"], "must be a number >= 0"),
+])
+def test_bad_values_are_one_line_errors(argv, message, capsys):
+    from seqgen.runs import parse_args, recipe_parser
+
+    @dataclass
+    class Recipe:
+        data: HeadlineDataConfig = field(default_factory=HeadlineDataConfig)
+        model: ModelConfig = field(default_factory=ModelConfig)
+        train: TrainConfig = field(default_factory=TrainConfig)
+
+    with pytest.raises(SystemExit) as exit_:
+        parse_args(recipe_parser("A recipe."), argv, Recipe())
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert exit_.value.code == 2 and message in err
+
+
+def test_the_time_estimate_names_minutes_steps_and_speed():
+    from types import SimpleNamespace
+
+    from seqgen.callbacks import estimate_line
+
+    def trainer(max_steps: int, max_minutes: float, step: int = 23) -> SimpleNamespace:
+        config = SimpleNamespace(max_steps=max_steps, max_minutes=max_minutes)
+        return SimpleNamespace(config=config, state=SimpleNamespace(step=step, elapsed=step / 8),
+                               total_steps=lambda: max_steps or None)
+
+    assert estimate_line(trainer(1400, 0), 8.0) == "about 2.9 min for 1,400 steps at 8.0 steps/s"
+    assert "the 1,000 steps left" in estimate_line(trainer(1400, 0, step=423), 8.0, first_step=400)
+    assert estimate_line(trainer(1400, 1.0), 8.0).startswith("the 1-minute cap stops it after")

@@ -1,0 +1,216 @@
+"""Choosing the training precision by measurement: ``auto`` trains in bf16 autocast on a CPU only
+where that is native *and* measured faster for this model, since emulated bf16 (AVX-512 without
+``avx512_bf16``) runs several times slower. The decision is cached per CPU, torch and model shape.
+
+    choice = choose_precision("auto", torch.device("cpu"), model=model, batches=batches)
+    choice.dtype, choice.name, choice.note   # torch.bfloat16, "bf16", "measured 1.4x faster ..."
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import logging
+import math
+import os
+import platform
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import torch
+
+log = logging.getLogger(__name__)
+
+NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # x86; aarch64 reports "bf16" in Features
+MIN_SPEEDUP = 1.1  # bf16 must be at least this much faster than fp32 to be chosen
+MAX_SPREAD = 0.25  # rounds disagreeing more than this: a busy machine, so the result is not cached
+DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+@dataclass(frozen=True)
+class PrecisionChoice:
+    """The autocast dtype to train in (None: fp32), its name, and why it was chosen."""
+
+    dtype: torch.dtype | None
+    name: str
+    note: str
+
+
+# ------------------------------------------------------------------------------------------------
+def read_cpuinfo() -> dict[str, str]:
+    """The first processor's fields from /proc/cpuinfo (empty where there is none)."""
+    info: dict[str, str] = {}
+    try:
+        text = Path("/proc/cpuinfo").read_text(errors="replace")
+    except OSError:
+        return info
+    for line in text.split("\n"):
+        if not line.strip():
+            if info:
+                break  # one processor is enough
+            continue
+        key, _, value = line.partition(":")
+        info.setdefault(key.strip().lower(), value.strip())
+    return info
+
+
+def cpu_flags() -> set[str]:
+    """Instruction-set flags of this CPU (x86 ``flags``, aarch64 ``Features``); empty if unknown."""
+    info = read_cpuinfo()
+    return set((info.get("flags") or info.get("features") or "").split())
+
+
+def native_bf16(flags: set[str], machine: str | None = None) -> bool:
+    """True where the CPU executes bf16 natively; anything unknown counts as no."""
+    machine = (machine or platform.machine()).lower()
+    if machine in ("x86_64", "amd64", "i686", "i386"):
+        return any(f in flags for f in NATIVE_BF16_FLAGS)
+    if machine in ("aarch64", "arm64"):
+        return "bf16" in flags
+    return False
+
+
+def cpu_name() -> str:
+    info = read_cpuinfo()
+    return info.get("model name") or info.get("cpu model") or platform.processor() or "unknown CPU"
+
+
+def describe_cpu() -> dict[str, Any]:
+    """What benchmarks print beside their figures: CPU model, relevant flags and torch threads."""
+    flags = cpu_flags()
+    relevant = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile", "avx512_fp16", "bf16",
+                "asimd", "sve")
+    return {"model": cpu_name(), "machine": platform.machine(),
+            "flags": [f for f in relevant if f in flags], "native_bf16": native_bf16(flags),
+            "threads": torch.get_num_threads(), "torch": torch.__version__}
+
+
+# ------------------------------------------------------------------------------------------------
+def time_steps(model: torch.nn.Module, batches: Sequence[Any], device: torch.device, *,
+               rounds: int = 3, budget_s: float = 8.0) -> dict[str, float]:
+    """Seconds per forward+backward pass in fp32 and in bf16 autocast, on these batches, and the
+    ``spread`` of their ratio between rounds (large when other work competed for the CPU).
+
+    One warm-up round (oneDNN builds its kernels per shape on first use) is followed by up to
+    ``rounds`` timed rounds over all batches, fp32 and bf16 alternating batch by batch so a change
+    in machine load hits both alike; each precision keeps its fastest round. Runs on a deep copy
+    of ``model`` and restores the RNGs afterwards, so training is unaffected.
+    """
+    rng, py_rng = torch.get_rng_state(), random.getstate()
+    net = copy.deepcopy(model).to(device).train()
+    best = {"fp32": math.inf, "bf16": math.inf}
+    ratios = []
+    try:
+        started = time.perf_counter()
+        for round_ in range(rounds + 1):
+            totals = dict.fromkeys(best, 0.0)
+            for batch in batches:
+                batch = batch.to(device)
+                for name in totals:
+                    totals[name] += _one_step(net, batch, device, DTYPES[name])
+            if round_ > 0:
+                best = {name: min(best[name], totals[name] / len(batches)) for name in best}
+                ratios.append(totals["fp32"] / max(totals["bf16"], 1e-12))
+                if time.perf_counter() - started > budget_s:
+                    break  # a big model: fewer rounds must do
+    finally:
+        torch.set_rng_state(rng)
+        random.setstate(py_rng)
+    return {**best, "spread": max(ratios) / min(ratios) - 1}
+
+
+def _one_step(net: torch.nn.Module, batch: Any, device: torch.device,
+              dtype: torch.dtype | None) -> float:
+    start = time.perf_counter()
+    with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+        total, n_tokens = net(batch)
+    (total / n_tokens.clamp(min=1)).backward()
+    net.zero_grad(set_to_none=True)
+    return time.perf_counter() - start
+
+
+# ------------------------------------------------------------------------------------------------
+def cache_path() -> Path:
+    """``$SEQGEN_CACHE_DIR/precision.json``, by default under ``~/.cache/seqgen``."""
+    root = os.environ.get("SEQGEN_CACHE_DIR") or Path.home() / ".cache" / "seqgen"
+    return Path(root) / "precision.json"
+
+
+def cache_key(model: torch.nn.Module, device: torch.device) -> str:
+    """CPU model, torch version, threads and a short signature of the model's shape."""
+    shapes = ";".join(f"{n}:{tuple(p.shape)}" for n, p in model.named_parameters())
+    digest = hashlib.sha1(shapes.encode()).hexdigest()[:10]
+    n_params = sum(p.numel() for p in model.parameters())
+    return (f"{cpu_name()} | torch {torch.__version__} | {torch.get_num_threads()} threads | "
+            f"{device.type} | {type(model).__name__} {n_params} params {digest}")
+
+
+def _read_cache(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text())
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _write_cache(path: Path, key: str, entry: dict) -> None:
+    """Adds one entry; a cache that cannot be written only costs a new measurement next time."""
+    try:
+        data = _read_cache(path)
+        data[key] = entry
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+        os.replace(tmp, path)
+    except OSError as err:
+        log.warning("cannot write the precision cache %s: %s", path, err)
+
+
+# ------------------------------------------------------------------------------------------------
+def choose_precision(requested: str, device: torch.device, *, model: torch.nn.Module,
+                     batches: Sequence[Any] | Callable[[], Sequence[Any]] = ()
+                     ) -> PrecisionChoice:
+    """The autocast dtype for ``requested`` ("auto", "fp32", "bf16" or "fp16").
+
+    Args:
+        requested: explicit settings are obeyed; ``auto`` is fp16 on CUDA, and on a CPU bf16 only
+            when the CPU has native bf16 and a timing of ``model`` on ``batches`` finds it at
+            least ``MIN_SPEEDUP`` times faster than fp32 (the result is cached).
+        device: where training runs.
+        model: the model to time (a deep copy is timed; the model itself is not touched).
+        batches: a few real training batches for the timing, or a function that makes them
+            (called only when a timing is needed).
+    """
+    if requested != "auto":
+        if requested not in DTYPES:
+            raise ValueError(f"precision must be auto, fp32, bf16 or fp16; got {requested!r}")
+        return PrecisionChoice(DTYPES[requested], requested, "set explicitly")
+    if device.type == "cuda":
+        return PrecisionChoice(torch.float16, "fp16", "CUDA autocast")
+    if device.type != "cpu":
+        return PrecisionChoice(None, "fp32", f"no autocast on {device.type}")
+    if not native_bf16(cpu_flags()):
+        return PrecisionChoice(None, "fp32", "CPU has no native bf16 (no avx512_bf16/amx_bf16)")
+    path, key = cache_path(), cache_key(model, device)
+    entry = _read_cache(path).get(key)
+    source = f"cached in {path}"
+    if not isinstance(entry, dict) or "fp32_s" not in entry or "bf16_s" not in entry:
+        batches = batches() if callable(batches) else batches
+        if not batches:
+            return PrecisionChoice(None, "fp32", "no batch to measure bf16 on")
+        seconds = time_steps(model, batches, device)
+        entry = {"fp32_s": seconds["fp32"], "bf16_s": seconds["bf16"], "measured": time.time()}
+        if seconds.get("spread", 0.0) > MAX_SPREAD:
+            source = "measured now on a busy CPU, so not cached"
+        else:
+            _write_cache(path, key, entry)
+            source = f"measured now, saved in {path}"
+    speedup = entry["fp32_s"] / max(entry["bf16_s"], 1e-12)
+    if speedup >= MIN_SPEEDUP:
+        return PrecisionChoice(torch.bfloat16, "bf16",
+                               f"{speedup:.2f}x faster than fp32 ({source})")
+    return PrecisionChoice(None, "fp32", f"bf16 was only {speedup:.2f}x the speed of fp32 "
+                           f"({source})")
