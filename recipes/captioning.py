@@ -9,23 +9,22 @@ Show, Attend and Tell style: a frozen CNN (EfficientNet-Lite0 for photos, a raw 
 synthetic set) turns each image into a grid of feature vectors, computed once and cached on disk;
 their mean starts the decoder through its bridge and the grid is the memory it attends over while
 it writes the caption word by word. Models are chosen on dev BLEU-4 (greedy during training).
+Presets: ``photos`` (the default with real data) and ``synthetic`` (the default without).
 Config overrides: --model.decoder.hidden_dim=256, --data.min_freq=5, --train.lr=1e-3.
 """
 from __future__ import annotations
 
 import json
 import sys
-import tempfile
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from seqgen.checkpoint import LoadedModel, export_checkpoint, make_checkpoint
 from seqgen.data.captions import CaptionData, CaptionDataConfig
 from seqgen.decoder import DecoderConfig
 from seqgen.encoders import EncoderConfig
 from seqgen.model import EncoderDecoder, ModelConfig
-from seqgen.runs import (apply_run_flags, parse_args, previous_run, recipe_parser,
-                         setup_logging, train)
+from seqgen.runs import run
+from seqgen.tasks.spec import Built, Task
 from seqgen.search import build_searcher, generate
 from seqgen.tasks.captioning import evaluate_batches
 from seqgen.train import TrainConfig
@@ -44,118 +43,93 @@ class CaptioningConfig:
         lr=2e-3, max_epochs=200, max_minutes=1.5, warmup_steps=100, eval_every=300))
     run_dir: str = "runs/captioning"
     beam: int = 3
+    fine_tune: int = 0  # > 0: run the CNN inside the model and train its last N blocks
 
 
-def synthetic_model() -> ModelConfig:
+def photos(config: CaptioningConfig) -> None:
+    """Real captions: rare words become UNK."""
+    config.data.min_freq = 5
+
+
+def synthetic(config: CaptioningConfig) -> None:
     """The shapes set has 19 words and 64 patches: a small model learns it in about a minute."""
-    return ModelConfig(encoder=EncoderConfig(kind="features", hidden_dim=128),
-                       decoder=DecoderConfig(cell="lstm", emb_dim=64, hidden_dim=192,
-                                             attention="general", bridge=True, input_feeding=True))
+    config.model = ModelConfig(
+        encoder=EncoderConfig(kind="features", hidden_dim=128),
+        decoder=DecoderConfig(cell="lstm", emb_dim=64, hidden_dim=192, attention="general",
+                              bridge=True, input_feeding=True))
 
 
-def build(config: CaptioningConfig, previous: dict | None = None
-          ) -> tuple[CaptionData, EncoderDecoder]:
-    image_encoder = config.model.encoder.kind == "image"  # the model fine-tunes its own CNN
-    data = CaptionData(config.data, vocab=Vocab(previous["tgt_vocab"]) if previous else None,
-                       pixels=image_encoder)
-    config.model.encoder.feature_dim = data.backbone.feature_dim
-    if image_encoder:
-        config.model.encoder.backbone = data.backbone.name
-        config.model.encoder.image_size = data.backbone.image_size
-    model = EncoderDecoder(config.model, src_vocab_size=len(data.vocab),
-                           tgt_vocab_size=len(data.vocab))
-    return data, model
+class Captioning(Task):
+    name = "captioning"
+    monitor, mode = "val_bleu4", "max"
+    presets = {"photos": photos, "synthetic": synthetic}
+    shortcuts = {
+        "--data-dir": ("data.data_dir", "Flickr8k-style folder (images/, Flickr8k.token.txt, "
+                       "Flickr_8k.*Images.txt)"),
+        "--images": ("data.images", "image folder (other layouts)"),
+        "--captions": ("data.captions", "captions file: Flickr8k token format or CSV image,caption"),
+        "--train-split": ("data.train_split", "list of training image file names"),
+        "--val-split": ("data.val_split", "list of validation image file names"),
+        "--dataset": ("data.dataset", "Hugging Face dataset name (online)"),
+        "--backbone": ("data.backbone", "efficientnet_lite0, resnet18, resnet50, "
+                       "mobilenet_v3_large or pixels"),
+        "--cache-dir": ("data.cache_dir", "feature cache folder (default ~/.cache/seqgen/features)"),
+        "--fine-tune": ("fine_tune", "run the CNN inside the model and fine-tune its last N blocks "
+                        "(no feature cache; much slower)"),
+        "--beam": ("beam", "beam size for the final scores (default 3)"),
+    }
 
+    def default_preset(self, config: CaptioningConfig) -> str:
+        return "synthetic" if config.data.synthetic else "photos"
 
-def main(argv: list[str] | None = None) -> int:
-    parser = recipe_parser(__doc__)
-    parser.add_argument("--data-dir", help="Flickr8k-style folder (images/, Flickr8k.token.txt, "
-                        "Flickr_8k.*Images.txt)")
-    parser.add_argument("--images", help="image folder (other layouts)")
-    parser.add_argument("--captions", help="captions file: Flickr8k token format or CSV image,caption")
-    parser.add_argument("--train-split", help="list of training image file names")
-    parser.add_argument("--val-split", help="list of validation image file names")
-    parser.add_argument("--dataset", help="Hugging Face dataset name (online)")
-    parser.add_argument("--backbone", help="efficientnet_lite0, resnet18, resnet50, "
-                        "mobilenet_v3_large or pixels")
-    parser.add_argument("--cache-dir", help="feature cache folder (default ~/.cache/seqgen/features)")
-    parser.add_argument("--fine-tune", type=int, metavar="N",
-                        help="run the CNN inside the model and fine-tune its last N blocks "
-                        "(no feature cache; much slower)")
-    parser.add_argument("--beam", type=int, help="beam size for the final scores (default 3)")
-    config = CaptioningConfig()
-    args, config = parse_args(parser, argv, config)
-    setup_logging()
-    for flag in ("data_dir", "images", "captions", "train_split", "val_split", "dataset",
-                 "backbone", "cache_dir"):
-        if getattr(args, flag):
-            setattr(config.data, flag, getattr(args, flag))
-    if not config.data.synthetic and argv_lacks(argv, "--data.min_freq"):
-        config.data.min_freq = 5  # real captions: rare words become UNK
-    if config.data.synthetic and argv_lacks(argv, "--model."):
-        config.model = synthetic_model()
-    apply_run_flags(args, config)
-    if args.fine_tune:
-        config.model.encoder.kind, config.model.encoder.trainable_blocks = "image", args.fine_tune
-    if args.beam:
-        config.beam = args.beam
-    if args.dry_run:
+    def dry_run(self, config: CaptioningConfig) -> None:
+        import tempfile
+
         config.data.synthetic_train, config.data.val_limit = 200, 30
         config.data.synthetic_dir = tempfile.mkdtemp(prefix="seqgen-shapes-")
         config.data.cache_dir = str(Path(config.data.synthetic_dir) / "cache")
-        config.train.max_steps, config.train.eval_every, config.train.max_minutes = 6, 3, 0
-        config.run_dir = args.run_dir or tempfile.mkdtemp(prefix="seqgen-dry-")
 
-    previous = previous_run(config.run_dir, resume=not args.no_resume and not args.dry_run)
-    try:
-        data, model = build(config, previous)
-    except (FileNotFoundError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print(f"{len(data.train.paths)} training images ({len(data)} captions), {len(data.val.paths)} "
-          f"validation, {len(data.vocab)} words, backbone {data.backbone.name}, "
-          f"{model.num_parameters():,} parameters", file=sys.stderr)
-    task_config = {"data": vars(config.data),
-                   "backbone": {"name": data.backbone.name, "image_size": data.backbone.image_size}}
+    def build(self, config: CaptioningConfig, previous: dict | None) -> Built:
+        pixels = config.fine_tune > 0 or config.model.encoder.kind == "image"  # its own CNN
+        data = CaptionData(config.data, vocab=Vocab(previous["tgt_vocab"]) if previous else None,
+                           pixels=pixels)
+        backbone = data.backbone
+        encoder = replace(config.model.encoder, feature_dim=backbone.feature_dim)
+        if pixels:
+            encoder = replace(encoder, kind="image",
+                              trainable_blocks=config.fine_tune or encoder.trainable_blocks,
+                              backbone=backbone.name, image_size=backbone.image_size)
+        model = EncoderDecoder(replace(config.model, encoder=encoder),
+                               src_vocab_size=len(data.vocab), tgt_vocab_size=len(data.vocab))
+        task_config = {"data": asdict(config.data),
+                       "backbone": {"name": backbone.name, "image_size": backbone.image_size}}
+        return Built(data, model, data.vocab, data.tokenizer, task_config=task_config,
+                     summary=f"{len(data.train.paths)} training images ({len(data)} captions), "
+                     f"{len(data.val.paths)} validation, {len(data.vocab)} words, backbone "
+                     f"{backbone.name}, {model.num_parameters():,} parameters")
 
-    def loaded_of(m: EncoderDecoder) -> LoadedModel:
-        return LoadedModel(m, "captioning", data.vocab, data.tokenizer, task_config=task_config)
-
-    def payload(m: EncoderDecoder, trainer_state: dict | None) -> dict:
-        return make_checkpoint(m, task="captioning", tgt_vocab=data.vocab,
-                               tgt_tokenizer=data.tokenizer, task_config=task_config,
-                               trainer_state=trainer_state)
-
-    def val_metrics(m: EncoderDecoder) -> dict:
-        scores = evaluate_batches(loaded_of(m), data.image_batches("val"), beam=1)
+    def metrics(self, built: Built, model: EncoderDecoder, config: CaptioningConfig) -> dict:
+        scores = evaluate_batches(built.loaded(self.name, model), built.data.image_batches("val"),
+                                  beam=1)
         return {"val_bleu4": scores["bleu4"], "val_exact": scores["exact_match"]}
 
-    def samples(m: EncoderDecoder) -> list[str]:
-        batch, refs = next(data.image_batches("val", batch_size=3))
-        hyps = generate(m, batch.to(m.device), build_searcher(max_len=30))
-        return [f"{m_.decode(h[0].tokens)}  |  {r[0]}" for h, r, m_ in
-                zip(hyps, refs, [loaded_of(m)] * 3)]
+    def samples(self, built: Built, model: EncoderDecoder, config: CaptioningConfig) -> list[str]:
+        batch, refs = next(built.data.image_batches("val", batch_size=3))
+        loaded = built.loaded(self.name, model)
+        hyps = generate(model, batch.to(model.device), build_searcher(max_len=30))
+        return [f"{loaded.decode(h[0].tokens)}  |  {r[0]}" for h, r in zip(hyps, refs)]
 
-    trainer = train(model=model, data=data, config=config.train, run_dir=config.run_dir,
-                    payload=payload, resume_from=previous, metric_fn=val_metrics,
-                    sample_fn=samples, monitor="val_bleu4", mode="max", full_config=config,
-                    quiet=args.quiet)
-    if not trainer.is_main:  # under torchrun, rank 0 alone writes and reports
-        return 0
+    def final(self, built, loaded, config, *, dry_run):
+        results = evaluate_batches(loaded, built.data.image_batches("val"), beam=config.beam)
+        return [json.dumps({"split": "val", **results, "beam": config.beam})]
 
-    run_dir = Path(config.run_dir)
-    export_checkpoint(run_dir / "best.pt", run_dir / "model.pt", half=False)
-    loaded = LoadedModel.from_file(run_dir / "model.pt")
-    results = evaluate_batches(loaded, data.image_batches("val"), beam=config.beam)
-    print(json.dumps({"split": "val", **results, "beam": config.beam}))
-    example = data.val.paths[0] if data.val.paths else "photo.jpg"
-    print(f"model saved to {run_dir / 'model.pt'}; try: seqgen caption --ckpt "
-          f"{run_dir / 'model.pt'} {example}", file=sys.stderr)
-    return 0
+    def hint(self, built: Built, path: Path) -> str:
+        example = built.data.val.paths[0] if built.data.val.paths else "photo.jpg"
+        return f"seqgen caption --ckpt {path} {example}"
 
 
-def argv_lacks(argv: list[str] | None, key: str) -> bool:
-    return not any(a.startswith(key) for a in (sys.argv[1:] if argv is None else argv))
+def main(argv: list[str] | None = None) -> int:
+    return run(Captioning(), CaptioningConfig, __doc__, argv)
 
 
 if __name__ == "__main__":

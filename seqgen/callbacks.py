@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 from tqdm.auto import tqdm
 
-from .checkpoint import atomic_save
+from .fileio import atomic_save
 
 Metrics = dict[str, float]
 

@@ -6,15 +6,13 @@ crash mid-write never leaves a truncated checkpoint behind.
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import torch
 
 from .config import from_dict, to_dict
+from .fileio import atomic_save  # noqa: F401  (re-exported: checkpoints are written with it)
 from .model import EncoderDecoder, ModelConfig
 from .tokenizers import Tokenizer, tokenizer_from_dict
 from .vocab import Vocab
@@ -27,23 +25,6 @@ REQUIRED = {"task": str, "model_config": dict, "tgt_vocab": list, "tgt_tokenizer
 
 class CheckpointError(ValueError):
     """A checkpoint file is missing, damaged or not a seqgen checkpoint."""
-
-
-def atomic_save(obj: Any, path: str | Path) -> None:
-    """``torch.save`` to a temporary file in the same folder, then an atomic rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(obj, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def make_checkpoint(model: EncoderDecoder, *, task: str, tgt_vocab: Vocab, tgt_tokenizer: Tokenizer,

@@ -20,7 +20,7 @@ from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 
 from .backbones import Backbone
-from .checkpoint import atomic_save
+from .fileio import atomic_save
 
 MAX_PIXELS = 40_000_000  # larger images are refused (decompression-bomb guard)
 DEFAULT_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "seqgen" / "features"

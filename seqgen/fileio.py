@@ -1,4 +1,5 @@
-"""Low-level file helpers every layer may use: text reading (plain or gzipped) and line splitting.
+"""Low-level file helpers every layer may use: text reading (plain or gzipped), line splitting,
+and atomic writes (a crash mid-write never leaves a truncated file behind).
 
 Lines are split on "\\n" (and "\\r\\n") only. ``str.splitlines`` also splits on U+2028/U+2029,
 form feeds, \\x1c-\\x1e, \\x85 and a bare "\\r", which would make outputs stop lining up with
@@ -7,7 +8,12 @@ inputs; nothing in seqgen uses it on user text.
 from __future__ import annotations
 
 import gzip
+import os
+import tempfile
 from pathlib import Path
+from typing import Any
+
+import torch
 
 BOM = "\ufeff"
 
@@ -76,3 +82,29 @@ def read_text(path: str | Path) -> str:
 def read_lines(path: str | Path) -> list[str]:
     """The lines of a UTF-8 text file (plain or gzipped), split on "\\n" only."""
     return split_lines(read_text(path))
+
+
+# ------------------------------------------------------------------------------------------------
+def atomic_save(obj: Any, path: str | Path) -> None:
+    """``torch.save`` to a temporary file in the same folder, then an atomic rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            torch.save(obj, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def remove_orphans(folder: str | Path, pattern: str = ".*.tmp") -> int:
+    """Deletes the temporary files of atomic writes cut short by a kill; returns how many."""
+    orphans = list(Path(folder).glob(pattern))
+    for orphan in orphans:
+        orphan.unlink(missing_ok=True)
+    return len(orphans)

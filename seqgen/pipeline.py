@@ -26,6 +26,7 @@ from .checkpoint import LoadedModel
 from .device import pick_device
 from .resources import resource_path
 from .search import Hypothesis, build_searcher, generate as run_search
+from .tasks.headlines import join_prompt, prompt_ids
 from .vocab import EOS, PAD
 
 MAX_ROWS = 1024  # sequences decoded at once (inputs x beam, or samples): bounds memory
@@ -176,7 +177,7 @@ class Pipeline:
     def _output(self, hyp: Hypothesis, *, prefix: str = "") -> Output:
         symbols = self.loaded.tgt_vocab.decode(hyp.tokens)
         text = self.loaded.tgt_tokenizer.detokenize(symbols)
-        return Output(_join(prefix, text, self.loaded) if prefix else text, hyp.score, symbols,
+        return Output(join_prompt(self.loaded, prefix, text) if prefix else text, hyp.score, symbols,
                       hyp.attention)
 
     # -------------------------------------------------------------------------------- headlines
@@ -232,14 +233,12 @@ class Pipeline:
                 continue
             # words: spacing depends on the neighbours ("cat ," -> "cat,"), so the text so far is
             # detokenised as a whole, exactly as generate() does, and only what is new is yielded
-            text = _join(prompt, tokenizer.detokenize(symbols), self.loaded)
+            text = join_prompt(self.loaded, prompt, tokenizer.detokenize(symbols))
             if text.startswith(shown) and len(text) > len(shown):
                 yield text[len(shown):]
                 shown = text
 
     def _prompt_batch(self, prompt: str):
-        from .tasks.headlines import prompt_ids
-
         return prompt_ids(self.loaded, [prompt])
 
     # -------------------------------------------------------------------------------- translation
@@ -318,9 +317,3 @@ class Pipeline:
             return evaluate_split(self.loaded, str(data_dir), split, beam=beam or 3, limit=limit)
         raise ValueError(f"unknown task {self.task!r}")
 
-
-def _join(prompt: str, text: str, loaded: LoadedModel) -> str:
-    """Prompt + continuation: glued for characters, one space between words."""
-    if loaded.tgt_tokenizer.level == "char" or not prompt.strip():
-        return prompt + text
-    return f"{prompt.rstrip()} {text}" if text else prompt.rstrip()

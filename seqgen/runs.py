@@ -1,6 +1,8 @@
-"""What every recipe does around its own wiring: parse and check flags and dotted overrides,
-check the run folder before touching it (same model when resuming), resume from ``last.pt``, run
-the trainer with the standard callbacks, and turn Ctrl-C into a saved checkpoint and exit code 130.
+"""The one runner every recipe goes through (:func:`run`): a recipe is a config and a task spec
+(:class:`seqgen.tasks.spec.Task`); the runner parses and checks flags and dotted overrides,
+checks the run folder before touching it (same model when resuming), resumes from ``last.pt``,
+trains with the standard callbacks, turns Ctrl-C into a saved checkpoint and exit code 130, exports
+the chosen checkpoint and runs the final evaluation.
 """
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import logging
 import math
 import random
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -17,9 +20,12 @@ import torch
 
 from .callbacks import (Checkpoint, EstimateTime, EvaluateMetrics, MonitorMetric, ProgressLog,
                         SampleText)
-from .checkpoint import CheckpointError, load_checkpoint
+from .checkpoint import CheckpointError, LoadedModel, export_checkpoint, load_checkpoint
 from .config import apply_overrides, check_config, save_config, to_dict
-from .train import DataModule, TrainConfig, Trainer, TrainingInterrupted
+from .data.batch import DataModule
+from .fileio import remove_orphans
+from .tasks.spec import Task
+from .train import TrainConfig, Trainer, TrainingInterrupted
 
 INTERRUPTED = 130  # exit code after Ctrl-C, as shells report it
 ORPHANS = ".*.pt.*.tmp"  # what atomic_save leaves behind when the process is killed mid-write
@@ -27,7 +33,7 @@ ORPHANS = ".*.pt.*.tmp"  # what atomic_save leaves behind when the process is ki
 
 def recipe_parser(doc: str) -> argparse.ArgumentParser:
     """A recipe's parser with the flags every recipe has; the recipe adds its own data flags."""
-    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0],
+    parser = argparse.ArgumentParser(description=doc,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run-dir", help="where checkpoints and logs go (default runs/RECIPE)")
     parser.add_argument("--minutes", type=_minutes, help="training time cap (0: none)")
@@ -67,26 +73,81 @@ def run_minutes(run_dir: str | Path) -> float | None:
     return round(max(elapsed) / 60, 1) if elapsed else None
 
 
-def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None, config: Any
-               ) -> tuple[argparse.Namespace, Any]:
-    """Parses the recipe's own flags; every other ``--section.key=value`` overrides the config;
-    then every value is range-checked (a bad one exits 2 with one line naming its key), and the
-    RNGs are seeded with ``train.seed`` so the model the recipe builds next starts from the same
-    weights every time (torch seeds itself randomly at start-up)."""
+def configure(task: Task, make_config: Callable[[], Any], doc: str,
+              argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, Any]:
+    """The resolved config of a run: defaults, then the preset, then the task's shortcut flags and
+    ``--section.key=value`` overrides, then the run flags and ``--dry-run``; every value is then
+    range-checked (a bad one exits 2 with one line naming its key), and the RNGs are seeded with
+    ``train.seed`` so the model built next starts from the same weights every time (torch seeds
+    itself randomly at start-up)."""
+    parser = recipe_parser(doc)
+    for flag, (key, help_text) in task.shortcuts.items():
+        parser.add_argument(flag, dest=_dest(key), metavar=key.split(".")[-1].upper(),
+                            help=help_text)
+    if task.presets:
+        parser.add_argument("--preset", choices=sorted(task.presets),
+                            help="named settings applied before overrides (default: by the data)")
     args, rest = parser.parse_known_args(argv)
     bad = [r for r in rest if not (r.startswith("--") and "=" in r)]
     if bad:
         parser.error(f"unrecognised arguments: {' '.join(bad)} (config overrides look like "
                      "--train.lr=3e-4)")
+    overrides = [f"--{key}={getattr(args, _dest(key))}" for key, _ in task.shortcuts.values()
+                 if getattr(args, _dest(key)) is not None] + rest
     try:
-        apply_overrides(config, rest)
+        config = apply_overrides(make_config(), overrides)
+        preset = getattr(args, "preset", None) or task.default_preset(config)
+        if preset:  # the preset first, so that explicit flags and overrides still win
+            config = make_config()
+            task.presets[preset](config)
+            apply_overrides(config, overrides)
+        apply_run_flags(args, config)
+        if args.dry_run:
+            task.dry_run(config)
+            config.train.max_steps, config.train.eval_every, config.train.max_minutes = 6, 3, 0
+            config.run_dir = args.run_dir or tempfile.mkdtemp(prefix="seqgen-dry-")
         check_config(config)
     except ValueError as err:
         parser.error(str(err))
-    if isinstance(getattr(config, "train", None), TrainConfig):
-        torch.manual_seed(config.train.seed)
-        random.seed(config.train.seed)
+    torch.manual_seed(config.train.seed)
+    random.seed(config.train.seed)
     return args, config
+
+
+def _dest(key: str) -> str:
+    return "set_" + key.replace(".", "__")
+
+
+def run(task: Task, make_config: Callable[[], Any], doc: str,
+        argv: Sequence[str] | None = None) -> int:
+    """Everything a recipe does around its spec: config, run folder, build, train, export the
+    chosen checkpoint as ``model.pt``, final evaluation. Returns the exit code."""
+    args, config = configure(task, make_config, doc, argv)
+    setup_logging()
+    previous = previous_run(config.run_dir, resume=not args.no_resume and not args.dry_run)
+    try:
+        built = task.build(config, previous)
+    except (FileNotFoundError, ValueError) as err:
+        fail(str(err))
+    print(built.summary, file=sys.stderr)
+    trainer = train(
+        model=built.model, data=built.data, config=config.train, run_dir=config.run_dir,
+        payload=lambda model, state: built.payload(task.name, model, state),
+        resume_from=previous, metric_fn=lambda model: task.metrics(built, model, config),
+        sample_fn=lambda model: task.samples(built, model, config),
+        sample_every=getattr(config, "sample_every", 1), monitor=task.monitor, mode=task.mode,
+        keep=task.keep(config), full_config=config, quiet=args.quiet)
+    if not trainer.is_main:  # under torchrun, rank 0 alone writes and reports
+        return 0
+    run_dir = Path(config.run_dir)
+    export_checkpoint(task.final_checkpoint(run_dir, built, config), run_dir / "model.pt",
+                      half=False)
+    loaded = LoadedModel.from_file(run_dir / "model.pt")
+    for line in task.final(built, loaded, config, dry_run=args.dry_run):
+        print(line, flush=True)
+    print(f"model saved to {run_dir / 'model.pt'}; try: {task.hint(built, run_dir / 'model.pt')}",
+          file=sys.stderr)
+    return 0
 
 
 def previous_run(run_dir: str | Path, *, resume: bool) -> dict | None:
@@ -127,12 +188,6 @@ def check_same_model(run_dir: Path, previous: dict, model: torch.nn.Module) -> N
              "or choose a new --run-dir")
 
 
-def remove_orphans(run_dir: Path) -> None:
-    """Deletes temporary files of checkpoint writes cut short by a kill."""
-    for orphan in run_dir.glob(ORPHANS):
-        orphan.unlink(missing_ok=True)
-
-
 def train(*, model: torch.nn.Module, data: DataModule, config: TrainConfig, run_dir: str | Path,
           payload: Callable[[Any, dict | None], dict], resume_from: dict | None = None,
           metric_fn: Callable[[Any], dict] | None = None,
@@ -167,7 +222,7 @@ def train(*, model: torch.nn.Module, data: DataModule, config: TrainConfig, run_
     if resume_from is not None:
         restore(trainer, resume_from, run_dir)
     if trainer.is_main:
-        remove_orphans(run_dir)
+        remove_orphans(run_dir, ORPHANS)
         progress.forget_after(trainer.state.step)
         if full_config is not None:
             save_config(full_config, run_dir / "config.json")

@@ -18,13 +18,14 @@ import signal
 import threading
 import time
 from dataclasses import asdict, dataclass
-from typing import Any, ClassVar, Iterable, Literal, Protocol, Sequence
+from typing import Any, ClassVar, Literal, Sequence
 
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
-from .data.batch import Batch
+from .data.batch import Batch, DataModule
+from .device import pick_device
 from .precision import PrecisionChoice, choose_precision
 
 log = logging.getLogger(__name__)
@@ -69,14 +70,6 @@ class TrainConfig:
             raise ValueError(f"device={self.device} but torch sees no CUDA GPU; use cpu or auto")
 
 
-class DataModule(Protocol):
-    def train_plan(self, epoch: int) -> list[list[int]]: ...
-
-    def make_batch(self, indices: Sequence[int]) -> Batch: ...
-
-    def val_batches(self) -> Iterable[Batch]: ...
-
-
 @dataclass
 class TrainState:
     step: int = 0
@@ -87,12 +80,6 @@ class TrainState:
     best: float | None = None  # best value of the monitored metric
     bad_evals: int = 0
     tokens: int = 0
-
-
-def pick_device(name: str = "auto") -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 # ------------------------------------------------------------------------------------------------

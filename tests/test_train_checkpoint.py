@@ -257,16 +257,18 @@ def test_a_signal_finishes_the_step_then_stops_and_restores_the_handlers(tmp_pat
     (["--minutes", "-2"], "must be a number >= 0"),
 ])
 def test_bad_values_are_one_line_errors(argv, message, capsys):
-    from seqgen.runs import parse_args, recipe_parser
+    from seqgen.runs import configure
+    from seqgen.tasks.spec import Task
 
     @dataclass
     class Recipe:
         data: HeadlineDataConfig = field(default_factory=HeadlineDataConfig)
         model: ModelConfig = field(default_factory=ModelConfig)
         train: TrainConfig = field(default_factory=TrainConfig)
+        run_dir: str = "runs/x"
 
     with pytest.raises(SystemExit) as exit_:
-        parse_args(recipe_parser("A recipe."), argv, Recipe())
+        configure(Task(), Recipe, "A recipe.", argv)
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert exit_.value.code == 2 and message in err
 

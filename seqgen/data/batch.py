@@ -1,8 +1,9 @@
-"""The one batch type every data module produces and every model consumes."""
+"""The one batch type every data module produces and every model consumes, and the data-module
+protocol the trainer reads batches through."""
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
-from typing import Sequence
+from typing import Iterable, Protocol, Sequence
 
 import torch
 from torch import Tensor
@@ -42,6 +43,17 @@ class Batch:
         moved = {f.name: getattr(self, f.name).to(device, non_blocking=True)
                  for f in fields(self) if isinstance(getattr(self, f.name), Tensor)}
         return replace(self, **moved)
+
+
+class DataModule(Protocol):
+    """What the trainer needs of a task's data: a deterministic batch plan per epoch (so a resumed
+    run continues at the exact batch), batches by index, and validation batches."""
+
+    def train_plan(self, epoch: int) -> list[list[int]]: ...
+
+    def make_batch(self, indices: Sequence[int]) -> Batch: ...
+
+    def val_batches(self) -> Iterable[Batch]: ...
 
 
 # ------------------------------------------------------------------------------------------------

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from typing import Callable, Sequence
 
-import torch
 
 from ..checkpoint import LoadedModel
 from ..data.batch import Batch, prompt_batch
@@ -27,13 +26,15 @@ def continue_prompts(loaded: LoadedModel, prompts: Sequence[str], *, searcher: o
     """For each prompt, ``num_samples`` texts: the prompt followed by what the model wrote."""
     results = generate(loaded.model, prompt_ids(loaded, prompts), searcher,
                        num_samples=num_samples, on_step=on_step)
-    joiner = "" if loaded.tgt_tokenizer.level == "char" else " "
-    out = []
-    for prompt, hyps in zip(prompts, results):
-        texts = [loaded.decode(h.tokens) for h in hyps]
-        out.append([prompt + t if joiner == "" or not prompt else f"{prompt.rstrip()} {t}"
-                    for t in texts])
-    return out
+    return [[join_prompt(loaded, prompt, loaded.decode(h.tokens)) for h in hyps]
+            for prompt, hyps in zip(prompts, results)]
+
+
+def join_prompt(loaded: LoadedModel, prompt: str, text: str) -> str:
+    """Prompt + continuation: glued for characters, one space between words."""
+    if loaded.tgt_tokenizer.level == "char" or not prompt.strip():
+        return prompt + text
+    return f"{prompt.rstrip()} {text}" if text else prompt.rstrip()
 
 
 def sample_table(loaded: LoadedModel, prompts: Sequence[str] = PROMPTS,

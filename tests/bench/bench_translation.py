@@ -125,11 +125,12 @@ def anchor_throughput(src: list[str], tgt: list[str], seconds: float) -> dict:
 def seqgen_throughput(data_dir: Path, seconds: float) -> dict:
     """Trains the recipe's default model for ``seconds`` through the real Trainer."""
     sys.path.insert(0, str(ROOT / "recipes"))
-    from translation import TranslationConfig, build  # the recipe's own wiring
+    from translation import Translation, TranslationConfig  # the recipe's own wiring
 
     config = TranslationConfig()
     config.data.data_dir = str(data_dir)
-    data, model = build(config)
+    built = Translation().build(config, None)
+    data, model = built.data, built.model
     counted = {"tokens": 0, "sentences": 0, "seconds": 0.0}
     sizes: list[int] = []
     make_batch = data.make_batch

@@ -1,0 +1,63 @@
+"""The one runner: presets chosen explicitly or by the data (never by sniffing argv), shortcut
+flags, building that leaves the config alone, and the exported checkpoint."""
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+from seqgen.runs import configure
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def recipe(name: str):
+    spec = importlib.util.spec_from_file_location(f"recipe_{name}", ROOT / "recipes" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while it loads
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_captioning_presets_follow_the_data_and_overrides_still_win():
+    cap = recipe("captioning")
+    _, synthetic = configure(cap.Captioning(), cap.CaptioningConfig, cap.__doc__,
+                             ["--model.decoder.hidden_dim=96"])
+    assert synthetic.model.decoder.input_feeding and synthetic.model.decoder.hidden_dim == 96
+    assert synthetic.model.encoder.hidden_dim == 128  # the rest of the synthetic model stays
+    _, photos = configure(cap.Captioning(), cap.CaptioningConfig, cap.__doc__,
+                          ["--data-dir", "somewhere", "--data.min_freq=2"])
+    assert photos.data.data_dir == "somewhere" and photos.data.min_freq == 2
+    assert photos.model.decoder.hidden_dim == 512 and not photos.model.decoder.input_feeding
+    _, chosen = configure(cap.Captioning(), cap.CaptioningConfig, cap.__doc__,
+                          ["--data-dir", "somewhere", "--preset", "synthetic"])
+    assert chosen.model.decoder.input_feeding
+
+
+def test_shortcut_flags_are_type_checked_like_overrides(capsys):
+    mt = recipe("translation")
+    _, config = configure(mt.Translation(), mt.TranslationConfig, mt.__doc__,
+                          ["--src", "fr", "--beam", "3"])
+    assert config.data.src == "fr" and config.beam == 3
+    with pytest.raises(SystemExit):
+        configure(mt.Translation(), mt.TranslationConfig, mt.__doc__, ["--beam", "many"])
+    assert "beam expects int" in capsys.readouterr().err
+
+
+def test_building_leaves_the_config_alone(tmp_path):
+    mt = recipe("translation")
+    _, config = configure(mt.Translation(), mt.TranslationConfig, mt.__doc__,
+                          ["--dry-run", "--data.tokenizer=word", "--run-dir", str(tmp_path)])
+    built = mt.Translation().build(config, None)
+    assert config.model.share_embeddings and not built.model.config.share_embeddings
+
+
+def test_the_exported_checkpoint_is_best_else_last(tmp_path):
+    from seqgen.tasks.spec import Task
+
+    task = Task()
+    assert task.final_checkpoint(tmp_path, None, None) == tmp_path / "last.pt"
+    (tmp_path / "best.pt").write_bytes(b"")
+    assert task.final_checkpoint(tmp_path, None, None) == tmp_path / "best.pt"
