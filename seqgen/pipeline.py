@@ -174,6 +174,18 @@ class Pipeline:
         if self.task != task:
             raise ValueError(f"this is a {self.task} model; {task} needs a {task} model")
 
+    def _batched_search(self, task: str, options: SearchOptions | None, attention: bool,
+                        batch_size: int) -> tuple[object, int]:
+        """The searcher for ``options`` (checked) and a batch size that keeps inputs x beam
+        within ``MAX_ROWS``."""
+        self._require(task)
+        options = options or self.default_options()
+        options.check()
+        if batch_size < 1:
+            raise ValueError(f"batch size must be >= 1 (got {batch_size})")
+        return options.searcher(attention=attention), min(batch_size,
+                                                          max(1, MAX_ROWS // options.beam))
+
     def _output(self, hyp: Hypothesis, *, prefix: str = "") -> Output:
         symbols = self.loaded.tgt_vocab.decode(hyp.tokens)
         text = self.loaded.tgt_tokenizer.detokenize(symbols)
@@ -253,13 +265,7 @@ class Pipeline:
         """Like :meth:`translate`, yielding results in input order window by window."""
         from .tasks.translation import MAX_SOURCE_TOKENS, translate
 
-        self._require("translation")
-        options = options or self.default_options()
-        options.check()
-        if batch_size < 1:
-            raise ValueError(f"batch size must be >= 1 (got {batch_size})")
-        searcher = options.searcher(attention=attention)
-        batch_size = min(batch_size, max(1, MAX_ROWS // options.beam))
+        searcher, batch_size = self._batched_search("translation", options, attention, batch_size)
         tokenizer = self.loaded.src_tokenizer
         for start in range(0, len(texts), TRANSLATE_WINDOW):
             window = list(texts[start:start + TRANSLATE_WINDOW])
@@ -283,14 +289,8 @@ class Pipeline:
         """Like :meth:`caption`, yielding results batch by batch."""
         from .tasks.captioning import caption_images
 
-        self._require("captioning")
-        options = options or self.default_options()
-        options.check()
-        if batch_size < 1:
-            raise ValueError(f"batch size must be >= 1 (got {batch_size})")
-        searcher = options.searcher(attention=attention)
+        searcher, batch_size = self._batched_search("captioning", options, attention, batch_size)
         backbone = self.backbone
-        batch_size = min(batch_size, max(1, MAX_ROWS // options.beam))
         for start in range(0, len(images), batch_size):
             chunk = [str(p) for p in images[start:start + batch_size]]
             for item in caption_images(self.loaded, chunk, searcher, batch_size=batch_size,
