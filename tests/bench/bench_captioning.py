@@ -23,6 +23,7 @@ from pathlib import Path
 
 import torch
 
+from machine import machine, machine_line
 from seqgen.checkpoint import LoadedModel
 from seqgen.runs import run_minutes
 from seqgen.data.batch import Batch, target_pair
@@ -94,7 +95,6 @@ def main() -> int:
     if not Path(args.data_dir).is_dir() or not ckpt.is_file():
         print(f"error: need {args.data_dir} and {ckpt}", file=sys.stderr)
         return 2
-    print(f"torch threads {torch.get_num_threads()}", file=sys.stderr)
     loaded = LoadedModel.from_file(ckpt)
     images, captions_file, split_path = flickr_layout(args.data_dir, "dev")
     dev = caption_set(images, read_captions(captions_file), read_split(split_path))
@@ -116,6 +116,9 @@ def main() -> int:
                       dev_bleu3=scores["bleu3"], dev_bleu4=scores["bleu4"],
                       dev_cider=scores["cider"],
                       train_minutes=run_minutes(Path(args.run_dir) if args.run_dir else ckpt.parent))
+    precision = {"cnn": "fp32", "decoder": "fp32"}
+    print(machine_line(precision), file=sys.stderr)
+    result["machine"] = machine(precision)
     print(json.dumps(result))
     return 0
 

@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from machine import machine, machine_line
 from seqgen.data.headlines import HeadlineData, HeadlineDataConfig
 from seqgen.decoder import DecoderConfig
 from seqgen.metrics import corpus_nll, language_model_scores
@@ -38,6 +39,7 @@ from seqgen.search import GreedySearch, generate
 from seqgen.train import TrainConfig, Trainer
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "ag_news"
+PRECISION = {"lesson": "fp32", "seqgen": "fp32"}  # filled in by the runs
 
 
 # ---------------------------------------------------------------------------------------- lesson
@@ -131,9 +133,11 @@ def seqgen_train(data: HeadlineData, model: EncoderDecoder, *, seconds: float, l
     config = TrainConfig(lr=lr, max_minutes=seconds / 60, max_epochs=1000, warmup_steps=50,
                          eval_every=10**9, device="cpu")
     counting = _CountingData(data)
+    trainer = Trainer(model, counting, config)  # may time fp32 vs bf16 once (cached)
     start = time.perf_counter()
-    Trainer(model, counting, config).fit()
+    trainer.fit()
     used = time.perf_counter() - start
+    PRECISION["seqgen"] = trainer.precision
     return counting.chars / used, used
 
 
@@ -243,6 +247,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{args.minutes} min: {result['val_bpc']} bits/char")
         result["budget_minutes"] = args.minutes
     result.update(generation_figures(small, best, data, repeats=3 if args.quick else 6, say=say))
+    say(machine_line(PRECISION))
+    result["machine"] = machine(PRECISION)
     print(json.dumps(result))
     return 0
 

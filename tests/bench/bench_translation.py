@@ -31,10 +31,11 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from machine import machine, machine_line
 from seqgen.checkpoint import LoadedModel
 from seqgen.runs import run_minutes
 from seqgen.data.batch import bucket_plan, pad
-from seqgen.data.translation import TranslationData, TranslationDataConfig, load_pairs
+from seqgen.data.translation import TranslationDataConfig, load_pairs
 from seqgen.tasks.translation import evaluate_texts, translate
 from seqgen.search import build_searcher
 from seqgen.tokenizers import WordTokenizer
@@ -149,7 +150,7 @@ def seqgen_throughput(data_dir: Path, seconds: float) -> dict:
     trainer.fit()
     return {"tokens_per_s": counted["tokens"] / counted["seconds"],
             "sentences_per_s": counted["sentences"] / counted["seconds"],
-            "precision": str(trainer.amp_dtype or "fp32")}
+            "precision": trainer.precision}
 
 
 def decoding_speed(loaded: LoadedModel, sources: list[str], beam: int = 5) -> float:
@@ -172,7 +173,6 @@ def main() -> int:
     if not data_dir.is_dir():
         print(f"error: data folder not found: {data_dir}", file=sys.stderr)
         return 2
-    print(f"torch threads {torch.get_num_threads()}", file=sys.stderr)
     config = TranslationDataConfig(data_dir=str(data_dir))
     train_src, train_tgt = load_pairs(config, "train")
     test_src, test_ref = load_pairs(config, "test_2016_flickr")
@@ -205,6 +205,9 @@ def main() -> int:
                           train_minutes=run_minutes(args.run_dir or ckpt.parent))
     else:
         print(f"no checkpoint at {ckpt}; decoding and BLEU skipped", file=sys.stderr)
+    precision = {"anchor": "fp32", "seqgen": ours["precision"], "decoding": "fp32"}
+    print(machine_line(precision), file=sys.stderr)
+    result["machine"] = machine(precision)
     print(json.dumps(result))
     return 0
 
