@@ -251,7 +251,8 @@ def strip_names(paths: Sequence[str]) -> list[str]:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     pipe = Pipeline.load(args.ckpt, device=args.device)
-    result = pipe.evaluate(args.data_dir, args.split, beam=args.beam, limit=args.limit)
+    result = pipe.evaluate(args.data_dir, args.split, beam=args.beam, limit=args.limit,
+                           progress=sys.stderr.isatty())
     print(json.dumps(result, ensure_ascii=False))
     return 0
 

@@ -300,8 +300,9 @@ class Pipeline:
 
     # -------------------------------------------------------------------------------- evaluation
     def evaluate(self, data_dir: str | Path, split: str, *, beam: int | None = None,
-                 limit: int = 0) -> dict:
-        """The task's scores on one split of a data folder (bits/char, BLEU or caption BLEU)."""
+                 limit: int = 0, progress: bool = False) -> dict:
+        """The task's scores on one split of a data folder (bits/char, BLEU or caption BLEU);
+        ``progress`` shows a bar while image features are computed."""
         if limit < 0:
             raise ValueError(f"limit must be >= 0 (got {limit}); 0 scores every example")
         if beam is not None and beam < 1:
@@ -314,6 +315,7 @@ class Pipeline:
             return evaluate_split(self.loaded, str(data_dir), split, beam=beam or 5, limit=limit)
         if self.task == "captioning":
             from .tasks.captioning import evaluate_split
-            return evaluate_split(self.loaded, str(data_dir), split, beam=beam or 3, limit=limit)
+            return evaluate_split(self.loaded, str(data_dir), split, beam=beam or 3, limit=limit,
+                                  progress=progress)
         raise ValueError(f"unknown task {self.task!r}")
 

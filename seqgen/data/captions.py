@@ -207,7 +207,7 @@ class CaptionData:
     """Cached grid features plus encoded captions, one training example per (image, caption)."""
 
     def __init__(self, config: CaptionDataConfig, *, vocab: Vocab | None = None,
-                 progress: bool = True, pixels: bool = False) -> None:
+                 progress: bool = False, pixels: bool = False) -> None:
         """With ``pixels`` batches carry images (B, 3, H, W) for a model that runs (and
         fine-tunes) the CNN itself; otherwise cached grid features (B, N, C)."""
         self.config, self.pixels = config, pixels

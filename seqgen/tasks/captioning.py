@@ -134,7 +134,8 @@ def evaluate_batches(loaded: LoadedModel, batches: Iterable[tuple[Batch, list[li
 
 
 def evaluate_split(loaded: LoadedModel, data_dir: str, split: str, *, beam: int = 3,
-                   limit: int = 0, cache_dir: str | None = None) -> dict:
+                   limit: int = 0, cache_dir: str | None = None,
+                   progress: bool = False) -> dict:
     """Scores one split of a Flickr8k-style folder (images/, Flickr8k.token.txt, split lists)."""
     from ..data.captions import caption_set, flickr_layout, read_captions, read_split
     from ..features import DEFAULT_CACHE, FeatureCache
@@ -148,7 +149,7 @@ def evaluate_split(loaded: LoadedModel, data_dir: str, split: str, *, beam: int 
         features = torch.stack([inputs[p] for p in kept])
     else:
         cache = FeatureCache(cache_dir or DEFAULT_CACHE, backbone_of(loaded))
-        features, kept, errors = cache.stack(data.paths, progress=True)
+        features, kept, errors = cache.stack(data.paths, progress=progress)
     for message in list(errors.values())[:5]:
         log.warning("skipped: %s", message)
     batches = ((Batch(features=features[i:i + 100].float()), [refs[p] for p in kept[i:i + 100]])

@@ -1,0 +1,82 @@
+"""Choosing and scheduling by a validation metric: the plateau schedule, early stopping, and the
+best-vs-averaged checkpoint the translation recipe ships."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from seqgen.callbacks import MonitorMetric
+from seqgen.checkpoint import atomic_save, load_checkpoint
+from seqgen.train import TrainConfig, Trainer
+
+from test_runner import recipe
+from test_train_checkpoint import tiny_setup
+
+
+class Scripted:
+    """Reports a scripted validation metric at each evaluation."""
+
+    def __init__(self, values: list[float]) -> None:
+        self.values = list(values)
+
+    def on_evaluate(self, trainer, metrics) -> None:
+        metrics["score"] = self.values.pop(0)
+
+
+def fit(tmp_path: Path, values: list[float], **config) -> Trainer:
+    data, model = tiny_setup(tmp_path, seed=0)
+    settings = dict(lr=1e-2, max_steps=len(values), max_epochs=100, warmup_steps=0,
+                    eval_every=1, device="cpu", precision="fp32")
+    trainer = Trainer(model, data, TrainConfig(**{**settings, **config}),
+                      callbacks=[Scripted(values), MonitorMetric("score", mode="max",
+                                                                 patience=config.get("patience", 0))])
+    trainer.fit()
+    return trainer
+
+
+def test_the_plateau_schedule_halves_the_rate_after_evaluations_without_progress(tmp_path):
+    trainer = fit(tmp_path, [1.0, 2.0, 1.5, 1.9, 2.5, 2.4, 2.3], schedule="plateau",
+                  plateau_patience=2, plateau_factor=0.5)
+    # bad evaluations: 1.5, 1.9 (halve), then 2.5 is a new best, then 2.4, 2.3 (halve again)
+    assert trainer.state.lr_scale == pytest.approx(0.25) and trainer.state.best == 2.5
+    assert trainer.current_lr() == pytest.approx(1e-2 * 0.25)
+
+
+def test_early_stopping_stops_after_patience_evaluations_without_progress(tmp_path):
+    trainer = fit(tmp_path, [1.0, 3.0, 2.0, 2.5, 2.9, 9.0, 9.0], patience=3)
+    assert trainer.state.step == 5 and trainer.state.best == 3.0  # 2.0, 2.5, 2.9: three bad
+
+
+def test_the_cosine_schedule_ignores_plateaus(tmp_path):
+    trainer = fit(tmp_path, [2.0, 1.0, 1.0, 1.0], schedule="cosine", plateau_patience=1)
+    assert trainer.state.lr_scale == 1.0
+
+
+@pytest.mark.parametrize("averaged_wins", [True, False])
+def test_the_average_ships_only_when_it_scores_higher(tiny_checkpoints, tmp_path, monkeypatch,
+                                                      averaged_wins):
+    mt = recipe("translation")
+    base = load_checkpoint(tiny_checkpoints["translation"])
+    for step, shift in ((10, 0.0), (20, 0.2), (30, 0.4)):
+        moved = {k: v + shift if v.is_floating_point() else v for k, v in base["model"].items()}
+        atomic_save({**base, "model": moved}, tmp_path / f"step-{step:08d}.pt")
+    shutil.copy(tmp_path / "step-00000010.pt", tmp_path / "best.pt")
+
+    def fake_bleu(loaded, sources, references):  # the averaged weights sit at shift +0.3
+        shifted = not torch.equal(loaded.model.state_dict()["decoder.output.weight"],
+                                  base["model"]["decoder.output.weight"].float())
+        return 30.0 if shifted == averaged_wins else 20.0
+
+    monkeypatch.setattr(mt, "greedy_bleu", fake_bleu)
+    config = mt.TranslationConfig(average_last=2)
+    built = SimpleNamespace(data=SimpleNamespace(val_src=["x"], val_tgt=["y"]))
+    chosen = mt.Translation().final_checkpoint(tmp_path, built, config)
+    assert chosen.name == ("averaged.pt" if averaged_wins else "best.pt")
+    averaged = load_checkpoint(tmp_path / "averaged.pt")["model"]
+    key = "decoder.output.weight"
+    expected = base["model"][key] + 0.3  # mean of the last two: +0.2 and +0.4
+    assert torch.allclose(averaged[key], expected, atol=1e-6)
