@@ -20,24 +20,28 @@ class Attention(nn.Module):
     def scores(self, query: Tensor, keys: Tensor) -> Tensor:
         raise NotImplementedError
 
-    def forward(self, query: Tensor, memory: Tensor, keys: Tensor, mask: Tensor | None
-                ) -> tuple[Tensor, Tensor]:
+    def forward(self, query: Tensor, memory: Tensor, keys: Tensor, mask: Tensor | None, *,
+                group: int = 1) -> tuple[Tensor, Tensor]:
         """Attends every query position over the memory.
 
         Args:
             query: (B, T, H) decoder outputs.
-            memory: (B, S, M) encoder outputs (the values).
-            keys: (B, S, K) from ``project_keys(memory)``.
-            mask: (B, S) bool, True where the memory is real (not padding); None means all real.
+            memory: (B / group, S, M) encoder outputs (the values).
+            keys: (B / group, S, K) from ``project_keys(memory)``.
+            mask: (B / group, S) bool, True where the memory is real (not padding); None: all.
+            group: consecutive query rows sharing one memory row (beams or samples of an input).
 
         Returns:
             context (B, T, M) and weights (B, T, S) that sum to one over real positions.
         """
-        scores = self.scores(query, keys)  # (B, T, S)
+        b, t, _ = query.shape
+        query = query.reshape(b // group, group * t, -1)  # the rows of a group as more positions
+        scores = self.scores(query, keys)  # (B/g, g*T, S)
         if mask is not None:
             scores = scores.masked_fill(~mask[:, None, :], float("-inf"))
-        weights = torch.softmax(scores, dim=-1)  # (B, T, S)
-        return torch.bmm(weights, memory), weights  # (B, T, M), (B, T, S)
+        weights = torch.softmax(scores, dim=-1)  # (B/g, g*T, S)
+        context = torch.bmm(weights, memory)  # (B/g, g*T, M)
+        return context.reshape(b, t, -1), weights.reshape(b, t, -1)  # (B, T, M), (B, T, S)
 
 
 class DotAttention(Attention):

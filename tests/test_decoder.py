@@ -126,3 +126,26 @@ def test_bridge_initialises_state_from_context():
     h, c = state.hidden
     assert h.shape == (2, 2, 8) and c.shape == (2, 2, 8)
     assert float(h.detach().abs().sum()) > 0
+
+
+@pytest.mark.parametrize("orders", [
+    [[0, 0, 1, 1, 2, 2], [1, 0, 3, 2, 5, 4]],  # beams of each input stay together: shared memory
+    [[0, 0, 0, 2, 2, 2], [3, 4, 5]],  # the first input finished and left the batch
+    [[0, 1, 2, 0, 1, 2], [5, 0, 3]],  # rows of one input apart: each row gets its own copy
+])
+def test_beams_sharing_their_input_memory_step_like_separate_copies(orders):
+    model = tiny_model(encoder="rnn", attention="general", vocab=12)
+    src = torch.tensor([[4, 5, 6, 2], [7, 8, 2, 0], [9, 2, 0, 0]])
+    first, _ = model.init_state(Batch(src=src, src_lengths=torch.tensor([4, 3, 2])))
+    shared, rows = first, torch.arange(3)  # rows: the input each batch row belongs to
+    for order in orders:
+        shared, rows = shared.index_select(torch.tensor(order)), rows[torch.tensor(order)]
+    copied = replace(shared, memory=first.memory[rows], keys=first.keys[rows],
+                     mask=first.mask[rows], group=1)
+    tokens = torch.arange(4, 4 + len(rows)) % 12
+    logits_shared, after = model.step(tokens, shared)
+    logits_copied, _ = model.step(tokens, copied)
+    assert torch.allclose(logits_shared, logits_copied, atol=1e-6)
+    assert after.attention.shape == (len(rows), 1, 4)
+    if orders[0] == [0, 0, 1, 1, 2, 2]:
+        assert shared.group == 2 and shared.memory.size(0) == 3  # no copy was made
