@@ -27,6 +27,11 @@ def apply_processors(processors: Sequence[LogitsProcessor], logits: Tensor, hist
     only EOS, so a searcher can always end the sequence instead of choosing from nothing."""
     for process in processors:
         logits = process(logits, history)
+    return end_dead_rows(logits)
+
+
+def end_dead_rows(logits: Tensor) -> Tensor:
+    """Lets a row whose every token is banned choose EOS (a copy is made only if one is)."""
     dead = torch.isneginf(logits).all(dim=-1)  # (N,)
     if bool(dead.any()):
         logits = logits.clone()
@@ -143,6 +148,19 @@ class BanTokens:
 
     def __call__(self, logits: Tensor, history: Tensor) -> Tensor:
         return logits.index_fill(1, _index(self.ids, logits.device), NEG_INF)
+
+    def bias(self, vocab_size: int, device: torch.device) -> Tensor:
+        """(V,) zeros with -inf at the banned ids: added to scores, it bans them in the same pass
+        that adds something else (beam search adds its running scores)."""
+        key = (tuple(self.ids), vocab_size, device)
+        if key not in _BIAS_CACHE:
+            bias = torch.zeros(vocab_size, device=device)
+            bias[[i for i in self.ids if i < vocab_size]] = NEG_INF
+            _BIAS_CACHE[key] = bias
+        return _BIAS_CACHE[key]
+
+
+_BIAS_CACHE: dict[tuple[tuple[int, ...], int, torch.device], Tensor] = {}
 
 
 _INDEX_CACHE: dict[tuple[tuple[int, ...], torch.device], Tensor] = {}

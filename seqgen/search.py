@@ -40,7 +40,9 @@ class _Searcher:
         if not 1 <= max_len <= MAX_LEN:
             raise ValueError(f"max_len must be from 1 to {MAX_LEN} (got {max_len})")
         self.max_len = int(max_len)
-        self.processors = [*processors, default_bans(ban_unk=ban_unk)]
+        self.shaping = list(processors)
+        self.bans = default_bans(ban_unk=ban_unk)
+        self.processors = [*self.shaping, self.bans]
         self.collect_attention = collect_attention
 
 
@@ -174,15 +176,20 @@ class BeamSearch(_Searcher):
         active = list(range(b))  # the sentences still searched, in the order of the beam rows
         for t in range(self.max_len):
             logits, state = model.step(tokens, state)
-            logp = apply_processors(self.processors, logits.float().log_softmax(-1), history)
+            logp = logits.float().log_softmax(-1)  # (AK, V), owned here: changed in place below
             n_active, vocab = len(active), logp.size(1)
+            if self.shaping:  # processors, bans, and EOS for any row they leave no choice
+                logp = apply_processors(self.processors, logp, history)
+                logp.add_(beam_scores.view(-1, 1))
+            else:  # running scores and bans in one pass (a separate ban copied (AK, V) each step)
+                logp.add_(beam_scores.view(-1, 1) + self.bans.bias(vocab, device))
             offsets = torch.arange(n_active, device=device)[:, None] * k  # (A, 1)
             step_attn = getattr(state, "attention", None) if self.collect_attention else None
             if step_attn is not None:
                 step_attn = step_attn[:, -1:]  # (AK, 1, S)
                 attn_history = step_attn if attn_history is None else torch.cat(
                     [attn_history, step_attn], dim=1)  # (AK, t+1, S)
-            candidates = (beam_scores.view(-1, 1) + logp).view(n_active, k * vocab)  # (A, K*V)
+            candidates = logp.view(n_active, k * vocab)  # (A, K*V)
             n_cand = min(2 * k, k * vocab)
             top_scores, top_idx = candidates.topk(n_cand, dim=1)  # (A, 2K)
             origin = torch.div(top_idx, vocab, rounding_mode="floor")  # (A, 2K) beam index
