@@ -106,8 +106,8 @@ def options_from(args: argparse.Namespace) -> SearchOptions:
 def load(args: argparse.Namespace) -> Pipeline:
     """The checkpoint the command needs (the bundled one by default), checked for its task."""
     task = TASK_OF[args.command]
-    pipe = Pipeline.load(args.ckpt, device=args.device) if args.ckpt else Pipeline.load(
-        task=task, device=args.device)
+    pipe = Pipeline.load(args.ckpt or None, task=None if args.ckpt else task, device=args.device,
+                         precision=args.precision)
     if pipe.task != task:
         raise UsageError(f"{args.ckpt} is a {pipe.task} model; use 'seqgen "
                          f"{COMMAND_OF.get(pipe.task, 'evaluate')}'")
@@ -250,7 +250,7 @@ def strip_names(paths: Sequence[str]) -> list[str]:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    pipe = Pipeline.load(args.ckpt, device=args.device)
+    pipe = Pipeline.load(args.ckpt, device=args.device, precision=args.precision)
     result = pipe.evaluate(args.data_dir, args.split, beam=args.beam, limit=args.limit,
                            progress=sys.stderr.isatty())
     print(json.dumps(result, ensure_ascii=False))
@@ -347,6 +347,9 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--ckpt", required=name in ("evaluate", "export"),
                            help="checkpoint (default: the bundled model)")
             p.add_argument("--device", default="auto", help="auto, cpu, cuda[:N] or mps")
+            if name != "export":
+                p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
+                               help="auto: bf16 only where a one-off timing finds it faster")
     return parser
 
 

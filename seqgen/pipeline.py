@@ -23,11 +23,13 @@ import torch
 from torch import Tensor
 
 from .checkpoint import LoadedModel
+from .data.batch import Batch
 from .device import pick_device
+from .precision import PrecisionChoice, choose_inference_precision
 from .resources import resource_path
 from .search import Hypothesis, build_searcher, generate as run_search
 from .tasks.headlines import join_prompt, prompt_ids
-from .vocab import EOS, PAD
+from .vocab import BOS, EOS, PAD
 
 MAX_ROWS = 1024  # sequences decoded at once (inputs x beam, or samples): bounds memory
 TRANSLATE_WINDOW = 1024  # inputs sorted and batched together; results come out window by window
@@ -128,9 +130,47 @@ def bundled_model(task: str) -> Path:
 class Pipeline:
     """A loaded model and the task-specific ways to run it."""
 
-    def __init__(self, loaded: LoadedModel) -> None:
+    def __init__(self, loaded: LoadedModel, *, precision: str = "auto") -> None:
         self.loaded = loaded
+        self.requested_precision = precision
+        self._precision: PrecisionChoice | None = None
         self._backbone = None
+
+    @property
+    def precision(self) -> PrecisionChoice:
+        """What searches run in: ``auto`` measures bf16 against fp32 once per machine and model
+        (see :func:`seqgen.precision.choose_inference_precision`); fp32 wherever unsure."""
+        if self._precision is None:
+            probe = self._probe_batch()
+            if probe is None:
+                self._precision = PrecisionChoice(None, "fp32", "no probe input for this model")
+            else:
+                beam = 1 if probe.prompt is not None else 5
+                searcher = build_searcher(beam=beam, max_len=20)
+                self._precision = choose_inference_precision(
+                    self.requested_precision, self.loaded.model.device, model=self.loaded.model,
+                    decode=lambda: run_search(self.loaded.model, probe, searcher))
+        return self._precision
+
+    def _autocast(self):
+        dtype = self.precision.dtype
+        return torch.autocast(self.loaded.model.device.type, dtype=dtype, enabled=dtype is not None)
+
+    def _probe_batch(self) -> Batch | None:
+        """A made-up input of a realistic size for timing this model's search."""
+        model, n = self.loaded.model, 32
+        kind = model.config.encoder.kind
+        device = model.device
+        if kind == "rnn" and self.loaded.src_vocab is not None:
+            src = torch.randint(4, max(len(self.loaded.src_vocab), 5), (n, 20), device=device)
+            return Batch(src=src, src_lengths=torch.full((n,), 20))
+        if kind == "features":
+            return Batch(features=torch.randn(n, 49, model.config.encoder.feature_dim,
+                                              device=device))
+        if kind == "none":
+            return Batch(prompt=torch.full((n, 1), BOS, device=device),
+                         prompt_lengths=torch.ones(n, dtype=torch.long))
+        return None
 
     @property
     def backbone(self):
@@ -144,7 +184,7 @@ class Pipeline:
 
     @classmethod
     def load(cls, model: str | Path | None = None, *, task: str | None = None,
-             device: str = "auto") -> "Pipeline":
+             device: str = "auto", precision: str = "auto") -> "Pipeline":
         """From a checkpoint path, a bundled name (``headlines``, ``translation``,
         ``captioning``), or ``task``'s bundled model when ``model`` is None.
 
@@ -160,7 +200,9 @@ class Pipeline:
         loaded = LoadedModel.from_file(path, device=pick_device(device))
         if task is not None and loaded.task != task:
             raise ValueError(f"{path} is a {loaded.task} model, not a {task} model")
-        return cls(loaded)
+        if precision not in ("auto", "fp32", "bf16"):
+            raise ValueError(f"precision must be auto, fp32 or bf16; got {precision!r}")
+        return cls(loaded, precision=precision)
 
     @property
     def task(self) -> str:
@@ -215,7 +257,8 @@ class Pipeline:
         done = 0
         while done < n:
             chunk = min(rows, n - done)
-            results = run_search(self.loaded.model, batch, searcher, num_samples=chunk)
+            with self._autocast():
+                results = run_search(self.loaded.model, batch, searcher, num_samples=chunk)
             for hyp in results[0]:
                 yield self._output(hyp, prefix=prompt)
             done += chunk
@@ -228,13 +271,18 @@ class Pipeline:
         if options.beam > 1:
             raise ValueError("beam search cannot stream: it settles the text only at the end")
         model = self.loaded.model.eval()
-        with torch.no_grad():
+        with torch.no_grad(), self._autocast():
             state, first = model.init_state(self._prompt_batch(prompt))
         yield prompt
         vocab, tokenizer = self.loaded.tgt_vocab, self.loaded.tgt_tokenizer
         symbols: list[str] = []
         shown = prompt
-        for token in options.searcher().steps(model, state, first):
+        steps = options.searcher().steps(model, state, first)
+        while True:
+            with self._autocast():  # only around the work: the caller runs between yields
+                token = next(steps, None)
+            if token is None:
+                break
             tok = int(token[0])
             if tok in (EOS, PAD):
                 break
@@ -269,8 +317,9 @@ class Pipeline:
         tokenizer = self.loaded.src_tokenizer
         for start in range(0, len(texts), TRANSLATE_WINDOW):
             window = list(texts[start:start + TRANSLATE_WINDOW])
-            for text, hyps in zip(window, translate(self.loaded, window, searcher,
-                                                    batch_size=batch_size)):
+            with self._autocast():
+                found = translate(self.loaded, window, searcher, batch_size=batch_size)
+            for text, hyps in zip(window, found):
                 source = tokenizer.tokenize(text) if text.strip() else []
                 result = Result([self._output(h) for h in hyps], source=source[:MAX_SOURCE_TOKENS])
                 if len(source) > MAX_SOURCE_TOKENS:
@@ -293,8 +342,10 @@ class Pipeline:
         backbone = self.backbone
         for start in range(0, len(images), batch_size):
             chunk = [str(p) for p in images[start:start + batch_size]]
-            for item in caption_images(self.loaded, chunk, searcher, batch_size=batch_size,
-                                       backbone=backbone):
+            with self._autocast():
+                found = caption_images(self.loaded, chunk, searcher, batch_size=batch_size,
+                                       backbone=backbone)
+            for item in found:
                 yield (Result(error=item) if isinstance(item, str)
                        else Result([self._output(h) for h in item]))
 
@@ -307,6 +358,11 @@ class Pipeline:
             raise ValueError(f"limit must be >= 0 (got {limit}); 0 scores every example")
         if beam is not None and beam < 1:
             raise ValueError(f"beam size must be >= 1 (got {beam})")
+        with self._autocast():
+            return self._evaluate(str(data_dir), split, beam, limit, progress)
+
+    def _evaluate(self, data_dir: str, split: str, beam: int | None, limit: int,
+                  progress: bool) -> dict:
         if self.task == "headlines":
             from .tasks.headlines import evaluate_split
             return evaluate_split(self.loaded, str(data_dir), split, limit=limit)

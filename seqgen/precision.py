@@ -214,3 +214,63 @@ def choose_precision(requested: str, device: torch.device, *, model: torch.nn.Mo
                                f"{speedup:.2f}x faster than fp32 ({source})")
     return PrecisionChoice(None, "fp32", f"bf16 was only {speedup:.2f}x the speed of fp32 "
                            f"({source})")
+
+
+# ------------------------------------------------------------------------------------------------
+def choose_inference_precision(requested: str, device: torch.device, *, model: torch.nn.Module,
+                               decode: Callable[[], Any]) -> PrecisionChoice:
+    """The autocast dtype to decode in, by the same rule as training: ``auto`` is bf16 only on a
+    CPU with native bf16 where timing ``decode()`` (a small search on the loaded model) in bf16
+    beats fp32 by ``MIN_SPEEDUP``; cached per machine, torch and model shape. On other devices,
+    and wherever unsure, fp32. ``SEQGEN_PRECISION`` (fp32 or bf16) overrides ``auto``."""
+    requested = os.environ.get("SEQGEN_PRECISION", requested) if requested == "auto" else requested
+    if requested in ("fp32", "bf16"):
+        return PrecisionChoice(DTYPES[requested], requested, "set explicitly")
+    if requested != "auto":
+        raise ValueError(f"precision must be auto, fp32 or bf16; got {requested!r}")
+    if device.type != "cpu":
+        return PrecisionChoice(None, "fp32", f"decoding in fp32 on {device.type}")
+    if not native_bf16(cpu_flags()):
+        return PrecisionChoice(None, "fp32", "CPU has no native bf16 (no avx512_bf16/amx_bf16)")
+    path, key = cache_path(), "decoding | " + cache_key(model, device)
+    entry = _read_cache(path).get(key)
+    source = f"cached in {path}"
+    if not isinstance(entry, dict) or "fp32_s" not in entry or "bf16_s" not in entry:
+        seconds = _time_decoding(decode, device)
+        entry = {"fp32_s": seconds["fp32"], "bf16_s": seconds["bf16"], "measured": time.time()}
+        if seconds["spread"] > MAX_SPREAD:
+            source = "measured now on a busy CPU, so not cached"
+        else:
+            _write_cache(path, key, entry)
+            source = f"measured now, saved in {path}"
+    speedup = entry["fp32_s"] / max(entry["bf16_s"], 1e-12)
+    if speedup >= MIN_SPEEDUP:
+        return PrecisionChoice(torch.bfloat16, "bf16", f"decoding {speedup:.2f}x faster than fp32 "
+                               f"({source})")
+    return PrecisionChoice(None, "fp32", f"bf16 decoding was only {speedup:.2f}x the speed of fp32 "
+                           f"({source})")
+
+
+def _time_decoding(decode: Callable[[], Any], device: torch.device, *, rounds: int = 3
+                   ) -> dict[str, float]:
+    """Fastest of ``rounds`` runs of ``decode()`` per precision, alternating, after a warm-up."""
+    rng, py_rng = torch.get_rng_state(), random.getstate()
+    best = {"fp32": math.inf, "bf16": math.inf}
+    ratios = []
+    try:
+        with torch.no_grad():
+            for round_ in range(rounds + 1):
+                took = {}
+                for name in best:
+                    start = time.perf_counter()
+                    with torch.autocast(device.type, dtype=DTYPES[name],
+                                        enabled=DTYPES[name] is not None):
+                        decode()
+                    took[name] = time.perf_counter() - start
+                if round_ > 0:
+                    best = {name: min(best[name], took[name]) for name in best}
+                    ratios.append(took["fp32"] / max(took["bf16"], 1e-12))
+    finally:
+        torch.set_rng_state(rng)
+        random.setstate(py_rng)
+    return {**best, "spread": max(ratios) / min(ratios) - 1}

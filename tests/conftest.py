@@ -84,6 +84,12 @@ class ScriptedModel:
             batch_size, dtype=torch.long)
 
 
+@pytest.fixture(autouse=True)
+def fp32_decoding(monkeypatch):
+    """Tests compare exact outputs: decode in fp32 instead of timing bf16 on every tiny model."""
+    monkeypatch.setenv("SEQGEN_PRECISION", "fp32")
+
+
 @pytest.fixture
 def ag_news_dir(tmp_path: Path) -> Path:
     write_ag_news(tmp_path / "ag", gz=True)

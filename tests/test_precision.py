@@ -147,3 +147,51 @@ def test_trainer_reports_its_choice(fake_cpu, tmp_path):
     trainer = Trainer(tiny_model(), Data(), TrainConfig(device="cpu"))
     assert trainer.precision == "bf16" and trainer.amp_dtype is torch.bfloat16
     assert "2.00x faster" in trainer.precision_note and fake_cpu.calls == [2]
+
+
+# -- decoding -----------------------------------------------------------------------------------
+def test_decoding_precision_follows_the_same_rule(fake_cpu, monkeypatch):
+    monkeypatch.delenv("SEQGEN_PRECISION", raising=False)
+    timed = []
+    monkeypatch.setattr(precision, "_time_decoding",
+                        lambda decode, device: timed.append(1) or dict(fake_cpu.seconds, spread=0))
+    decode = lambda: None  # noqa: E731
+    fake_cpu.flags = {"avx512f"}
+    assert precision.choose_inference_precision("auto", CPU, model=tiny_model(),
+                                                decode=decode).name == "fp32"
+    assert timed == []
+    fake_cpu.flags = {"avx512_bf16"}
+    fake_cpu.seconds = {"fp32": 2.0, "bf16": 1.0}
+    first = precision.choose_inference_precision("auto", CPU, model=tiny_model(), decode=decode)
+    again = precision.choose_inference_precision("auto", CPU, model=tiny_model(), decode=decode)
+    assert first.dtype == torch.bfloat16 and again.dtype == torch.bfloat16 and timed == [1]
+    assert "2.00x" in first.note and "cached" in again.note
+
+
+def test_decoding_precision_can_be_forced(monkeypatch):
+    monkeypatch.setenv("SEQGEN_PRECISION", "fp32")
+    assert precision.choose_inference_precision("auto", CPU, model=tiny_model(),
+                                                decode=lambda: None).name == "fp32"
+    assert precision.choose_inference_precision("bf16", CPU, model=tiny_model(),
+                                                decode=lambda: None).name == "bf16"
+    with pytest.raises(ValueError, match="precision must be"):
+        precision.choose_inference_precision("fp8", CPU, model=tiny_model(), decode=lambda: None)
+
+
+def test_a_pipeline_measures_once_and_decodes_in_what_it_chose(tiny_checkpoints, fake_cpu,
+                                                               monkeypatch):
+    from seqgen.pipeline import Pipeline, SearchOptions
+
+    monkeypatch.delenv("SEQGEN_PRECISION", raising=False)
+    fake_cpu.flags = {"avx512_bf16"}
+    seen = []
+    real = precision._time_decoding
+
+    def timing(decode, device):
+        seen.append(1)
+        return real(decode, device)  # really runs the probe search in both precisions
+
+    monkeypatch.setattr(precision, "_time_decoding", timing)
+    pipe = Pipeline.load(tiny_checkpoints["translation"])
+    results = pipe.translate(["Ein Hund ."], SearchOptions(beam=2, max_len=4))
+    assert results[0].outputs and seen == [1] and pipe.precision.name in ("fp32", "bf16")

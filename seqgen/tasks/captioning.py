@@ -64,7 +64,8 @@ def caption_images(loaded: LoadedModel, paths: Sequence[str], searcher: object, 
     results: list[list[Hypothesis] | str] = []
     for start in range(0, len(paths), batch_size):
         chunk = [str(p) for p in paths[start:start + batch_size]]
-        features, errors = image_inputs(loaded, backbone, chunk)
+        with torch.autocast(loaded.model.device.type, enabled=False):  # the CNN stays fp32
+            features, errors = image_inputs(loaded, backbone, chunk)
         readable = [p for p in chunk if p in features]
         hyps = (caption_features(loaded, torch.stack([features[p] for p in readable]), searcher)
                 if readable else [])
@@ -149,7 +150,8 @@ def evaluate_split(loaded: LoadedModel, data_dir: str, split: str, *, beam: int 
         features = torch.stack([inputs[p] for p in kept])
     else:
         cache = FeatureCache(cache_dir or DEFAULT_CACHE, backbone_of(loaded))
-        features, kept, errors = cache.stack(data.paths, progress=progress)
+        with torch.autocast(loaded.model.device.type, enabled=False):  # the CNN stays fp32
+            features, kept, errors = cache.stack(data.paths, progress=progress)
     for message in list(errors.values())[:5]:
         log.warning("skipped: %s", message)
     batches = ((Batch(features=features[i:i + 100].float()), [refs[p] for p in kept[i:i + 100]])
