@@ -257,3 +257,15 @@ def test_fine_tuning_runs_the_cnn_inside_the_model(flickr_dir, tmp_path, capsys)
     image = str(flickr_dir / "images" / "5.jpg")
     assert cli_main(["caption", "--ckpt", str(run / "model.pt"), image, "--max-len", "5"]) == 0
     assert capsys.readouterr().out.startswith(image + "\t")
+
+
+def test_large_jpegs_are_decoded_at_reduced_size(tmp_path):
+    big = tmp_path / "big.jpg"
+    Image.fromarray((np.random.default_rng(0).random((1536, 2048, 3)) * 255).astype(np.uint8)
+                    ).save(big, quality=90)
+    full = load_image(big)
+    small = load_image(big, min_side=224)
+    assert full.size == (2048, 1536)
+    assert small.mode == "RGB" and min(small.size) >= 224 and small.size[0] <= 512  # 1/4 scale
+    png = photo(tmp_path / "p.png", size=(800, 600))
+    assert load_image(png, min_side=224).size == (800, 600)  # only JPEG has a draft mode

@@ -40,7 +40,7 @@ def image_inputs(loaded: LoadedModel, backbone: Backbone, paths: Sequence[str]
     transform, inputs, errors = backbone.transform(), {}, {}
     for path in paths:
         try:
-            inputs[path] = transform(load_image(path))
+            inputs[path] = transform(load_image(path, min_side=backbone.image_size))
         except ImageError as err:
             errors[path] = str(err)
     return inputs, errors

@@ -33,11 +33,11 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from machine import machine, machine_line
 from seqgen.checkpoint import LoadedModel
+from seqgen.metrics import translation_scores
+from seqgen.pipeline import Pipeline, SearchOptions
 from seqgen.runs import run_minutes
 from seqgen.data.batch import bucket_plan, pad
 from seqgen.data.translation import TranslationDataConfig, load_pairs
-from seqgen.tasks.translation import evaluate_texts, translate
-from seqgen.search import build_searcher
 from seqgen.tokenizers import WordTokenizer
 from seqgen.train import TrainConfig, Trainer
 from seqgen.vocab import BOS, EOS, PAD, Vocab
@@ -153,12 +153,13 @@ def seqgen_throughput(data_dir: Path, seconds: float) -> dict:
             "precision": trainer.precision}
 
 
-def decoding_speed(loaded: LoadedModel, sources: list[str], beam: int = 5) -> float:
-    searcher = build_searcher(beam=beam, max_len=120)
-    translate(loaded, sources[:64], searcher)  # warm-up
+def decoding_speed(pipe: Pipeline, sources: list[str], beam: int = 5) -> tuple[float, list[str]]:
+    """Sentences per second through the inference API (its measured precision), and the text."""
+    options = SearchOptions(beam=beam, max_len=120)
+    pipe.translate(sources[:64], options)  # warm-up (and the one-off precision timing)
     start = time.perf_counter()
-    translate(loaded, sources, searcher, batch_size=250)
-    return len(sources) / (time.perf_counter() - start)
+    results = pipe.translate(sources, options, batch_size=100)
+    return len(sources) / (time.perf_counter() - start), [r.text for r in results]
 
 
 def main() -> int:
@@ -194,18 +195,22 @@ def main() -> int:
     ckpt = Path(args.ckpt)
     if ckpt.is_file():
         loaded = LoadedModel.from_file(ckpt)
-        speed = decoding_speed(loaded, test_src[:300] if args.quick else test_src)
-        print(f"beam-5 decoding: {speed:.1f} sentences/s", file=sys.stderr)
+        pipe = Pipeline(loaded)
+        speed, hyps = decoding_speed(pipe, test_src[:300] if args.quick else test_src)
+        decoding = pipe.precision.name
+        print(f"beam-5 decoding ({decoding}: {pipe.precision.note}): {speed:.1f} sentences/s",
+              file=sys.stderr)
         result["beam5_sentences_per_s"] = round(speed, 1)
         if not args.quick:
-            scores = evaluate_texts(loaded, test_src, test_ref, beam=5)
+            scores = translation_scores(hyps, test_ref)
             print(f"test_2016_flickr: BLEU {scores['bleu']} chrF {scores['chrf']} "
                   f"({scores['signature']})", file=sys.stderr)
             result.update(test_bleu=scores["bleu"], test_chrf=scores["chrf"],
                           train_minutes=run_minutes(args.run_dir or ckpt.parent))
     else:
+        decoding = "none"
         print(f"no checkpoint at {ckpt}; decoding and BLEU skipped", file=sys.stderr)
-    precision = {"anchor": "fp32", "seqgen": ours["precision"], "decoding": "fp32"}
+    precision = {"anchor": "fp32", "seqgen": ours["precision"], "decoding": decoding}
     print(machine_line(precision), file=sys.stderr)
     result["machine"] = machine(precision)
     print(json.dumps(result))

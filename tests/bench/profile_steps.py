@@ -21,7 +21,7 @@ from torch.profiler import ProfilerActivity, profile
 from machine import machine_line
 from seqgen.checkpoint import LoadedModel
 from seqgen.data.headlines import HeadlineData, HeadlineDataConfig
-from seqgen.data.translation import TranslationData, TranslationDataConfig, load_pairs
+from seqgen.data.translation import TranslationDataConfig, load_pairs
 from seqgen.resources import resource_path
 from seqgen.search import build_searcher
 from seqgen.tasks.translation import translate
