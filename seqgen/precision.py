@@ -194,14 +194,24 @@ def choose_precision(requested: str, device: torch.device, *, model: torch.nn.Mo
         return PrecisionChoice(None, "fp32", f"no autocast on {device.type}")
     if not native_bf16(cpu_flags()):
         return PrecisionChoice(None, "fp32", "CPU has no native bf16 (no avx512_bf16/amx_bf16)")
-    path, key = cache_path(), cache_key(model, device)
+    def measure() -> dict[str, float] | None:
+        found = batches() if callable(batches) else batches
+        return time_steps(model, found, device) if found else None
+
+    return _measured_choice(cache_key(model, device), measure)
+
+
+def _measured_choice(key: str, measure: Callable[[], dict[str, float] | None], *,
+                     what: str = "") -> PrecisionChoice:
+    """bf16 if the cached (or else a new) timing finds it ``MIN_SPEEDUP`` times faster than
+    fp32; a timing disturbed by other work (``spread``) is used but not cached."""
+    path = cache_path()
     entry = _read_cache(path).get(key)
     source = f"cached in {path}"
     if not isinstance(entry, dict) or "fp32_s" not in entry or "bf16_s" not in entry:
-        batches = batches() if callable(batches) else batches
-        if not batches:
+        seconds = measure()
+        if seconds is None:
             return PrecisionChoice(None, "fp32", "no batch to measure bf16 on")
-        seconds = time_steps(model, batches, device)
         entry = {"fp32_s": seconds["fp32"], "bf16_s": seconds["bf16"], "measured": time.time()}
         if seconds.get("spread", 0.0) > MAX_SPREAD:
             source = "measured now on a busy CPU, so not cached"
@@ -211,8 +221,8 @@ def choose_precision(requested: str, device: torch.device, *, model: torch.nn.Mo
     speedup = entry["fp32_s"] / max(entry["bf16_s"], 1e-12)
     if speedup >= MIN_SPEEDUP:
         return PrecisionChoice(torch.bfloat16, "bf16",
-                               f"{speedup:.2f}x faster than fp32 ({source})")
-    return PrecisionChoice(None, "fp32", f"bf16 was only {speedup:.2f}x the speed of fp32 "
+                               f"{what}{speedup:.2f}x faster than fp32 ({source})")
+    return PrecisionChoice(None, "fp32", f"bf16 {what}was only {speedup:.2f}x the speed of fp32 "
                            f"({source})")
 
 
@@ -232,23 +242,8 @@ def choose_inference_precision(requested: str, device: torch.device, *, model: t
         return PrecisionChoice(None, "fp32", f"decoding in fp32 on {device.type}")
     if not native_bf16(cpu_flags()):
         return PrecisionChoice(None, "fp32", "CPU has no native bf16 (no avx512_bf16/amx_bf16)")
-    path, key = cache_path(), "decoding | " + cache_key(model, device)
-    entry = _read_cache(path).get(key)
-    source = f"cached in {path}"
-    if not isinstance(entry, dict) or "fp32_s" not in entry or "bf16_s" not in entry:
-        seconds = _time_decoding(decode, device)
-        entry = {"fp32_s": seconds["fp32"], "bf16_s": seconds["bf16"], "measured": time.time()}
-        if seconds["spread"] > MAX_SPREAD:
-            source = "measured now on a busy CPU, so not cached"
-        else:
-            _write_cache(path, key, entry)
-            source = f"measured now, saved in {path}"
-    speedup = entry["fp32_s"] / max(entry["bf16_s"], 1e-12)
-    if speedup >= MIN_SPEEDUP:
-        return PrecisionChoice(torch.bfloat16, "bf16", f"decoding {speedup:.2f}x faster than fp32 "
-                               f"({source})")
-    return PrecisionChoice(None, "fp32", f"bf16 decoding was only {speedup:.2f}x the speed of fp32 "
-                           f"({source})")
+    return _measured_choice("decoding | " + cache_key(model, device),
+                            lambda: _time_decoding(decode, device), what="decoding ")
 
 
 def _time_decoding(decode: Callable[[], Any], device: torch.device, *, rounds: int = 3
