@@ -1,4 +1,4 @@
-"""The ``seqgen`` command: train / generate / translate / caption / evaluate / export.
+"""The ``seqgen`` command: train / generate / translate / caption / evaluate / export / serve.
 
 Argument parsing and printing over :mod:`seqgen.pipeline`. Every sub-command loads a checkpoint
 that rebuilds its own model (the bundled models in ``assets/models`` when ``--ckpt`` is omitted).
@@ -21,7 +21,7 @@ from typing import Sequence
 from . import __version__
 from .checkpoint import CheckpointError
 from .fileio import decode_lines, read_bytes
-from .pipeline import MAX_ROWS, Output, Pipeline, SearchOptions
+from .pipeline import MAX_ROWS, Output, Pipeline, SearchOptions, bundled_model
 from .resources import resource_path
 
 RECIPES = ("captioning", "headlines", "translation")
@@ -271,6 +271,26 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    try:
+        import uvicorn
+
+        from .serve import create_app
+    except ImportError as err:
+        raise UsageError(f"serve needs {err.name}: pip install -e \".[serve]\"") from None
+    if args.max_upload_mb <= 0 or args.port > 65535:
+        raise UsageError("--max-upload-mb must be > 0 and --port at most 65535")
+    files = {task: getattr(args, task) or bundled_model(task) for task in TASK_OF.values()}
+    print(f"seqgen serve: loading {', '.join(files)} ...", file=sys.stderr, flush=True)
+    app = create_app(files, max_upload_mb=args.max_upload_mb)
+    for served in app.state.models.values():  # time bf16 now, not on the first request
+        served.pipe.precision  # noqa: B018
+    print(f"seqgen serve: http://{args.host}:{args.port}/ (API at /docs; Ctrl-C stops)",
+          file=sys.stderr, flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
 def cmd_train(args: argparse.Namespace, rest: list[str]) -> int:
     script = resource_path("recipes", f"{args.recipe}.py")
     if not script.is_file():
@@ -350,11 +370,19 @@ def build_parser() -> argparse.ArgumentParser:
             if name != "export":
                 p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
                                help="auto: bf16 only where a one-off timing finds it faster")
+
+    p = sub.add_parser("serve", help="a local web page and JSON API over the models")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=positive_int, default=8000)
+    for task in TASK_OF.values():
+        p.add_argument(f"--{task}", metavar="FILE", help=f"{task} checkpoint (default: bundled)")
+    p.add_argument("--max-upload-mb", type=finite_float, default=10.0,
+                   help="largest request body accepted, in MB (default 10)")
     return parser
 
 
 COMMANDS = {"generate": cmd_generate, "translate": cmd_translate, "caption": cmd_caption,
-            "evaluate": cmd_evaluate, "export": cmd_export}
+            "evaluate": cmd_evaluate, "export": cmd_export, "serve": cmd_serve}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

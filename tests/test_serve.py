@@ -1,0 +1,282 @@
+"""The web app and JSON API (``seqgen serve``) on tiny untrained models: every endpoint, bad input,
+input/output alignment and batching of requests that arrive together."""
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import threading
+import time
+
+import pytest
+
+pytest.importorskip("fastapi")
+pytest.importorskip("httpx")
+
+import httpx  # noqa: E402
+from fastapi.testclient import TestClient  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from seqgen.backbones import build_backbone  # noqa: E402
+from seqgen.serve import create_app  # noqa: E402
+from seqgen.serve.batching import Batcher  # noqa: E402
+
+from conftest import TITLES  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def captioner(tmp_path_factory):
+    """An untrained captioner on the ``pixels`` backbone (48 px: a 3x3 grid of 16 px patches)."""
+    import torch
+
+    from seqgen.checkpoint import atomic_save, make_checkpoint
+    from seqgen.decoder import DecoderConfig
+    from seqgen.encoders import EncoderConfig
+    from seqgen.model import EncoderDecoder, ModelConfig
+    from seqgen.tokenizers import WordTokenizer
+    from seqgen.vocab import Vocab
+
+    torch.manual_seed(3)
+    words = WordTokenizer()
+    vocab = Vocab.build([words.tokenize(t) for t in TITLES])
+    dim = build_backbone("pixels", image_size=48).feature_dim
+    config = ModelConfig(encoder=EncoderConfig(kind="features", emb_dim=6, hidden_dim=5,
+                                               feature_dim=dim),
+                         decoder=DecoderConfig(emb_dim=6, hidden_dim=8, attention="general"))
+    model = EncoderDecoder(config, src_vocab_size=len(vocab), tgt_vocab_size=len(vocab)).eval()
+    path = tmp_path_factory.mktemp("captioner") / "captioner.pt"
+    atomic_save(make_checkpoint(model, task="captioning", tgt_vocab=vocab, tgt_tokenizer=words,
+                                task_config={"backbone": {"name": "pixels", "image_size": 48}}),
+                path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def app(tiny_checkpoints, captioner):
+    return create_app({"headlines": tiny_checkpoints["headlines"],
+                       "translation": tiny_checkpoints["translation"], "captioning": captioner},
+                      max_upload_mb=0.5, max_text_chars=40)
+
+
+@pytest.fixture(scope="module")
+def client(app):
+    with TestClient(app) as client:
+        yield client
+
+
+def png(size=(40, 30), colour=(200, 30, 30)) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", size, colour).save(out, format="PNG")
+    return out.getvalue()
+
+
+def jpeg() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (64, 48), (20, 160, 40)).save(out, format="JPEG")
+    return out.getvalue()
+
+
+# -- small endpoints and the page -------------------------------------------------------------
+def test_health_models_page_and_docs(client):
+    assert client.get("/healthz").json() == {"status": "ok"}
+    models = {m["task"]: m for m in client.get("/api/models").json()["models"]}
+    assert set(models) == {"headlines", "translation", "captioning"}
+    for m in models.values():
+        assert m["file_size"] > 0 and m["parameters"] > 0 and m["vocab_size"] > 4
+    assert models["translation"]["src_vocab_size"] > 4
+    assert "sacrebleu_signature" not in models["translation"]  # the tiny one has none
+    page = client.get("/")
+    assert page.status_code == 200 and "<canvas" in page.text and "/static/app.js" in page.text
+    for name in ("app.js", "style.css"):
+        assert client.get(f"/static/{name}").status_code == 200
+    assert "/api/translate" in client.get("/openapi.json").json()["paths"]
+    assert client.get("/docs").status_code == 200
+    assert client.get("/nowhere").json() == {"error": "Not Found"}
+
+
+# -- generation --------------------------------------------------------------------------------
+def test_generate_samples_are_seeded_and_checked(client):
+    body = {"prompt": "Oil ", "temperature": 0.8, "top_k": 5, "n": 3, "max_len": 20, "seed": 1}
+    first = client.post("/api/generate", json=body).json()
+    assert len(first["samples"]) == 3
+    assert all(s["text"].startswith("Oil ") for s in first["samples"])
+    assert client.post("/api/generate", json=body).json() == first
+    greedy = client.post("/api/generate", json={"prompt": "Oil ", "max_len": 10}).json()
+    assert len(greedy["samples"]) == 1
+
+
+@pytest.mark.parametrize("body, words", [
+    ({"temperature": 0}, "greedy"), ({"top_p": 1.5}, "top_p"), ({"top_k": 0}, "top_k"),
+    ({"max_len": 0}, "max_len"), ({"n": 0}, "n must"), ({"n": 2}, "sampling"),
+    ({"n": 10_000, "temperature": 1}, "at most"), ({"temperature": "hot"}, "temperature"),
+])
+def test_generate_bad_parameters_are_422_naming_the_problem(client, body, words):
+    response = client.post("/api/generate", json={"prompt": "x", **body})
+    assert response.status_code == 422 and words in response.json()["error"]
+
+
+def test_stream_sends_pieces_then_end(client):
+    params = {"prompt": "Oil ", "temperature": 0.9, "seed": 0, "max_len": 15}
+    with client.stream("GET", "/api/generate/stream", params=params) as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        text = "".join(response.iter_text())
+    events = [e for e in text.split("\n\n") if e]
+    pieces = [json.loads(e[len("data: "):])["text"] for e in events if e.startswith("data: ")]
+    assert pieces[0] == "Oil " and events[-1].startswith("event: end")
+    sample = client.post("/api/generate", json={**params, "n": 1}).json()["samples"][0]["text"]
+    assert "".join(pieces) == sample  # streaming gives the same text as generating
+    bad = client.get("/api/generate/stream", params={"temperature": -1})
+    assert bad.status_code == 422 and "temperature" in bad.json()["error"]
+
+
+# -- translation -------------------------------------------------------------------------------
+def test_translate_keeps_order_and_marks_bad_items(client):
+    texts = ["Ein Hund läuft .", "", "   ", "Team wins the cup final", "x" * 100]
+    body = {"texts": texts, "beam": 3, "n_best": 2, "attention": True}
+    out = client.post("/api/translate", json=body).json()["translations"]
+    assert len(out) == len(texts)
+    assert [t["error"] for t in out[1:3]] == ["empty text", "empty text"]
+    for t in (out[0], out[3], out[4]):
+        assert t["error"] is None and len(t["n_best"]) == 2 and t["text"] == t["n_best"][0]["text"]
+        # a row per symbol (and the end, if chosen), a column per source symbol and its end
+        assert len(t["target"]) <= len(t["attention"]) <= len(t["target"]) + 1
+        assert all(len(row) == len(t["source"]) + 1 for row in t["attention"])
+    assert out[0]["source"] == ["Ein", "Hund", "läuft", "."]
+    assert out[4]["warnings"] == ["text of 100 characters cut to the first 40"]
+    # alone, each sentence gives the same translation as in the batch
+    for text, t in zip(texts, out):
+        if text.strip():
+            alone = client.post("/api/translate", json={**body, "texts": [text]}).json()
+            assert alone["translations"][0]["text"] == t["text"]
+    assert client.post("/api/translate", json={"texts": []}).json() == {"translations": []}
+
+
+@pytest.mark.parametrize("body, words", [
+    ({"texts": ["a"], "beam": 0}, "beam"), ({"texts": ["a"], "beam": 2, "n_best": 3}, "n-best"),
+    ({"texts": "not a list"}, "texts"), ({"beam": 2}, "texts"),
+    ({"texts": ["a"] * 1000}, "at most"),
+])
+def test_translate_bad_parameters_are_422(client, body, words):
+    response = client.post("/api/translate", json=body)
+    assert response.status_code == 422 and words in response.json()["error"]
+
+
+def test_concurrent_translations_share_one_batched_search(app):
+    stats = app.state.models["translation"].batcher.stats
+    before = stats.calls
+
+    async def together():
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+            return await asyncio.gather(*[
+                c.post("/api/translate", json={"texts": [t, "Ein Hund läuft ."], "beam": 2})
+                for t in TITLES[:6]])
+
+    responses = asyncio.run(together())
+    assert stats.calls - before < 6  # fewer searches than requests
+    for title, response in zip(TITLES, responses):
+        [first, second] = response.json()["translations"]
+        assert first["source"] == title.split() and second["source"][0] == "Ein"
+
+
+def test_batcher_merges_same_key_and_splits_results_back():
+    calls = []
+    batcher = Batcher(lambda key, items: calls.append((key, list(items))) or
+                      [f"{key}:{i}" for i in items], wait_ms=50)
+    futures = [batcher.submit("a", [1, 2]), batcher.submit("b", [3]), batcher.submit("a", [4])]
+    results = [f.result(timeout=5) for f in futures]
+    assert results == [["a:1", "a:2"], ["b:3"], ["a:4"]]
+    assert calls == [("a", [1, 2, 4]), ("b", [3])]
+    failing = Batcher(lambda key, items: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        failing.submit("a", [1]).result(timeout=5)
+    batcher.close(), failing.close()
+
+
+# -- captioning --------------------------------------------------------------------------------
+def bomb() -> bytes:
+    """A small PNG whose header claims 8000 x 8000 pixels (over the 40M-pixel guard)."""
+    out = io.BytesIO()
+    Image.new("1", (8000, 8000)).save(out, format="PNG")
+    return out.getvalue()
+
+
+def test_caption_keeps_order_and_fails_items_alone(client):
+    good = png()
+    files = [("files", ("a.png", good, "image/png")), ("files", ("bomb.png", bomb(), "image/png")),
+             ("files", ("cut.jpg", jpeg()[:300], "image/jpeg")),
+             ("files", ("b.jpg", jpeg(), "image/jpeg"))]
+    response = client.post("/api/caption", files=files, data={"beam": "2", "attention": "true"})
+    assert response.status_code == 200
+    out = response.json()["captions"]
+    assert [c["filename"] for c in out] == ["a.png", "bomb.png", "cut.jpg", "b.jpg"]
+    assert "pixel" in out[1]["error"] and out[1]["error"].startswith("bomb.png")
+    assert "truncated" in out[2]["error"] and out[2]["error"].startswith("cut.jpg")
+    for c in (out[0], out[3]):
+        assert c["error"] is None and isinstance(c["text"], str) and c["grid"] == 3
+        assert len(c["words"]) <= len(c["attention"]) <= len(c["words"]) + 1
+        assert all(len(row) == 9 for row in c["attention"])
+    alone = client.post("/api/caption", files=[("files", ("a.png", good, "image/png"))],
+                        data={"beam": "2"}).json()["captions"][0]
+    assert alone["text"] == out[0]["text"] and "attention" not in alone
+
+
+def test_caption_refuses_non_images_oversized_uploads_and_bad_options(client):
+    text = client.post("/api/caption", files=[("files", ("a.png", png(), "image/png")),
+                                              ("files", ("notes.txt", b"hello", "text/plain"))])
+    assert text.status_code == 415 and "notes.txt" in text.json()["error"]
+    big = client.post("/api/caption", files=[("files", ("big.png", b"\x89PNG" + b"0" * 600_000,
+                                                        "image/png"))])
+    assert big.status_code == 413 and "limit" in big.json()["error"]
+    beam = client.post("/api/caption", files=[("files", ("a.png", png(), "image/png"))],
+                       data={"beam": "0"})
+    assert beam.status_code == 422 and "beam" in beam.json()["error"]
+    assert client.post("/api/caption").status_code == 422  # no files
+    assert client.get("/healthz").status_code == 200  # still up
+
+
+def test_uploads_never_use_the_client_file_name_and_leave_no_file(client, tmp_path):
+    import tempfile
+    from pathlib import Path
+
+    secret = tmp_path / "secret.png"
+    secret.write_bytes(png(colour=(0, 0, 255)))
+    name = str(secret)  # a path on the server named by the client: must not be read
+    out = client.post("/api/caption", files=[("files", (name, jpeg()[:300], "image/jpeg"))])
+    [item] = out.json()["captions"]
+    assert item["filename"] == name and "truncated" in item["error"]  # its own bytes were used
+    assert not list(Path(tempfile.gettempdir()).glob("seqgen-serve-*"))
+
+
+def test_missing_model_is_404(tiny_checkpoints):
+    app = create_app({"translation": tiny_checkpoints["translation"]})
+    with TestClient(app) as client:
+        response = client.post("/api/caption", files=[("files", ("x.png", png(), "image/png"))])
+        assert response.status_code == 404 and "captioning" in response.json()["error"]
+        assert [m["task"] for m in client.get("/api/models").json()["models"]] == ["translation"]
+
+
+def test_cli_serve_parses_its_options():
+    from seqgen.cli import build_parser
+
+    args = build_parser().parse_args(["serve", "--port", "8123", "--translation", "t.pt"])
+    assert (args.host, args.port, args.translation, args.headlines, args.max_upload_mb) == (
+        "127.0.0.1", 8123, "t.pt", None, 10.0)
+
+
+def test_stream_and_batches_share_the_model_safely(client):
+    """A stream running while translations are batched: both finish, nothing is a 500."""
+    errors = []
+
+    def translate():
+        for _ in range(3):
+            r = client.post("/api/translate", json={"texts": ["Ein Hund ."], "beam": 2})
+            if r.status_code != 200:
+                errors.append(r.status_code)
+
+    thread = threading.Thread(target=translate)
+    thread.start()
+    start = time.monotonic()
+    text = client.get("/api/generate/stream", params={"max_len": 30}).text
+    thread.join(timeout=30)
+    assert not errors and "event: end" in text and time.monotonic() - start < 30
