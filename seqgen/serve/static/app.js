@@ -150,10 +150,14 @@ function captionCard(file, c) {
 function drawOverlay(canvas, weights, side) {
   const small = document.createElement("canvas");
   small.width = small.height = side;
-  const peak = Math.max(...weights) || 1;
+  // Attention over 49 cells is diffuse: stretch each word's weights to their own range and
+  // square them, so the cells it leans on stand out and the rest of the photo stays clear.
+  const cells = weights.slice(0, side * side);
+  const low = Math.min(...cells), span = (Math.max(...cells) - low) || 1;
   const sctx = small.getContext("2d");
-  weights.slice(0, side * side).forEach((w, k) => {
-    sctx.fillStyle = `rgba(255, 200, 0, ${0.6 * w / peak})`;
+  cells.forEach((w, k) => {
+    const strength = ((w - low) / span) ** 2;
+    sctx.fillStyle = `rgba(255, 190, 0, ${0.65 * strength})`;
     sctx.fillRect(k % side, Math.floor(k / side), 1, 1);
   });
   canvas.width = 256; canvas.height = 256;
