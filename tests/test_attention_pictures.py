@@ -118,7 +118,7 @@ def test_strip_has_the_photo_then_one_panel_per_word_overlaid_where_it_looked(tm
     (t1, b1, l1, r1), (t2, b2, l2, r2) = boxes[1:3]
     h, w = min(b1 - t1, b2 - t2), min(r1 - l1, r2 - l2)
     first, second = rgb[t1:t1 + h, l1:l1 + w], rgb[t2:t2 + h, l2:l2 + w]
-    assert np.abs(first - second).mean() > 20  # two words, two different overlays
+    assert np.abs(first - second).mean() > 8  # two words, two different (light) overlays
 
 
 def test_strip_grows_with_the_number_of_words(tmp_path, grey_photo):

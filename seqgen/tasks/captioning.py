@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import torch
 
@@ -96,11 +96,8 @@ def save_attention_strip(image_path: str | Path, words: Sequence[str], attention
         axes[0].imshow(image)
         axes[0].set_title("image", fontsize=8)
         for ax, word, w in zip(axes[1:], words, weights):
-            grid = w[: side * side].view(1, 1, side, side)
-            up = torch.nn.functional.interpolate(grid, size=image.size[::-1], mode="bilinear",
-                                                 align_corners=False)[0, 0]
             ax.imshow(image)
-            ax.imshow(up.numpy(), cmap="jet", alpha=0.5)
+            ax.imshow(light_overlay(w[: side * side].view(side, side), image.size[::-1]))
             ax.set_title(word, fontsize=8)
         for ax in axes:
             ax.axis("off")
@@ -109,6 +106,19 @@ def save_attention_strip(image_path: str | Path, words: Sequence[str], attention
         fig.savefig(out, dpi=90)
     finally:
         plt.close(fig)
+
+
+def light_overlay(grid: torch.Tensor, size: tuple[int, int]) -> Any:
+    """An (H, W, 4) amber layer for one word: its weights stretched to their own range and
+    squared, so the cells it leans on stand out and the rest of the photo stays clear (attention
+    over a few dozen cells is nearly flat in absolute terms)."""
+    low, high = grid.min(), grid.max()
+    strength = ((grid - low) / (high - low).clamp(min=1e-12)) ** 2  # (side, side) in [0, 1]
+    up = torch.nn.functional.interpolate(strength[None, None], size=size, mode="bilinear",
+                                         align_corners=False)[0, 0].clamp(0, 1)
+    layer = torch.zeros(*size, 4)
+    layer[..., 0], layer[..., 1], layer[..., 3] = 1.0, 0.75, 0.65 * up
+    return layer.numpy()
 
 
 # ------------------------------------------------------------------------------------------------

@@ -89,9 +89,9 @@ def save_attention_heatmap(source: Sequence[str], target: Sequence[str], attenti
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    src_labels = [*source, "</s>"]
+    src_labels = [*readable(source), "</s>"]
     weights = attention.float().cpu()[: len(target) + 1, : len(src_labels)]
-    tgt_labels = [*target, "</s>"][: weights.size(0)]
+    tgt_labels = [*readable(target), "</s>"][: weights.size(0)]
     fig, ax = plt.subplots(figsize=(max(4.0, 0.4 * len(src_labels) + 1.5),
                                     max(3.0, 0.35 * len(tgt_labels) + 1.5)))
     try:
@@ -105,6 +105,15 @@ def save_attention_heatmap(source: Sequence[str], target: Sequence[str], attenti
         fig.savefig(path, dpi=120)
     finally:
         plt.close(fig)
+
+
+def readable(pieces: Sequence[str]) -> list[str]:
+    """Labels for subword pieces: a word's first piece without SentencePiece's "▁" marker, the
+    letters that continue a word after a hyphen ("fähr", "-t"), attached punctuation as it is."""
+    if not any(p.startswith("\u2581") for p in pieces):
+        return list(pieces)  # words, not pieces
+    return [p[1:] or "_" if p.startswith("\u2581") else f"-{p}" if p[:1].isalnum() else p
+            for p in pieces]
 
 
 @torch.no_grad()
