@@ -13,6 +13,7 @@ import torch
 
 from .config import from_dict, to_dict
 from .fileio import atomic_save  # noqa: F401  (re-exported: checkpoints are written with it)
+from .int8 import FORMAT as INT8, SCALE, dequantize_rows, quantize_linear_layers, quantize_rows
 from .model import EncoderDecoder, ModelConfig
 from .tokenizers import Tokenizer, tokenizer_from_dict
 from .vocab import Vocab
@@ -72,12 +73,16 @@ def build_model(ckpt: dict) -> EncoderDecoder:
         model = EncoderDecoder(config, src_vocab_size=src_size, tgt_vocab_size=tgt_size)
     except (TypeError, ValueError, KeyError, AttributeError) as err:
         raise CheckpointError(f"checkpoint has an unusable model config: {err}") from None
+    quantized = ckpt.get("quantized")
+    if quantized not in (None, INT8):
+        raise CheckpointError(f"unknown weight format {quantized!r}; is seqgen out of date?")
     try:
-        model.load_state_dict(ckpt["model"])
+        model.load_state_dict(dequantize_rows(ckpt["model"]) if quantized else ckpt["model"])
     except (RuntimeError, TypeError, AttributeError) as err:
         raise CheckpointError(f"checkpoint weights do not match its config: "
                               f"{str(err).splitlines()[0]}") from None
-    return model.float().eval()
+    model = model.float().eval()
+    return quantize_linear_layers(model) if quantized else model
 
 
 @dataclass
@@ -104,6 +109,9 @@ class LoadedModel:
         except (KeyError, TypeError, ValueError, AttributeError) as err:
             raise CheckpointError(f"checkpoint has an unusable vocabulary or tokenizer: {err}"
                                   ) from None
+        if ckpt.get("quantized") and torch.device(device).type != "cpu":
+            raise CheckpointError("int8 models run on the CPU; use --device cpu (or export the "
+                                  "model without --int8 for a GPU)")
         return cls(model=build_model(ckpt).to(device), task=ckpt["task"], **vocabs,
                    task_config=ckpt.get("task_config") or {})
 
@@ -115,12 +123,21 @@ class LoadedModel:
         return self.tgt_tokenizer.detokenize(self.tgt_vocab.decode(ids))
 
 
-def export_checkpoint(src: str | Path, dst: str | Path, *, half: bool = True) -> None:
-    """Writes a model-only copy (no optimizer state), in half precision by default, for shipping."""
+def export_checkpoint(src: str | Path, dst: str | Path, *, half: bool = True,
+                      int8: bool = False) -> None:
+    """Writes a model-only copy (no optimizer state) for shipping: half precision by default, or
+    int8 weights (see :mod:`seqgen.int8`) with the remaining floats in half precision."""
     ckpt = load_checkpoint(src)
     ckpt["trainer"] = None
-    if half:
-        ckpt["model"] = {k: v.half() if v.is_floating_point() else v for k, v in ckpt["model"].items()}
+    weights = ckpt["model"]
+    if ckpt.get("quantized"):
+        weights = dequantize_rows(weights)
+    if int8:
+        weights = quantize_rows(weights)
+    if half or int8:
+        weights = {k: v.half() if v.is_floating_point() and not k.endswith(SCALE) else v
+                   for k, v in weights.items()}
+    ckpt["model"], ckpt["quantized"] = weights, INT8 if int8 else None
     atomic_save(ckpt, dst)
 
 

@@ -264,7 +264,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     if out.is_dir():
         raise UsageError(f"--out {out} is a folder; give a file name such as {out / 'model.pt'}")
     try:
-        export_checkpoint(args.ckpt, out, half=not args.float32)
+        export_checkpoint(args.ckpt, out, half=not args.float32, int8=args.int8)
     except OSError as err:
         raise UsageError(f"cannot write {out}: {_reason(err)}") from None
     print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB)", file=sys.stderr)
@@ -361,6 +361,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("export", help="write a model-only copy for shipping (half precision)")
     p.add_argument("--out", required=True, help="output checkpoint path")
     p.add_argument("--float32", action="store_true", help="keep full precision")
+    p.add_argument("--int8", action="store_true", help="int8 weights, Linear layers run as "
+                   "dynamically quantised int8 products (CPU)")
 
     for name, p in sub.choices.items():
         if name != "train":

@@ -153,7 +153,7 @@ class RecurrentDecoder(nn.Module):
         Without a context (or bridge) the hidden state starts at zeros.
         """
         c = self.config
-        device = self.output.weight.device
+        device = self.embed.weight.device
         shape = (c.num_layers, batch_size, c.hidden_dim)
         if self.bridge is not None and context is not None:
             flat = torch.tanh(self.bridge(context))  # (B, n*L*H)

@@ -87,7 +87,7 @@ class EncoderDecoder(nn.Module):
 
     @property
     def device(self) -> torch.device:
-        return self.decoder.output.weight.device
+        return self.decoder.embed.weight.device  # (the output layer may be a quantised one)
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters() if p.requires_grad)

@@ -25,6 +25,7 @@ from torch import Tensor
 from .checkpoint import LoadedModel
 from .data.batch import Batch
 from .device import pick_device
+from .int8 import is_quantized
 from .precision import PrecisionChoice, choose_inference_precision
 from .resources import resource_path
 from .search import Hypothesis, build_searcher, generate as run_search
@@ -142,7 +143,9 @@ class Pipeline:
         (see :func:`seqgen.precision.choose_inference_precision`); fp32 wherever unsure."""
         if self._precision is None:
             probe = self._probe_batch()
-            if probe is None:
+            if is_quantized(self.loaded.model):
+                self._precision = PrecisionChoice(None, "fp32", "int8 weights, float activations")
+            elif probe is None:
                 self._precision = PrecisionChoice(None, "fp32", "no probe input for this model")
             else:
                 beam = 1 if probe.prompt is not None else 5

@@ -162,6 +162,26 @@ def decoding_speed(pipe: Pipeline, sources: list[str], beam: int = 5) -> tuple[f
     return len(sources) / (time.perf_counter() - start), [r.text for r in results]
 
 
+def int8_figures(ckpt: Path, sources: list[str], references: list[str]) -> dict:
+    """Beam-5 speed and BLEU of ``seqgen export --int8`` against the same model in fp32 (both
+    decode with float activations; the int8 one runs its Linear layers as int8 products)."""
+    import tempfile
+
+    from seqgen.checkpoint import export_checkpoint
+
+    with tempfile.TemporaryDirectory() as tmp:
+        export_checkpoint(ckpt, Path(tmp) / "int8.pt", int8=True)
+        int8 = Pipeline(LoadedModel.from_file(Path(tmp) / "int8.pt"))
+    fp32 = Pipeline(LoadedModel.from_file(ckpt), precision="fp32")
+    (fast, hyps8), (slow, hyps32) = decoding_speed(int8, sources), decoding_speed(fp32, sources)
+    bleu8 = translation_scores(hyps8, references)["bleu"]
+    bleu32 = translation_scores(hyps32, references)["bleu"]
+    print(f"int8 export: {fast:.1f} vs fp32 {slow:.1f} sentences/s ({fast / slow:.2f}x), "
+          f"BLEU {bleu8} vs {bleu32}", file=sys.stderr)
+    return {"int8_sentences_per_s": round(fast, 1), "fp32_sentences_per_s": round(slow, 1),
+            "int8_speedup": round(fast / slow, 2), "int8_bleu_change": round(bleu8 - bleu32, 2)}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="speed figures only, under 3 minutes")
@@ -201,6 +221,8 @@ def main() -> int:
         print(f"beam-5 decoding ({decoding}: {pipe.precision.note}): {speed:.1f} sentences/s",
               file=sys.stderr)
         result["beam5_sentences_per_s"] = round(speed, 1)
+        result.update(int8_figures(ckpt, test_src[:300] if args.quick else test_src,
+                                   test_ref[:300] if args.quick else test_ref))
         if not args.quick:
             scores = translation_scores(hyps, test_ref)
             print(f"test_2016_flickr: BLEU {scores['bleu']} chrF {scores['chrf']} "
