@@ -16,6 +16,7 @@ from ..encoders import ImageEncoder
 from ..features import ImageError, extract, load_image
 from ..metrics import caption_bleu
 from ..search import Hypothesis, build_searcher, generate
+from .pictures import figure
 
 log = logging.getLogger(__name__)
 
@@ -81,18 +82,12 @@ def save_attention_strip(image_path: str | Path, words: Sequence[str], attention
     Args:
         words: the generated words; attention: (len(words) + 1, cells) weights over the grid.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     image = load_image(image_path).resize((backbone.image_size, backbone.image_size))
     words = [*words, "<end>"][: attention.size(0)]
     weights = attention.float().cpu()
     side = int(round(weights.size(1) ** 0.5))
     panels = len(words) + 1
-    fig, axes = plt.subplots(1, panels, figsize=(1.8 * panels, 2.1))
-    try:
+    with figure(out, dpi=90, nrows=1, ncols=panels, figsize=(1.8 * panels, 2.1)) as (_, axes):
         axes[0].imshow(image)
         axes[0].set_title("image", fontsize=8)
         for ax, word, w in zip(axes[1:], words, weights):
@@ -101,11 +96,6 @@ def save_attention_strip(image_path: str | Path, words: Sequence[str], attention
             ax.set_title(word, fontsize=8)
         for ax in axes:
             ax.axis("off")
-        fig.tight_layout()
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(out, dpi=90)
-    finally:
-        plt.close(fig)
 
 
 def light_overlay(grid: torch.Tensor, size: tuple[int, int]) -> Any:

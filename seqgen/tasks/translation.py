@@ -12,6 +12,7 @@ from ..checkpoint import LoadedModel
 from ..data.translation import TranslationDataConfig, encode_sources, load_pairs, source_batch
 from ..metrics import translation_scores
 from ..search import Hypothesis, build_searcher, generate
+from .pictures import figure
 
 MAX_SOURCE_TOKENS = 200  # longer inputs are cut (the pipeline warns)
 log = logging.getLogger(__name__)
@@ -84,27 +85,16 @@ def save_attention_heatmap(source: Sequence[str], target: Sequence[str], attenti
         target: the generated symbols (the decoder also attended when it chose the end).
         attention: (len(target) + 1, S) weights.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     src_labels = [*readable(source), "</s>"]
     weights = attention.float().cpu()[: len(target) + 1, : len(src_labels)]
     tgt_labels = [*readable(target), "</s>"][: weights.size(0)]
-    fig, ax = plt.subplots(figsize=(max(4.0, 0.4 * len(src_labels) + 1.5),
-                                    max(3.0, 0.35 * len(tgt_labels) + 1.5)))
-    try:
+    size = (max(4.0, 0.4 * len(src_labels) + 1.5), max(3.0, 0.35 * len(tgt_labels) + 1.5))
+    with figure(path, dpi=120, figsize=size) as (_, ax):
         ax.imshow(weights.numpy(), cmap="viridis", aspect="auto", vmin=0.0)
         ax.set_xticks(range(len(src_labels)), src_labels, rotation=60, ha="right", fontsize=8)
         ax.set_yticks(range(len(tgt_labels)), tgt_labels, fontsize=8)
         ax.set_xlabel("source")
         ax.set_ylabel("translation")
-        fig.tight_layout()
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=120)
-    finally:
-        plt.close(fig)
 
 
 def readable(pieces: Sequence[str]) -> list[str]:
