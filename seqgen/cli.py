@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
 import os
 import runpy
 import sys
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Sequence
 
 from . import __version__
+from .argtypes import finite_float, non_negative_int, positive_int
 from .checkpoint import CheckpointError
 from .fileio import decode_lines, read_bytes
 from .pipeline import MAX_ROWS, Output, Pipeline, SearchOptions, bundled_model
@@ -41,37 +41,6 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 # ------------------------------------------------------------------------------------------------
-def positive_int(text: str) -> int:
-    value = _int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
-    return value
-
-
-def non_negative_int(text: str) -> int:
-    value = _int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
-    return value
-
-
-def finite_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
-    return value
-
-
-def _int(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-
-
 def add_search_options(p: argparse.ArgumentParser, *, beam: int, max_len: int) -> None:
     g = p.add_argument_group("search")
     g.add_argument("--beam", type=positive_int, default=beam,

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
 import random
 import sys
 import tempfile
@@ -18,6 +17,7 @@ from typing import Any, Callable, Sequence
 
 import torch
 
+from .argtypes import non_negative_float
 from .callbacks import (Checkpoint, EstimateTime, EvaluateMetrics, MonitorMetric, ProgressLog,
                         SampleText)
 from .checkpoint import CheckpointError, LoadedModel, export_checkpoint, load_checkpoint
@@ -36,21 +36,11 @@ def recipe_parser(doc: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=doc,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run-dir", help="where checkpoints and logs go (default runs/RECIPE)")
-    parser.add_argument("--minutes", type=_minutes, help="training time cap (0: none)")
+    parser.add_argument("--minutes", type=non_negative_float, help="training time cap (0: none)")
     parser.add_argument("--no-resume", action="store_true", help="start over even if a run exists")
     parser.add_argument("--dry-run", action="store_true", help="a few steps on a little data")
     parser.add_argument("--quiet", action="store_true", help="no progress bar or samples")
     return parser
-
-
-def _minutes(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expects minutes, got {text!r}") from None
-    if not math.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text!r}")
-    return value
 
 
 def apply_run_flags(args: argparse.Namespace, config: Any) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Callable, Generator, Protocol, Sequence
+from typing import Any, Generator, Protocol, Sequence
 
 import torch
 from torch import Tensor
@@ -89,17 +89,14 @@ class _LeftToRight(_Searcher):
                                    None if attn is None else attn[i, : length + 1])])
         return out
 
-    def search(self, model: Stepper, state: Any, first: Tensor, *,
-               on_step: Callable[[Tensor], None] | None = None) -> list[list[Hypothesis]]:
-        """Generates one hypothesis per batch entry; ``on_step`` sees each step's tokens."""
+    def search(self, model: Stepper, state: Any, first: Tensor) -> list[list[Hypothesis]]:
+        """Generates one hypothesis per batch entry (``steps`` run to the end)."""
         steps = self.steps(model, state, first)
         while True:
             try:
-                chosen = next(steps)
+                next(steps)
             except StopIteration as done:
                 return done.value
-            if on_step is not None:
-                on_step(chosen)
 
 
 class GreedySearch(_LeftToRight):
@@ -164,7 +161,7 @@ class BeamSearch(_Searcher):
         return score / (((5 + length) / 6) ** self.alpha)
 
     @torch.no_grad()
-    def search(self, model: Stepper, state: Any, first: Tensor, **_: Any) -> list[list[Hypothesis]]:
+    def search(self, model: Stepper, state: Any, first: Tensor) -> list[list[Hypothesis]]:
         b, k, device = first.size(0), self.k, first.device
         state = state.index_select(torch.arange(b, device=device).repeat_interleave(k))
         tokens, history = first.repeat_interleave(k), first.new_zeros((b * k, 0))
@@ -275,8 +272,8 @@ def build_searcher(*, beam: int = 1, temperature: float | None = None, top_k: in
     return GreedySearch(**common)
 
 
-def generate(model: Any, batch: Any, searcher: Any, *, num_samples: int = 1,
-             on_step: Callable[[Tensor], None] | None = None) -> list[list[Hypothesis]]:
+def generate(model: Any, batch: Any, searcher: Any, *, num_samples: int = 1
+             ) -> list[list[Hypothesis]]:
     """Runs ``model.init_state(batch)`` then the searcher; ``num_samples`` repeats each entry.
 
     Returns, per batch entry, its hypotheses (n-best for beam search, samples otherwise).
@@ -291,8 +288,7 @@ def generate(model: Any, batch: Any, searcher: Any, *, num_samples: int = 1,
             if num_samples > 1:
                 index = torch.arange(first.size(0), device=first.device).repeat_interleave(num_samples)
                 state, first = state.index_select(index), first.index_select(0, index)
-            kwargs = {"on_step": on_step} if on_step is not None else {}
-            results = searcher.search(model, state, first, **kwargs)
+            results = searcher.search(model, state, first)
     finally:
         model.train(was_training)
     if num_samples > 1:

@@ -1,7 +1,7 @@
 """Headline task glue shared by the recipe and the CLI: prompting, sample tables, evaluation."""
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Sequence
 
 
 from ..checkpoint import LoadedModel
@@ -22,10 +22,10 @@ def prompt_ids(loaded: LoadedModel, texts: Sequence[str]) -> Batch:
 
 
 def continue_prompts(loaded: LoadedModel, prompts: Sequence[str], *, searcher: object,
-                     num_samples: int = 1, on_step: Callable | None = None) -> list[list[str]]:
+                     num_samples: int = 1) -> list[list[str]]:
     """For each prompt, ``num_samples`` texts: the prompt followed by what the model wrote."""
     results = generate(loaded.model, prompt_ids(loaded, prompts), searcher,
-                       num_samples=num_samples, on_step=on_step)
+                       num_samples=num_samples)
     return [[join_prompt(loaded, prompt, loaded.decode(h.tokens)) for h in hyps]
             for prompt, hyps in zip(prompts, results)]
 
