@@ -120,6 +120,8 @@ COMMON_RULES = {
     "vocab_size": ">=1", "synthetic_train": ">=1", "image_size": ">=0",
     "emb_dim": ">=1", "hidden_dim": ">=1", "num_layers": ">=1", "feature_dim": ">=0",
     "trainable_blocks": ">=0", "dropout": "[0,1)", "label_smoothing": "[0,1)",
+    "weight_drop": "[0,1)", "embed_dropout": "[0,1)", "attention_spread": ">=0",
+    "description_epochs": ">=0",
     "beam": ">=1", "length_penalty": ">=0", "average_last": ">=0", "sample_every": ">=0",
     "sample_temperatures": ">0",
 }

@@ -4,11 +4,17 @@ Every generator in seqgen is this decoder plus an encoder that builds its initia
 teacher-forced ``forward`` runs the fused ``nn.LSTM``/``nn.GRU`` over the whole sequence and attends
 for all positions in one batched product; ``step`` is the same computation for one token, so
 stepping reproduces ``forward`` exactly (tested).
+
+Attention comes after the RNN (Luong) by default. ``attend_first`` gives Show, Attend and Tell's
+form instead: the previous state attends, and the gated context is fed into the RNN step with the
+token (training then loops over time, like Luong's input feeding). For language models,
+``weight_drop`` and ``embed_dropout`` add AWD-LSTM's DropConnect on the recurrent weights and
+dropout of whole symbols.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Callable, Literal
 
 import torch
 from torch import Tensor, nn
@@ -32,6 +38,10 @@ class DecoderConfig:
     tie_weights: bool = False  # share the output layer with the embedding
     input_feeding: bool = False  # feed the last attentional vector with the next token (Luong);
     # it lets the state remember where it looked, at the price of a loop over time in training
+    weight_drop: float = 0.0  # AWD-LSTM DropConnect on the hidden-to-hidden weights (training)
+    embed_dropout: float = 0.0  # drops whole symbols from the embedding table (training)
+    attend_first: bool = False  # Show, Attend and Tell: attend with the previous state, before the
+    # RNN step, and feed the context (scaled by a learned gate) into it; also loops over time
 
 
 # ------------------------------------------------------------------------------------------------
@@ -115,11 +125,17 @@ class RecurrentDecoder(nn.Module):
             raise ValueError("attention needs an encoder memory; set decoder.attention=none")
         if c.input_feeding and c.attention == "none":
             raise ValueError("input feeding feeds attention back; set decoder.attention too")
+        if c.attend_first and (c.attention == "none" or c.input_feeding):
+            raise ValueError("attend_first needs decoder.attention and replaces input_feeding")
+        if c.weight_drop and (c.input_feeding or c.attend_first):
+            raise ValueError("weight_drop works on the fused RNN pass; it cannot be combined with "
+                             "input_feeding or attend_first")
         if c.one_hot and c.tie_weights:
             raise ValueError("one-hot input has no embedding to tie; unset decoder.tie_weights")
         self.config = c
         self.vocab_size = vocab_size
-        in_dim = (vocab_size if c.one_hot else c.emb_dim) + (c.hidden_dim if c.input_feeding else 0)
+        in_dim = ((vocab_size if c.one_hot else c.emb_dim) + (c.hidden_dim if c.input_feeding else 0)
+                  + (memory_dim if c.attend_first else 0))
         if c.one_hot:
             self.embed = nn.Embedding.from_pretrained(torch.eye(vocab_size), freeze=True)
         else:
@@ -133,6 +149,7 @@ class RecurrentDecoder(nn.Module):
         if c.attention != "none":
             self.attention = build_attention(c.attention, c.hidden_dim, memory_dim)
             self.combine = nn.Linear(c.hidden_dim + memory_dim, c.hidden_dim)
+        self.gate = nn.Linear(c.hidden_dim, memory_dim) if c.attend_first else None  # beta
         self.bridge = None
         if c.bridge and context_dim > 0:
             n_states = 2 if c.cell == "lstm" else 1
@@ -144,6 +161,9 @@ class RecurrentDecoder(nn.Module):
         self.output = nn.Linear(out_dim, vocab_size)
         if c.tie_weights:
             self.output.weight = self.embed.weight
+        # stepping runs the RNN through the cell functions on its own weights, or through these
+        # replacements, ``step_cells(layer, x, hidden) -> hidden`` (int8 kernels; seqgen.int8)
+        self.step_cells: Callable | None = None
 
     # ------------------------------------------------------------------------------------------
     def init_state(self, *, batch_size: int, context: Tensor | None = None,
@@ -184,17 +204,36 @@ class RecurrentDecoder(nn.Module):
         Returns:
             logits (B, T, V) and the state after the last token.
         """
-        if self.config.input_feeding:
-            return self._forward_fed(tokens, state, lengths)
-        x = self.dropout(self.embed(tokens))  # (B, T, E)
+        if self.config.input_feeding or self.config.attend_first:
+            return self._forward_stepped(tokens, state, lengths)
+        x = self.dropout(self._embed(tokens))  # (B, T, E)
         if lengths is not None:
             packed = pack_padded_sequence(x, lengths.cpu().clamp(min=1), batch_first=True,
                                           enforce_sorted=False)
-            out, hidden = self.rnn(packed, state.hidden)
+            out, hidden = self._run_rnn(packed, state.hidden)
             out, _ = pad_packed_sequence(out, batch_first=True, total_length=tokens.size(1))
         else:
-            out, hidden = self.rnn(x, state.hidden)  # (B, T, H)
+            out, hidden = self._run_rnn(x, state.hidden)  # (B, T, H)
         return self._output(out, state, hidden)
+
+    def _embed(self, tokens: Tensor) -> Tensor:
+        """The embedding, with whole symbols dropped in training (the same ones at every step)."""
+        p = self.config.embed_dropout
+        if not (self.training and p > 0):
+            return self.embed(tokens)
+        weight = self.embed.weight
+        keep = weight.new_empty(weight.size(0), 1).bernoulli_(1 - p) / (1 - p)  # (V, 1)
+        return nn.functional.embedding(tokens, weight * keep, padding_idx=self.embed.padding_idx)
+
+    def _run_rnn(self, x, hidden: Hidden):
+        """The fused RNN; in training with weight_drop, on freshly dropped hidden-to-hidden
+        weights (one mask per batch, shared by all time steps)."""
+        p = self.config.weight_drop
+        if not (self.training and p > 0):
+            return self.rnn(x, hidden)
+        dropped = {f"weight_hh_l{k}": nn.functional.dropout(getattr(self.rnn, f"weight_hh_l{k}"), p)
+                   for k in range(self.rnn.num_layers)}
+        return torch.func.functional_call(self.rnn, dropped, (x, hidden))
 
     def step(self, tokens: Tensor, state: DecoderState) -> tuple[Tensor, DecoderState]:
         """One token per sequence. tokens: (B,) -> logits (B, V) and the next state.
@@ -202,7 +241,13 @@ class RecurrentDecoder(nn.Module):
         The same maths as ``forward`` with T = 1, but through the cell functions on the fused
         RNN's own weights: a one-step call of the fused kernel costs several times more.
         """
-        x = self.dropout(self.embed(tokens))  # (B, E)
+        x = self.dropout(self._embed(tokens))  # (B, E)
+        attended = None
+        if self.gate is not None:  # attend first, with the state before this step
+            query = _top(state.hidden)[:, None]  # (B, 1, H)
+            attended = self.attention(query, state.memory, state.keys, state.mask,
+                                      group=state.group)  # (B, 1, M), (B, 1, S)
+            x = torch.cat([x, torch.sigmoid(self.gate(query[:, 0])) * attended[0][:, 0]], dim=-1)
         if state.feed is not None:
             x = torch.cat([x, state.feed], dim=-1)  # (B, E + H)
         rnn, cell = self.rnn, torch.lstm_cell if self.config.cell == "lstm" else torch.gru_cell
@@ -213,24 +258,28 @@ class RecurrentDecoder(nn.Module):
             weights = [getattr(rnn, f"{name}_l{layer}") for name in
                        ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
             if isinstance(state.hidden, tuple):
-                h, c = cell(x, (state.hidden[0][layer], state.hidden[1][layer]), *weights)
+                pair = (state.hidden[0][layer], state.hidden[1][layer])
+                h, c = (self.step_cells(layer, x, pair) if self.step_cells
+                        else cell(x, pair, *weights))
                 layers.append((h, c))
             else:
-                h = cell(x, state.hidden[layer], *weights)
+                h = (self.step_cells(layer, x, state.hidden[layer]) if self.step_cells
+                     else cell(x, state.hidden[layer], *weights))
                 layers.append(h)
             x = h  # (B, H)
         hidden: Hidden = (torch.stack([h for h, _ in layers]), torch.stack([c for _, c in layers])
                           ) if isinstance(state.hidden, tuple) else torch.stack(layers)
-        logits, state = self._output(x[:, None], state, hidden)
+        logits, state = self._output(x[:, None], state, hidden, attended)
         return logits[:, 0], state  # (B, V)
 
-    def _output(self, out: Tensor, state: DecoderState, hidden: Hidden
-                ) -> tuple[Tensor, DecoderState]:
-        """RNN outputs (B, T, H) -> attention, combination and logits (B, T, V)."""
+    def _output(self, out: Tensor, state: DecoderState, hidden: Hidden,
+                attended: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, DecoderState]:
+        """RNN outputs (B, T, H) -> attention (unless ``attended`` already holds its context and
+        weights), combination and logits (B, T, V)."""
         weights = None
         if self.attention is not None:
-            context, weights = self.attention(out, state.memory, state.keys, state.mask,
-                                              group=state.group)
+            context, weights = attended or self.attention(out, state.memory, state.keys,
+                                                          state.mask, group=state.group)
             out = torch.tanh(self.combine(torch.cat([out, context], dim=-1)))  # (B, T, H)
         feed = out[:, -1] if self.config.input_feeding else None
         out = self.dropout(out)
@@ -240,12 +289,13 @@ class RecurrentDecoder(nn.Module):
                                   state.group)
         return self.output(out), next_state  # (B, T, V)
 
-    def _forward_fed(self, tokens: Tensor, state: DecoderState, lengths: Tensor | None
-                     ) -> tuple[Tensor, DecoderState]:
-        """Teacher forcing with input feeding: each step needs the last one's attentional vector,
-        so this loops over time through ``step``."""
+    def _forward_stepped(self, tokens: Tensor, state: DecoderState, lengths: Tensor | None
+                         ) -> tuple[Tensor, DecoderState]:
+        """Teacher forcing when each step's input needs the last step's attention (input feeding,
+        attend first): a loop over time through ``step``."""
         if lengths is not None:
-            raise ValueError("prompts of different lengths are not supported with input feeding")
+            raise ValueError("prompts of different lengths are not supported with input feeding "
+                             "or attend_first")
         logits, attention = [], []
         for t in range(tokens.size(1)):
             step_logits, state = self.step(tokens[:, t], state)
@@ -255,3 +305,8 @@ class RecurrentDecoder(nn.Module):
         return torch.stack(logits, dim=1), DecoderState(state.hidden, state.memory, state.keys,
                                                         state.mask, weights, state.feed,
                                                         state.group)
+
+
+def _top(hidden: Hidden) -> Tensor:
+    """The last layer's hidden state (B, H): an LSTM's h, not its cell."""
+    return (hidden[0] if isinstance(hidden, tuple) else hidden)[-1]

@@ -21,6 +21,8 @@ class ModelConfig:
     decoder: DecoderConfig = field(default_factory=DecoderConfig)
     share_embeddings: bool = False  # source and target share one embedding (joint vocabulary)
     label_smoothing: float = 0.0  # used in training only; evaluation reports the true NLL
+    attention_spread: float = 0.0  # lambda of Show, Attend and Tell's doubly stochastic
+    # regulariser: every memory position should get about one unit of attention over a caption
 
 
 class EncoderDecoder(nn.Module):
@@ -52,11 +54,15 @@ class EncoderDecoder(nn.Module):
             (total loss, number of target tokens); PAD targets are ignored via ``ignore_index``.
         """
         state = self._encode(batch)
-        logits, _ = self.decoder(batch.tgt_in, state)  # (B, T, V)
+        logits, end = self.decoder(batch.tgt_in, state)  # (B, T, V)
         smoothing = self.config.label_smoothing if self.training else 0.0
         total = F.cross_entropy(logits.flatten(0, 1).float(), batch.tgt_out.flatten(),
                                 ignore_index=PAD, reduction="sum", label_smoothing=smoothing)
-        return total, (batch.tgt_out != PAD).sum()
+        n_tokens = (batch.tgt_out != PAD).sum()
+        if self.training and self.config.attention_spread and end.attention is not None:
+            total = total + self.config.attention_spread * n_tokens * _spread_penalty(
+                end.attention, batch.tgt_out != PAD, state.mask)
+        return total, n_tokens
 
     def init_state(self, batch: Batch) -> tuple[DecoderState, Tensor]:
         """The state to generate from and the first tokens (B,) to feed to ``step``.
@@ -91,6 +97,19 @@ class EncoderDecoder(nn.Module):
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+
+def _spread_penalty(attention: Tensor, real: Tensor, mask: Tensor | None) -> Tensor:
+    """Mean over real memory positions of (1 - attention they got over the real steps)^2.
+
+    Args:
+        attention: (B, T, S) weights; real: (B, T) bool target positions; mask: (B, S) or None.
+    """
+    received = (attention.float() * real[:, :, None]).sum(dim=1)  # (B, S)
+    penalty = (1.0 - received) ** 2
+    if mask is None:
+        return penalty.mean()
+    return (penalty * mask).sum() / mask.sum().clamp(min=1)
 
 
 def _keep_where(use_new: Tensor, new: DecoderState, old: DecoderState) -> DecoderState:

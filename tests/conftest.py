@@ -24,13 +24,15 @@ TITLES = [
 
 def tiny_model(*, cell: str = "lstm", attention: str = "none", encoder: str = "none",
                vocab: int = 12, layers: int = 1, seed: int = 0,
-               input_feeding: bool = False) -> EncoderDecoder:
+               input_feeding: bool = False, attend_first: bool = False,
+               attention_spread: float = 0.0) -> EncoderDecoder:
     torch.manual_seed(seed)
     config = ModelConfig(
         encoder=EncoderConfig(kind=encoder, cell="gru", emb_dim=6, hidden_dim=5, feature_dim=7),
         decoder=DecoderConfig(cell=cell, emb_dim=6, hidden_dim=8, num_layers=layers,
-                              input_feeding=input_feeding,
-                              attention=attention))
+                              input_feeding=input_feeding, attend_first=attend_first,
+                              attention=attention),
+        attention_spread=attention_spread)
     return EncoderDecoder(config, src_vocab_size=vocab, tgt_vocab_size=vocab).eval()
 
 

@@ -59,6 +59,76 @@ def test_input_feeding_carries_the_attentional_vector_into_the_next_step(cell):
         tiny_model(input_feeding=True)
 
 
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("attention,encoder", [("general", "features"), ("additive", "rnn")])
+def test_attending_first_steps_like_its_teacher_forced_pass_and_uses_the_previous_state(
+        cell, attention, encoder):
+    model = tiny_model(cell=cell, attention=attention, encoder=encoder, attend_first=True, layers=2)
+    batch = batch_for(encoder)
+    state = model._encode(batch)
+    full, end = model.decoder(batch.tgt_in, state)  # (B, T, V)
+    assert end.attention.shape == (*batch.tgt_in.shape, state.memory.size(1))
+    steps, stepped = [], state
+    for t in range(batch.tgt_in.size(1)):
+        logits, stepped = model.step(batch.tgt_in[:, t], stepped)
+        steps.append(logits)
+    torch.testing.assert_close(torch.stack(steps, dim=1), full)
+    # the first step's attention is read with the initial state: change that state, it moves
+    first = model.step(batch.tgt_in[:, 0], state)[1].attention
+    hidden = tuple(h + 1.0 for h in state.hidden) if cell == "lstm" else state.hidden + 1.0
+    assert not torch.allclose(model.step(batch.tgt_in[:, 0], replace(state, hidden=hidden))[1]
+                              .attention, first)
+    with torch.no_grad():  # a closed gate shuts the context out of the RNN's input
+        model.decoder.gate.bias.fill_(-1e4)
+        shut = model.step(batch.tgt_in[:, 0], state)[1]
+        other = replace(state, memory=state.memory + 1.0)
+        torch.testing.assert_close(model.step(batch.tgt_in[:, 0], other)[1].hidden, shut.hidden)
+    with pytest.raises(ValueError, match="attend_first"):
+        tiny_model(attend_first=True)
+    with pytest.raises(ValueError, match="attend_first"):
+        tiny_model(attention="general", encoder="rnn", attend_first=True, input_feeding=True)
+
+
+def test_attention_spread_penalises_memory_positions_left_out_in_training_only():
+    model = tiny_model(attention="general", encoder="features", attend_first=True,
+                       attention_spread=1.0).train()
+    batch = batch_for("features")
+    torch.manual_seed(0)
+    with_penalty, n = model.loss(batch)
+    plain = tiny_model(attention="general", encoder="features", attend_first=True).train()
+    torch.manual_seed(0)
+    without, _ = plain.loss(batch)
+    assert with_penalty > without  # same weights (same seed), same dropout; only the penalty
+    from seqgen.model import _spread_penalty
+    real = torch.tensor([[True, True, False]])
+    even = torch.tensor([[[0.5, 0.5, 1.0], [0.5, 0.5, 0.0], [9.0, 9.0, 9.0]]])  # row 3 is padding
+    assert float(_spread_penalty(even, real, None)) == 0.0
+    assert float(_spread_penalty(even, real, torch.tensor([[True, True, False]]))) == 0.0
+    one_sided = torch.tensor([[[1.0, 0.0], [1.0, 0.0]]])
+    assert float(_spread_penalty(one_sided, torch.tensor([[True, True]]), None)) == 1.0  # (1 + 1)/2
+    model.eval()
+    assert torch.allclose(model.loss(batch)[0], plain.eval().loss(batch)[0])
+
+
+def test_weight_drop_and_embedding_dropout_act_in_training_only():
+    model = tiny_model(layers=2, seed=3)
+    dropping = tiny_model(layers=2, seed=3)
+    dropping.decoder.config = replace(dropping.decoder.config, weight_drop=0.5, embed_dropout=0.3)
+    batch = batch_for("none")
+    torch.testing.assert_close(dropping.loss(batch)[0], model.loss(batch)[0])  # eval: same maths
+    dropping.train()
+    torch.manual_seed(0)
+    first = dropping.loss(batch)[0]
+    assert not torch.allclose(first, model.train().loss(batch)[0])
+    torch.manual_seed(1)
+    assert not torch.allclose(dropping.loss(batch)[0], first)  # a fresh mask every batch
+    first.backward()
+    assert dropping.decoder.rnn.weight_hh_l1.grad is not None  # gradients reach the real weights
+    with pytest.raises(ValueError, match="weight_drop"):
+        RecurrentDecoder(DecoderConfig(attention="general", input_feeding=True, weight_drop=0.2),
+                         vocab_size=5, memory_dim=4)
+
+
 def test_dot_attention_requires_equal_sizes_and_works_when_equal():
     with pytest.raises(ValueError, match="general"):
         DotAttention(8, 5, general=False)

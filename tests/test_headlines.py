@@ -13,8 +13,8 @@ import torch
 from conftest import SHARED_DATA, TITLES, write_ag_news
 from seqgen.checkpoint import LoadedModel
 from seqgen.cli import main as cli
-from seqgen.data.headlines import (HeadlineData, HeadlineDataConfig, clean_text, load_texts,
-                                   read_ag_news_csv)
+from seqgen.data.headlines import (DESCRIPTION_MARK, HeadlineData, HeadlineDataConfig,
+                                   clean_text, load_texts, read_ag_news_csv)
 from seqgen.search import build_searcher
 from seqgen.tasks.headlines import continue_prompts
 from seqgen.vocab import BOS, PAD, UNK
@@ -55,6 +55,27 @@ def test_vocab_comes_from_training_text_and_unseen_symbols_become_unk(ag_news_di
     batch = data.make_batch(data.train_plan(0)[0])
     assert batch.tgt_in[:, 0].eq(BOS).all()
     assert batch.tgt_in.shape == batch.tgt_out.shape
+
+
+def test_descriptions_train_in_the_first_epochs_only_and_never_from_held_out_rows(ag_news_dir):
+    titles_only = HeadlineData(HeadlineDataConfig(data_dir=str(ag_news_dir), val_fraction=0.2))
+    config = HeadlineDataConfig(data_dir=str(ag_news_dir), val_fraction=0.2, description_epochs=2,
+                                batch_size=4)
+    data = HeadlineData(config)
+    assert data.val_texts == titles_only.val_texts  # the same held-out titles as before
+    assert data.train_texts == titles_only.train_texts
+    described = {d[1:] for d in data.description_texts}
+    assert all(d.startswith(DESCRIPTION_MARK) for d in data.description_texts)
+    assert described == {f"A description of {t.lower()}." for t in data.train_texts}
+    assert not described & {f"A description of {t.lower()}." for t in data.val_texts}
+    n_titles = len(data.train_texts)
+    for epoch, expected in ((0, 2 * n_titles), (1, 2 * n_titles), (2, n_titles), (5, n_titles)):
+        plan = data.train_plan(epoch)
+        assert sorted(i for batch in plan for i in batch) == list(range(expected))
+    batch = data.make_batch([n_titles])  # the first description
+    assert data.vocab.itos[int(batch.tgt_out[0, 0])] == DESCRIPTION_MARK
+    with pytest.raises(ValueError, match="descriptions"):
+        HeadlineData(HeadlineDataConfig(description_epochs=1), texts=["a b", "c d", "e f"])
 
 
 def test_word_level_on_a_plain_text_file(tmp_path):

@@ -23,6 +23,7 @@ from ..vocab import Vocab
 from .batch import Batch, bucket_plan, prompt_batch, target_pair
 
 DEFAULT_DATA_DIR = resource_path("assets", "data", "ag_news")
+DESCRIPTION_MARK = "\u00b6"  # a description example starts with this symbol (a title never does)
 
 
 @dataclass
@@ -37,6 +38,9 @@ class HeadlineDataConfig:
     max_vocab: int = 0  # 0: no limit
     max_len: int = 200  # symbols per example; longer ones are truncated
     val_fraction: float = 0.1
+    description_epochs: int = 0  # AG News: the first N epochs also train on the descriptions of
+    # the training rows (each its own example, led by DESCRIPTION_MARK), later ones on titles
+    # alone; held-out rows stay out entirely (a description repeats its title's words)
     limit: int = 0  # use only the first N training examples (0: all)
     batch_size: int = 64
     seed: int = 0
@@ -69,44 +73,57 @@ def find_split_file(folder: str | Path, split: str, suffixes: Sequence[str] = ("
 
 def read_ag_news_csv(path: str | Path, *, field: str = "title", clean: bool = True) -> list[str]:
     """Texts from an AG News CSV (class, title, description); empty ones are dropped."""
-    texts = []
+    return [text for text, _ in read_ag_news_rows(path, field=field, clean=clean)]
+
+
+def read_ag_news_rows(path: str | Path, *, field: str = "title", clean: bool = True
+                      ) -> list[tuple[str, str]]:
+    """(text, description) of every row whose text is not empty."""
+    rows = []
     for row_no, row in enumerate(csv.reader(io.StringIO(read_text(path))), start=1):
         if not row:
             continue
         if len(row) < 2:
             raise ValueError(f"{path}: row {row_no} has {len(row)} column(s); expected class, "
                              "title, description")
-        title = row[1]
-        text = f"{title}. {row[2]}" if field == "title+description" and len(row) > 2 else title
-        text = clean_text(text) if clean else text.strip()
-        if text:
-            texts.append(text)
-    return texts
+        title, description = row[1], row[2] if len(row) > 2 else ""
+        text = f"{title}. {description}" if field == "title+description" and len(row) > 2 else title
+        tidy = clean_text if clean else str.strip
+        if tidy(text):
+            rows.append((tidy(text), tidy(description)))
+    return rows
 
 
 def load_texts(config: HeadlineDataConfig, split: str = "train") -> list[str]:
     """The examples of one split from whichever source the config names."""
+    return [text for text, _ in load_rows(config, split)]
+
+
+def load_rows(config: HeadlineDataConfig, split: str = "train") -> list[tuple[str, str]]:
+    """(example, description) pairs of one split; the description is empty for plain text."""
     if config.text_file:
         lines = read_lines(config.text_file)
-        return [line.strip() for line in lines if line.strip()]
+        return [(line.strip(), "") for line in lines if line.strip()]
     if config.dataset:
         return _load_hf(config, split)
-    return read_ag_news_csv(find_split_file(config.data_dir, split), field=config.field,
-                            clean=config.clean)
+    return read_ag_news_rows(find_split_file(config.data_dir, split), field=config.field,
+                             clean=config.clean)
 
 
-def _load_hf(config: HeadlineDataConfig, split: str) -> list[str]:
+def _load_hf(config: HeadlineDataConfig, split: str) -> list[tuple[str, str]]:
     from datasets import load_dataset
 
     rows = load_dataset(config.dataset, split=split)
+    tidy = clean_text if config.clean else str.strip
     if "title" in rows.column_names:
-        raw = [f"{r['title']}. {r.get('description', '')}" if config.field == "title+description"
-               else r["title"] for r in rows]
+        pairs = [(f"{r['title']}. {r.get('description', '')}"
+                  if config.field == "title+description" else r["title"],
+                  r.get("description") or "") for r in rows]
     elif "text" in rows.column_names:
-        raw = list(rows["text"])
+        pairs = [(text, "") for text in rows["text"]]
     else:
         raise ValueError(f"dataset {config.dataset} has neither a 'title' nor a 'text' column")
-    return [t for t in (clean_text(x) if config.clean else x.strip() for x in raw) if t]
+    return [(tidy(text), tidy(description)) for text, description in pairs if tidy(text)]
 
 
 def make_tokenizer(level: str) -> Tokenizer:
@@ -125,16 +142,24 @@ class HeadlineData:
                  tokenizer: Tokenizer | None = None, texts: list[str] | None = None) -> None:
         self.config = config
         self.tokenizer = tokenizer or make_tokenizer(config.level)
-        texts = load_texts(config, "train") if texts is None else texts
-        if not texts:
+        rows = load_rows(config, "train") if texts is None else [(t, "") for t in texts]
+        if not rows:
             raise ValueError("no training text found (all examples empty?)")
-        self.train_texts, self.val_texts = split_validation(texts, config.val_fraction, config.seed)
+        train_rows, val_rows = split_validation(rows, config.val_fraction, config.seed)
         if config.limit:
-            self.train_texts = self.train_texts[: config.limit]
-        train_tokens = [self.tokenizer.tokenize(t) for t in self.train_texts]
+            train_rows = train_rows[: config.limit]
+        self.train_texts, self.val_texts = [t for t, _ in train_rows], [t for t, _ in val_rows]
+        self.description_texts = [DESCRIPTION_MARK + d for _, d in train_rows if d.strip()
+                                  ] if config.description_epochs else []
+        if config.description_epochs and not self.description_texts:
+            raise ValueError("description_epochs needs AG News rows with descriptions; this data "
+                             "has none")
+        train_tokens = [self.tokenizer.tokenize(t)
+                        for t in self.train_texts + self.description_texts]
         self.vocab = vocab or Vocab.build(train_tokens, min_freq=config.min_freq,
                                           max_size=config.max_vocab or None)
-        self.train_ids = [self.encode(t) for t in self.train_texts]
+        # training examples: the titles, then the descriptions (used in the first epochs only)
+        self.train_ids = [self.encode(t) for t in self.train_texts + self.description_texts]
         self.val_ids = [self.encode(t) for t in self.val_texts]
 
     def encode(self, text: str) -> list[int]:
@@ -142,7 +167,9 @@ class HeadlineData:
         return self.vocab.encode(self.tokenizer.tokenize(text)[: self.config.max_len])
 
     def train_plan(self, epoch: int) -> list[list[int]]:
-        return bucket_plan([len(s) for s in self.train_ids], batch_size=self.config.batch_size,
+        """Batches of titles, with the descriptions mixed in during ``description_epochs``."""
+        n = len(self.train_ids) if epoch < self.config.description_epochs else len(self.train_texts)
+        return bucket_plan([len(s) for s in self.train_ids[:n]], batch_size=self.config.batch_size,
                            seed=self.config.seed, epoch=epoch)
 
     def make_batch(self, indices: Sequence[int]) -> Batch:
@@ -169,8 +196,9 @@ def examples_to_batches(ids: Sequence[Sequence[int]], batch_size: int) -> Iterat
         yield HeadlineData.batch_of([ids[i] for i in indices])
 
 
-def split_validation(texts: list[str], fraction: float, seed: int) -> tuple[list[str], list[str]]:
-    """A deterministic random validation split carved from the training examples."""
+def split_validation(texts: list, fraction: float, seed: int) -> tuple[list, list]:
+    """A deterministic random validation split carved from the training examples (any items:
+    the split depends only on their number and the seed)."""
     import random
 
     if not 0 <= fraction < 1:
