@@ -1,11 +1,12 @@
 """int8 models: weights stored as 8-bit integers with one scale per row (half the size of fp16),
-and the Linear layers run as dynamically quantised int8 products on the CPU.
+and the Linear layers and the decoder's recurrent cells run as dynamically quantised int8
+products on the CPU.
 
 ``seqgen export --int8`` writes such a checkpoint; loading dequantises the stored rows and then
 quantises every ``nn.Linear`` again per output channel (``quantize_dynamic``), so activations stay
-float and only the weights are 8-bit. Recurrent weights are stored as int8 too but run in float:
-the decoder steps through them with the cell functions. Embeddings (and an output layer tied to
-one) stay in half precision.
+float and only the weights are 8-bit. The decoder's step runs its LSTM/GRU cells on packed int8
+weights (:class:`Int8Cells`); the one fused pass over a prompt uses the dequantised weights.
+Embeddings (and an output layer tied to one) stay in half precision.
 """
 from __future__ import annotations
 
@@ -47,9 +48,14 @@ def dequantize_rows(weights: dict[str, Tensor]) -> dict[str, Tensor]:
 
 
 def quantize_linear_layers(model: nn.Module) -> nn.Module:
-    """Replaces every ``nn.Linear`` by a dynamically quantised int8 one (CPU only)."""
+    """Replaces every ``nn.Linear`` by a dynamically quantised int8 one, and gives every module
+    with ``step_cells`` (the decoder) int8 cells for its RNN (CPU only)."""
     from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
 
+    for module in model.modules():
+        if hasattr(module, "step_cells") and isinstance(getattr(module, "rnn", None),
+                                                        (nn.LSTM, nn.GRU)):
+            module.step_cells = Int8Cells(module.rnn)
     with warnings.catch_warnings():  # torch points eager-mode quantisation users to torchao
         warnings.simplefilter("ignore")
         return quantize_dynamic(model, {nn.Linear: per_channel_dynamic_qconfig}, inplace=True)
@@ -59,3 +65,37 @@ def is_quantized(model: nn.Module) -> bool:
     from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
 
     return any(isinstance(m, DynamicLinear) for m in model.modules())
+
+
+class Int8Cells:
+    """An RNN's layers as int8 cells: ``cells(layer, x, hidden) -> hidden``, where hidden is h
+    (GRU) or an (h, c) pair (LSTM), each (B, H). Weights are quantised per output row once;
+    each call quantises its inputs on the fly (``quantized_*_cell_dynamic``)."""
+
+    def __init__(self, rnn: nn.LSTM | nn.GRU) -> None:
+        self.lstm = isinstance(rnn, nn.LSTM)
+        self.layers = []
+        for k in range(rnn.num_layers):
+            w_ih, w_hh, b_ih, b_hh = (getattr(rnn, f"{name}_l{k}").detach().float()
+                                      for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
+            # the kernels take their biases from the packed weights; the bias arguments must be
+            # zeros (passing the real ones there gives wrong gates)
+            self.layers.append((_pack(w_ih, b_ih), _pack(w_hh, b_hh), torch.zeros_like(b_ih)))
+
+    def __call__(self, layer: int, x: Tensor, hidden):
+        w_ih, w_hh, zeros = self.layers[layer]
+        if self.lstm:
+            h, c = torch.ops.quantized.quantized_lstm_cell_dynamic(x, list(hidden), w_ih, w_hh,
+                                                                   zeros, zeros)
+            return h, c
+        return torch.ops.quantized.quantized_gru_cell_dynamic(x, hidden, w_ih, w_hh, zeros, zeros)
+
+
+def _pack(weight: Tensor, bias: Tensor):
+    """A float (R, C) matrix as a packed int8 one (one scale per row) with its float bias."""
+    scale = weight.abs().amax(dim=1).clamp(min=1e-12).double() / 127.0
+    with warnings.catch_warnings():  # torch marks its quantised tensor factories as deprecated
+        warnings.simplefilter("ignore")
+        q = torch.quantize_per_channel(weight, scale, torch.zeros_like(scale, dtype=torch.long),
+                                       0, torch.qint8)
+    return torch.ops.quantized.linear_prepack(q, bias)

@@ -50,3 +50,27 @@ def test_an_int8_export_loads_translates_and_stays_close(tiny_checkpoints, tmp_p
     assert cli(["export", "--ckpt", str(out), "--out", str(again)]) == 0
     assert load_checkpoint(again)["quantized"] is None
     assert cli(["translate", "--ckpt", str(again), "--max-len", "3", "Ein Hund ."]) == 0
+
+
+def test_int8_cells_step_like_the_float_cells_and_are_used(tiny_checkpoints):
+    from conftest import tiny_model
+    from seqgen.int8 import quantize_linear_layers
+
+    for cell in ("lstm", "gru"):
+        exact = tiny_model(cell=cell, layers=2, seed=5)
+        small = quantize_linear_layers(tiny_model(cell=cell, layers=2, seed=5))
+        assert small.decoder.step_cells is not None
+        tokens = torch.tensor([4, 7])
+        state_exact = exact.decoder.init_state(batch_size=2)
+        state_small = small.decoder.init_state(batch_size=2)
+        with torch.no_grad():
+            for _ in range(3):
+                l1, state_exact = exact.step(tokens, state_exact)
+                l2, state_small = small.step(tokens, state_small)
+                torch.testing.assert_close(l2, l1, atol=0.05 * float(l1.abs().max()) + 1e-3,
+                                           rtol=0)
+            calls = []
+            real = small.decoder.step_cells
+            small.decoder.step_cells = lambda *a: calls.append(a[0]) or real(*a)
+            small.step(tokens, state_small)
+        assert calls == [0, 1]  # both layers went through the int8 kernels
