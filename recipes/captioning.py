@@ -101,7 +101,7 @@ class Captioning(Task):
                               backbone=backbone.name, image_size=backbone.image_size)
         model = EncoderDecoder(replace(config.model, encoder=encoder),
                                src_vocab_size=len(data.vocab), tgt_vocab_size=len(data.vocab))
-        task_config = {"data": asdict(config.data),
+        task_config = {"data": asdict(config.data), "decoding": {"beam": config.beam},
                        "backbone": {"name": backbone.name, "image_size": backbone.image_size}}
         return Built(data, model, data.vocab, data.tokenizer, task_config=task_config,
                      summary=f"{len(data.train.paths)} training images ({len(data)} captions), "

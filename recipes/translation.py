@@ -74,8 +74,9 @@ class Translation(Task):
                                and data.joint)
         model = EncoderDecoder(model_config, src_vocab_size=len(data.src_vocab),
                                tgt_vocab_size=len(data.tgt_vocab))
+        decoding = {"beam": config.beam, "length_penalty": config.length_penalty}
         return Built(data, model, data.tgt_vocab, data.tgt_tokenizer, data.src_vocab,
-                     data.src_tokenizer, {"data": asdict(config.data)},
+                     data.src_tokenizer, {"data": asdict(config.data), "decoding": decoding},
                      summary=f"{len(data)} training pairs ({data.dropped} too long dropped), "
                      f"{len(data.val_src)} validation, vocabulary {len(data.src_vocab)}/"
                      f"{len(data.tgt_vocab)}, {model.num_parameters():,} parameters")

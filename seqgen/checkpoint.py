@@ -124,11 +124,17 @@ class LoadedModel:
 
 
 def export_checkpoint(src: str | Path, dst: str | Path, *, half: bool = True,
-                      int8: bool = False) -> None:
+                      int8: bool = False, decoding: dict | None = None) -> None:
     """Writes a model-only copy (no optimizer state) for shipping: half precision by default, or
-    int8 weights (see :mod:`seqgen.int8`) with the remaining floats in half precision."""
+    int8 weights (see :mod:`seqgen.int8`) with the remaining floats in half precision.
+    ``decoding`` (beam, length_penalty) records the search chosen on validation as the model's
+    default."""
     ckpt = load_checkpoint(src)
     ckpt["trainer"] = None
+    if decoding:
+        ckpt["task_config"] = {**(ckpt.get("task_config") or {}),
+                               "decoding": {**(ckpt.get("task_config") or {}).get("decoding", {}),
+                                            **decoding}}
     weights = ckpt["model"]
     if ckpt.get("quantized"):
         weights = dequantize_rows(weights)

@@ -43,15 +43,16 @@ class OneLineParser(argparse.ArgumentParser):
 # ------------------------------------------------------------------------------------------------
 def add_search_options(p: argparse.ArgumentParser, *, beam: int, max_len: int) -> None:
     g = p.add_argument_group("search")
-    g.add_argument("--beam", type=positive_int, default=beam,
-                   help=f"beam size (default {beam}; 1 = greedy)")
+    g.add_argument("--beam", type=positive_int,
+                   help=f"beam size (default: the model's own, else {beam}; 1 = greedy)")
     g.add_argument("--n-best", type=positive_int, default=1,
                    help="hypotheses to print per input (beam search, at most the beam size)")
     g.add_argument("--temperature", type=finite_float, help="sample with this temperature")
     g.add_argument("--top-k", type=positive_int, help="sample from the k most likely symbols")
     g.add_argument("--top-p", type=finite_float, help="nucleus sampling mass, in (0, 1]")
-    g.add_argument("--length-penalty", type=finite_float, default=1.0,
-                   help="beam length penalty alpha (0 to 10; 0 = none)")
+    g.add_argument("--length-penalty", type=finite_float,
+                   help="beam length penalty alpha (0 to 10; 0 = none; default: the model's "
+                   "own, else 1)")
     g.add_argument("--repetition-penalty", type=finite_float, default=1.0,
                    help=">= 1; 1 = none")
     g.add_argument("--no-repeat-ngram", type=non_negative_int, default=0,
@@ -62,12 +63,15 @@ def add_search_options(p: argparse.ArgumentParser, *, beam: int, max_len: int) -
     g.add_argument("--seed", type=int, help="random seed for sampling")
 
 
-def options_from(args: argparse.Namespace) -> SearchOptions:
-    options = SearchOptions(
-        beam=args.beam, n_best=args.n_best, temperature=args.temperature, top_k=args.top_k,
-        top_p=args.top_p, length_penalty=args.length_penalty,
+def options_from(args: argparse.Namespace, pipe: Pipeline) -> SearchOptions:
+    """The command line's search options over the model's defaults (its tuned beam and length
+    penalty, or the task's usual ones)."""
+    given = {name: getattr(args, name) for name in ("beam", "length_penalty")
+             if getattr(args, name) is not None}
+    options = pipe.default_options(
+        n_best=args.n_best, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
         repetition_penalty=args.repetition_penalty, no_repeat_ngram=args.no_repeat_ngram,
-        min_length=args.min_length, max_len=args.max_len, seed=args.seed)
+        min_length=args.min_length, max_len=args.max_len, seed=args.seed, **given)
     options.check()
     return options
 
@@ -125,7 +129,7 @@ def print_outputs(label: str | None, outputs: list[Output], n_best: int) -> None
 # ------------------------------------------------------------------------------------------------
 def cmd_generate(args: argparse.Namespace) -> int:
     pipe = load(args)
-    options = options_from(args)
+    options = options_from(args, pipe)
     if args.num > 1 and not options.sampling:
         raise UsageError("-n needs sampling (--temperature, --top-k or --top-p); with --beam ask "
                          "for --n-best N instead")
@@ -148,7 +152,7 @@ def cmd_translate(args: argparse.Namespace) -> int:
 
     texts, bad = read_inputs(args.text, args.input)
     pipe = load(args)
-    options = options_from(args)
+    options = options_from(args, pipe)
     pictures = attention_files(args.attention, len(texts)) if args.attention else []
     failures = len(bad)
     for number in bad:
@@ -186,7 +190,7 @@ def cmd_caption(args: argparse.Namespace) -> int:
     from .tasks.captioning import save_attention_strip
 
     pipe = load(args)
-    options = options_from(args)
+    options = options_from(args, pipe)
     names = strip_names(args.images)
     failures = 0
     results = pipe.iter_caption(args.images, options, attention=bool(args.attention),
@@ -220,7 +224,8 @@ def strip_names(paths: Sequence[str]) -> list[str]:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     pipe = Pipeline.load(args.ckpt, device=args.device, precision=args.precision)
-    result = pipe.evaluate(args.data_dir, args.split, beam=args.beam, limit=args.limit,
+    result = pipe.evaluate(args.data_dir, args.split, beam=args.beam,
+                           length_penalty=args.length_penalty, limit=args.limit,
                            progress=sys.stderr.isatty())
     print(json.dumps(result, ensure_ascii=False))
     return 0
@@ -232,8 +237,14 @@ def cmd_export(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.is_dir():
         raise UsageError(f"--out {out} is a folder; give a file name such as {out / 'model.pt'}")
+    decoding = {name: getattr(args, name) for name in ("beam", "length_penalty")
+                if getattr(args, name) is not None}
+    if decoding:
+        SearchOptions(beam=decoding.get("beam", 5), **{k: v for k, v in decoding.items()
+                                                        if k != "beam"}).check()
     try:
-        export_checkpoint(args.ckpt, out, half=not args.float32, int8=args.int8)
+        export_checkpoint(args.ckpt, out, half=not args.float32, int8=args.int8,
+                          decoding=decoding)
     except OSError as err:
         raise UsageError(f"cannot write {out}: {_reason(err)}") from None
     print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB)", file=sys.stderr)
@@ -323,15 +334,22 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="score a checkpoint on a data split; prints JSON")
     p.add_argument("--data-dir", required=True, help="data folder in the data set's standard layout")
     p.add_argument("--split", default="test")
-    p.add_argument("--beam", type=positive_int, help="beam size (translation 5, captioning 3)")
+    p.add_argument("--beam", type=positive_int,
+                   help="beam size (default: the model's own, else translation 5, captioning 3)")
+    p.add_argument("--length-penalty", type=finite_float,
+                   help="beam length penalty alpha (default: the model's own, else 1)")
     p.add_argument("--limit", type=non_negative_int, default=0,
                    help="score only the first N examples (0: all)")
 
     p = sub.add_parser("export", help="write a model-only copy for shipping (half precision)")
     p.add_argument("--out", required=True, help="output checkpoint path")
     p.add_argument("--float32", action="store_true", help="keep full precision")
-    p.add_argument("--int8", action="store_true", help="int8 weights, Linear layers run as "
-                   "dynamically quantised int8 products (CPU)")
+    p.add_argument("--int8", action="store_true", help="int8 weights; Linear layers and RNN "
+                   "cells run as dynamically quantised int8 products (CPU)")
+    p.add_argument("--beam", type=positive_int, help="record this beam size as the model's "
+                   "default (chosen on validation)")
+    p.add_argument("--length-penalty", type=finite_float, help="record this length penalty as "
+                   "the model's default (chosen on validation)")
 
     for name, p in sub.choices.items():
         if name != "train":

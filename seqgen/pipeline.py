@@ -40,6 +40,12 @@ DEFAULT_OPTIONS = {"headlines": dict(max_len=100), "translation": dict(beam=5, m
                    "captioning": dict(beam=3, max_len=40)}
 
 
+def tuned_decoding(loaded: LoadedModel) -> dict:
+    """The beam size and length penalty a checkpoint carries (chosen on validation), if any."""
+    saved = loaded.task_config.get("decoding") or {}
+    return {k: saved[k] for k in ("beam", "length_penalty") if k in saved}
+
+
 # ------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class SearchOptions:
@@ -212,8 +218,11 @@ class Pipeline:
         return self.loaded.task
 
     def default_options(self, **changes: object) -> SearchOptions:
-        """The task's usual search (greedy / beam 5 / beam 3), with ``changes`` applied."""
-        return replace(SearchOptions(**DEFAULT_OPTIONS.get(self.task, {})), **changes)
+        """The task's usual search (greedy / beam 5 / beam 3), then the beam size and length
+        penalty chosen on validation for this model (its checkpoint's ``decoding``), then
+        ``changes``."""
+        tuned = tuned_decoding(self.loaded)
+        return replace(SearchOptions(**{**DEFAULT_OPTIONS.get(self.task, {}), **tuned}), **changes)
 
     def _require(self, task: str) -> None:
         if self.task != task:
@@ -354,27 +363,32 @@ class Pipeline:
 
     # -------------------------------------------------------------------------------- evaluation
     def evaluate(self, data_dir: str | Path, split: str, *, beam: int | None = None,
-                 limit: int = 0, progress: bool = False) -> dict:
+                 length_penalty: float | None = None, limit: int = 0,
+                 progress: bool = False) -> dict:
         """The task's scores on one split of a data folder (bits/char, BLEU or caption BLEU);
-        ``progress`` shows a bar while image features are computed."""
+        beam and length penalty default to the model's own; ``progress`` shows a bar while image
+        features are computed."""
         if limit < 0:
             raise ValueError(f"limit must be >= 0 (got {limit}); 0 scores every example")
-        if beam is not None and beam < 1:
-            raise ValueError(f"beam size must be >= 1 (got {beam})")
+        given = {k: v for k, v in (("beam", beam), ("length_penalty", length_penalty))
+                 if v is not None}
+        options = self.default_options(**given)
+        options.check()
         with self._autocast():
-            return self._evaluate(str(data_dir), split, beam, limit, progress)
+            return self._evaluate(str(data_dir), split, options, limit, progress)
 
-    def _evaluate(self, data_dir: str, split: str, beam: int | None, limit: int,
+    def _evaluate(self, data_dir: str, split: str, options: SearchOptions, limit: int,
                   progress: bool) -> dict:
+        search = dict(beam=options.beam, length_penalty=options.length_penalty)
         if self.task == "headlines":
             from .tasks.headlines import evaluate_split
             return evaluate_split(self.loaded, str(data_dir), split, limit=limit)
         if self.task == "translation":
             from .tasks.translation import evaluate_split
-            return evaluate_split(self.loaded, str(data_dir), split, beam=beam or 5, limit=limit)
+            return evaluate_split(self.loaded, str(data_dir), split, limit=limit, **search)
         if self.task == "captioning":
             from .tasks.captioning import evaluate_split
-            return evaluate_split(self.loaded, str(data_dir), split, beam=beam or 3, limit=limit,
-                                  progress=progress)
+            return evaluate_split(self.loaded, str(data_dir), split, limit=limit,
+                                  progress=progress, **search)
         raise ValueError(f"unknown task {self.task!r}")
 

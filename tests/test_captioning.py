@@ -139,6 +139,9 @@ def test_scores_reward_matching_captions():
     assert good["bleu4"] == 100.0 and good["exact_match"] == 1.0 and bad["bleu4"] < 5
     assert good["cider"] > 2.0 and bad["cider"] < 0.1
     assert cider_d(["a b c"], [["a b c"]]) == 0.0  # one image: every n-gram has idf 0
+    assert good["distinct"] == 1.0
+    same = score_captions(["a dog runs .", "A dog runs", "a child plays with a ball"], refs)
+    assert same["distinct"] == round(2 / 3, 4)  # case and the final full stop do not count
 
 
 # -- the synthetic set and a real (tiny) training run -------------------------------------------

@@ -113,19 +113,22 @@ def light_overlay(grid: torch.Tensor, size: tuple[int, int]) -> Any:
 
 # ------------------------------------------------------------------------------------------------
 def score_captions(hypotheses: Sequence[str], references: Sequence[Sequence[str]]) -> dict:
-    """BLEU-1..4 (0-100, lower-cased, multi-reference), CIDEr-D and exact-caption accuracy."""
+    """BLEU-1..4 (0-100, lower-cased, multi-reference), CIDEr-D, exact-caption accuracy, and
+    the share of distinct captions (a captioner that says the same thing of many photos has
+    learnt the data set's average caption, whatever its BLEU)."""
     scores = caption_bleu(hypotheses, references)
     scores["cider"] = round(cider_d(hypotheses, references), 4)
     normal = lambda s: " ".join(s.lower().replace(".", " ").split())  # noqa: E731
     exact = sum(normal(h) in {normal(r) for r in refs} for h, refs in zip(hypotheses, references))
     scores["exact_match"] = round(exact / max(len(hypotheses), 1), 4)
+    scores["distinct"] = round(len({normal(h) for h in hypotheses}) / max(len(hypotheses), 1), 4)
     return scores
 
 
 def evaluate_batches(loaded: LoadedModel, batches: Iterable[tuple[Batch, list[list[str]]]], *,
-                     beam: int = 3, max_len: int = 40) -> dict:
+                     beam: int = 3, length_penalty: float = 1.0, max_len: int = 40) -> dict:
     """Captions every batch of image features and scores them against their references."""
-    searcher = build_searcher(beam=beam, max_len=max_len)
+    searcher = build_searcher(beam=beam, length_penalty=length_penalty, max_len=max_len)
     hyps, refs = [], []
     for batch, references in batches:
         results = generate(loaded.model, batch.to(loaded.model.device), searcher)
@@ -135,7 +138,7 @@ def evaluate_batches(loaded: LoadedModel, batches: Iterable[tuple[Batch, list[li
 
 
 def evaluate_split(loaded: LoadedModel, data_dir: str, split: str, *, beam: int = 3,
-                   limit: int = 0, cache_dir: str | None = None,
+                   length_penalty: float = 1.0, limit: int = 0, cache_dir: str | None = None,
                    progress: bool = False) -> dict:
     """Scores one split of a Flickr8k-style folder (images/, Flickr8k.token.txt, split lists)."""
     from ..data.captions import caption_set, flickr_layout, read_captions, read_split
@@ -159,4 +162,6 @@ def evaluate_split(loaded: LoadedModel, data_dir: str, split: str, *, beam: int 
     if not kept:
         raise ValueError(f"split {split!r} in {data_dir} has no readable images to caption")
     log.info("captioning %d images (beam %d)", len(kept), beam)
-    return {"split": split, **evaluate_batches(loaded, batches, beam=beam), "beam": beam}
+    return {"split": split, **evaluate_batches(loaded, batches, beam=beam,
+                                               length_penalty=length_penalty),
+            "beam": beam, "length_penalty": length_penalty}

@@ -60,7 +60,7 @@ def evaluate_texts(loaded: LoadedModel, sources: Sequence[str], references: Sequ
 
 
 def evaluate_split(loaded: LoadedModel, data_dir: str, split: str, *, beam: int = 5,
-                   limit: int = 0) -> dict:
+                   length_penalty: float = 1.0, limit: int = 0) -> dict:
     """Scores one split of a Multi30k-style folder (``{split}.{src}`` / ``{split}.{tgt}``)."""
     saved = loaded.task_config.get("data", {})
     config = TranslationDataConfig(data_dir=data_dir, src=saved.get("src", "de"),
@@ -72,8 +72,9 @@ def evaluate_split(loaded: LoadedModel, data_dir: str, split: str, *, beam: int 
         raise ValueError(f"split {split!r} in {data_dir} has no sentences to translate")
     log.info("translating %d sentences (%s->%s, beam %d)", len(sources), config.src, config.tgt,
              beam)
-    scores = evaluate_texts(loaded, sources, references, beam=beam)
-    return {**scores, "split": split, "sentences": len(sources), "beam": beam}
+    scores = evaluate_texts(loaded, sources, references, beam=beam, length_penalty=length_penalty)
+    return {**scores, "split": split, "sentences": len(sources), "beam": beam,
+            "length_penalty": length_penalty}
 
 
 def save_attention_heatmap(source: Sequence[str], target: Sequence[str], attention: torch.Tensor,
