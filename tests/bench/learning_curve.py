@@ -1,0 +1,78 @@
+"""Learning curve of a training run: a validation metric against minutes of training, as a PNG.
+
+    python tests/bench/learning_curve.py runs/translation-m30k --metric val_bleu \
+        --out assets/curves/translation.png --title "Multi30k de-en"
+
+Reads the run's ``metrics.jsonl`` (the evaluation rows carry ``elapsed_s``, the training time
+including evaluations) and draws one line with a dot per evaluation; the best point is marked.
+With ``--also`` a second metric (e.g. val_loss) goes on a right-hand axis.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from seqgen.tasks.pictures import figure
+
+
+def read_points(run_dir: Path, metric: str) -> list[tuple[float, float]]:
+    """(minutes, value) of every row of ``metrics.jsonl`` that has ``metric``."""
+    points = []
+    for line in (run_dir / "metrics.jsonl").read_text(encoding="utf-8").splitlines():
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue  # a line cut short by a crash
+        if metric in row and "elapsed_s" in row:
+            points.append((row["elapsed_s"] / 60, float(row[metric])))
+    return points
+
+
+def draw(points: list[tuple[float, float]], out: Path, *, metric: str, title: str,
+         higher_is_better: bool, also: list[tuple[float, float]] | None = None,
+         also_metric: str = "") -> None:
+    minutes, values = zip(*points)
+    best = (max if higher_is_better else min)(range(len(values)), key=values.__getitem__)
+    with figure(out, dpi=110, figsize=(6.4, 3.6)) as (_, ax):
+        ax.plot(minutes, values, marker="o", markersize=3, color="tab:blue", label=metric)
+        ax.annotate(f"best {values[best]:.4g} at {minutes[best]:.0f} min",
+                    (minutes[best], values[best]), textcoords="offset points", xytext=(-110, -28),
+                    fontsize=8, arrowprops={"arrowstyle": "->", "lw": 0.6})
+        ax.set_xlabel("training minutes (2 CPU cores)")
+        ax.set_ylabel(metric, color="tab:blue")
+        ax.set_title(title, fontsize=10)
+        ax.grid(alpha=0.3)
+        if also:
+            right = ax.twinx()
+            right.plot(*zip(*also), color="tab:orange", alpha=0.7, linewidth=1)
+            right.set_ylabel(also_metric, color="tab:orange")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("--metric", required=True, help="e.g. val_bleu, val_bleu4, val_bpc")
+    parser.add_argument("--also", default="", help="a second metric on a right-hand axis")
+    parser.add_argument("--lower-is-better", action="store_true")
+    parser.add_argument("--title", default="")
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args(argv)
+    if not (args.run_dir / "metrics.jsonl").is_file():
+        print(f"error: no metrics.jsonl in {args.run_dir}", file=sys.stderr)
+        return 2
+    points = read_points(args.run_dir, args.metric)
+    if not points:
+        print(f"error: no {args.metric!r} rows in {args.run_dir / 'metrics.jsonl'}", file=sys.stderr)
+        return 2
+    also = read_points(args.run_dir, args.also) if args.also else None
+    draw(points, args.out, metric=args.metric, title=args.title or str(args.run_dir),
+         higher_is_better=not args.lower_is_better, also=also, also_metric=args.also)
+    print(f"{args.out}: {len(points)} evaluations, last {points[-1][1]:.4g} at "
+          f"{points[-1][0]:.1f} min")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
