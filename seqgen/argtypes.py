@@ -7,17 +7,11 @@ import math
 
 
 def positive_int(text: str) -> int:
-    value = _int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
-    return value
+    return _at_least(_int(text), 1, f"expected a whole number >= 1, got {text!r}")
 
 
 def non_negative_int(text: str) -> int:
-    value = _int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
-    return value
+    return _at_least(_int(text), 0, f"expected a whole number >= 0, got {text!r}")
 
 
 def finite_float(text: str) -> float:
@@ -31,9 +25,12 @@ def finite_float(text: str) -> float:
 
 
 def non_negative_float(text: str) -> float:
-    value = finite_float(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text!r}")
+    return _at_least(finite_float(text), 0, f"must be a number >= 0, got {text!r}")
+
+
+def _at_least(value, low, message: str):
+    if value < low:
+        raise argparse.ArgumentTypeError(message)
     return value
 
 

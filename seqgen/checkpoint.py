@@ -132,9 +132,9 @@ def export_checkpoint(src: str | Path, dst: str | Path, *, half: bool = True,
     ckpt = load_checkpoint(src)
     ckpt["trainer"] = None
     if decoding:
-        ckpt["task_config"] = {**(ckpt.get("task_config") or {}),
-                               "decoding": {**(ckpt.get("task_config") or {}).get("decoding", {}),
-                                            **decoding}}
+        task_config = dict(ckpt.get("task_config") or {})
+        task_config["decoding"] = {**task_config.get("decoding", {}), **decoding}
+        ckpt["task_config"] = task_config
     weights = ckpt["model"]
     if ckpt.get("quantized"):
         weights = dequantize_rows(weights)

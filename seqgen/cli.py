@@ -21,7 +21,7 @@ from . import __version__
 from .argtypes import finite_float, non_negative_int, positive_int
 from .checkpoint import CheckpointError
 from .fileio import decode_lines, read_bytes
-from .pipeline import MAX_ROWS, Output, Pipeline, SearchOptions, bundled_model
+from .pipeline import MAX_ROWS, TUNED, Output, Pipeline, SearchOptions, bundled_model
 from .resources import resource_path
 
 RECIPES = ("captioning", "headlines", "translation")
@@ -66,14 +66,18 @@ def add_search_options(p: argparse.ArgumentParser, *, beam: int, max_len: int) -
 def options_from(args: argparse.Namespace, pipe: Pipeline) -> SearchOptions:
     """The command line's search options over the model's defaults (its tuned beam and length
     penalty, or the task's usual ones)."""
-    given = {name: getattr(args, name) for name in ("beam", "length_penalty")
-             if getattr(args, name) is not None}
+    given = tuned_given(args)
     options = pipe.default_options(
         n_best=args.n_best, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
         repetition_penalty=args.repetition_penalty, no_repeat_ngram=args.no_repeat_ngram,
         min_length=args.min_length, max_len=args.max_len, seed=args.seed, **given)
     options.check()
     return options
+
+
+def tuned_given(args: argparse.Namespace) -> dict:
+    """--beam and --length-penalty where given (else the model's own apply)."""
+    return {name: getattr(args, name) for name in TUNED if getattr(args, name) is not None}
 
 
 def load(args: argparse.Namespace) -> Pipeline:
@@ -237,11 +241,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.is_dir():
         raise UsageError(f"--out {out} is a folder; give a file name such as {out / 'model.pt'}")
-    decoding = {name: getattr(args, name) for name in ("beam", "length_penalty")
-                if getattr(args, name) is not None}
-    if decoding:
-        SearchOptions(beam=decoding.get("beam", 5), **{k: v for k, v in decoding.items()
-                                                        if k != "beam"}).check()
+    decoding = tuned_given(args)
+    SearchOptions(**{"beam": 5, **decoding}).check()  # a beam, so the length penalty is checked
     try:
         export_checkpoint(args.ckpt, out, half=not args.float32, int8=args.int8,
                           decoding=decoding)

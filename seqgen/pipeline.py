@@ -40,10 +40,13 @@ DEFAULT_OPTIONS = {"headlines": dict(max_len=100), "translation": dict(beam=5, m
                    "captioning": dict(beam=3, max_len=40)}
 
 
+TUNED = ("beam", "length_penalty")  # search settings a checkpoint may carry (its "decoding")
+
+
 def tuned_decoding(loaded: LoadedModel) -> dict:
     """The beam size and length penalty a checkpoint carries (chosen on validation), if any."""
     saved = loaded.task_config.get("decoding") or {}
-    return {k: saved[k] for k in ("beam", "length_penalty") if k in saved}
+    return {k: saved[k] for k in TUNED if k in saved}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -370,8 +373,7 @@ class Pipeline:
         features are computed."""
         if limit < 0:
             raise ValueError(f"limit must be >= 0 (got {limit}); 0 scores every example")
-        given = {k: v for k, v in (("beam", beam), ("length_penalty", length_penalty))
-                 if v is not None}
+        given = {k: v for k, v in zip(TUNED, (beam, length_penalty)) if v is not None}
         options = self.default_options(**given)
         options.check()
         with self._autocast():

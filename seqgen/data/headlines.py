@@ -88,9 +88,9 @@ def read_ag_news_rows(path: str | Path, *, field: str = "title", clean: bool = T
                              "title, description")
         title, description = row[1], row[2] if len(row) > 2 else ""
         text = f"{title}. {description}" if field == "title+description" and len(row) > 2 else title
-        tidy = clean_text if clean else str.strip
-        if tidy(text):
-            rows.append((tidy(text), tidy(description)))
+        text = clean_text(text) if clean else text.strip()
+        if text:
+            rows.append((text, clean_text(description) if clean else description.strip()))
     return rows
 
 
@@ -123,7 +123,8 @@ def _load_hf(config: HeadlineDataConfig, split: str) -> list[tuple[str, str]]:
         pairs = [(text, "") for text in rows["text"]]
     else:
         raise ValueError(f"dataset {config.dataset} has neither a 'title' nor a 'text' column")
-    return [(tidy(text), tidy(description)) for text, description in pairs if tidy(text)]
+    tidied = ((tidy(text), description) for text, description in pairs)
+    return [(text, tidy(description)) for text, description in tidied if text]
 
 
 def make_tokenizer(level: str) -> Tokenizer:
