@@ -71,7 +71,7 @@ class Captioning(Task):
         "--train-split": ("data.train_split", "list of training image file names"),
         "--val-split": ("data.val_split", "list of validation image file names"),
         "--dataset": ("data.dataset", "Hugging Face dataset name (online)"),
-        "--backbone": ("data.backbone", "efficientnet_lite0, resnet18, resnet50, "
+        "--backbone": ("data.backbone", "efficientnet_lite0 (1, 2), resnet18, resnet50, "
                        "mobilenet_v3_large or pixels"),
         "--cache-dir": ("data.cache_dir", "feature cache folder (default ~/.cache/seqgen/features)"),
         "--fine-tune": ("fine_tune", "run the CNN inside the model and fine-tune its last N blocks "

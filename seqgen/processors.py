@@ -21,13 +21,18 @@ class LogitsProcessor(Protocol):
     def __call__(self, logits: Tensor, history: Tensor) -> Tensor: ...
 
 
+# Processors that can never leave a row without a choice say so with ``bans_whole_rows = False``;
+# for any other callable the chain checks every row (one more pass over the logits per step).
+
 def apply_processors(processors: Sequence[LogitsProcessor], logits: Tensor, history: Tensor
                      ) -> Tensor:
     """Chains the processors; a row they ban entirely (e.g. n-gram blocking at a dead end) is left
     only EOS, so a searcher can always end the sequence instead of choosing from nothing."""
     for process in processors:
         logits = process(logits, history)
-    return end_dead_rows(logits)
+    if any(getattr(process, "bans_whole_rows", True) for process in processors):
+        logits = end_dead_rows(logits)
+    return logits
 
 
 def end_dead_rows(logits: Tensor) -> Tensor:
@@ -42,6 +47,8 @@ def end_dead_rows(logits: Tensor) -> Tensor:
 # ------------------------------------------------------------------------------------------------
 class Temperature:
     """p_i ∝ exp(log p_i / T): T < 1 sharpens towards greedy, T > 1 flattens towards uniform."""
+
+    bans_whole_rows = False
 
     def __init__(self, temperature: float) -> None:
         if not temperature > 0:
@@ -60,6 +67,8 @@ class Temperature:
 class TopK:
     """Keeps the k most likely tokens."""
 
+    bans_whole_rows = False
+
     def __init__(self, k: int) -> None:
         if k < 1:
             raise ValueError(f"top_k must be >= 1 (got {k}); leave it unset to keep every token")
@@ -73,6 +82,8 @@ class TopK:
 
 class TopP:
     """Nucleus: keeps the smallest set of most likely tokens whose probability reaches p."""
+
+    bans_whole_rows = False
 
     def __init__(self, p: float) -> None:
         if not 0 < p <= 1:
@@ -89,6 +100,8 @@ class TopP:
 
 class RepetitionPenalty:
     """CTRL-style: divides positive (multiplies negative) logits of tokens already generated."""
+
+    bans_whole_rows = False
 
     def __init__(self, penalty: float) -> None:
         if not (math.isfinite(penalty) and penalty >= 1):
@@ -129,6 +142,8 @@ class NoRepeatNGram:
 class MinLength:
     """Forbids EOS until ``min_length`` tokens have been generated."""
 
+    bans_whole_rows = False
+
     def __init__(self, min_length: int, *, eos: int = EOS) -> None:
         if min_length < 0:
             raise ValueError(f"min_length must be >= 0 (got {min_length})")
@@ -137,41 +152,37 @@ class MinLength:
     def __call__(self, logits: Tensor, history: Tensor) -> Tensor:
         if history.size(1) >= self.min_length:
             return logits
-        return logits.index_fill(1, _index([self.eos], logits.device), NEG_INF)
+        return logits + ban_bias((self.eos,), logits.size(1), logits.device)
 
 
 class BanTokens:
     """Never emits the given ids; PAD and BOS are always banned by the searchers."""
 
+    bans_whole_rows = False
+
     def __init__(self, ids: Iterable[int]) -> None:
         self.ids = sorted(set(int(i) for i in ids))
 
     def __call__(self, logits: Tensor, history: Tensor) -> Tensor:
-        return logits.index_fill(1, _index(self.ids, logits.device), NEG_INF)
+        return logits + self.bias(logits.size(1), logits.device)  # one pass; index_fill took two
 
     def bias(self, vocab_size: int, device: torch.device) -> Tensor:
         """(V,) zeros with -inf at the banned ids: added to scores, it bans them in the same pass
         that adds something else (beam search adds its running scores)."""
-        key = (tuple(self.ids), vocab_size, device)
-        if key not in _BIAS_CACHE:
-            bias = torch.zeros(vocab_size, device=device)
-            bias[[i for i in self.ids if i < vocab_size]] = NEG_INF
-            _BIAS_CACHE[key] = bias
-        return _BIAS_CACHE[key]
+        return ban_bias(self.ids, vocab_size, device)
 
 
 _BIAS_CACHE: dict[tuple[tuple[int, ...], int, torch.device], Tensor] = {}
 
 
-_INDEX_CACHE: dict[tuple[tuple[int, ...], torch.device], Tensor] = {}
-
-
-def _index(ids: Sequence[int], device: torch.device) -> Tensor:
-    """A cached id tensor: building one at every decoding step costs more than using it."""
-    key = (tuple(ids), device)
-    if key not in _INDEX_CACHE:
-        _INDEX_CACHE[key] = torch.tensor(ids, dtype=torch.long, device=device)
-    return _INDEX_CACHE[key]
+def ban_bias(ids: Sequence[int], vocab_size: int, device: torch.device) -> Tensor:
+    """A cached (V,) row of zeros with -inf at ``ids``; adding it bans them in one pass."""
+    key = (tuple(ids), vocab_size, device)
+    if key not in _BIAS_CACHE:
+        bias = torch.zeros(vocab_size, device=device)
+        bias[[i for i in ids if i < vocab_size]] = NEG_INF
+        _BIAS_CACHE[key] = bias
+    return _BIAS_CACHE[key]
 
 
 def default_bans(*, ban_unk: bool = True) -> BanTokens:

@@ -63,21 +63,24 @@ class _LeftToRight(_Searcher):
         finished = torch.zeros(n, dtype=torch.bool, device=first.device)
         scores = torch.zeros(n, device=first.device)
         attention = []
-        length = 0
+        length = n_finished = 0
         for t in range(self.max_len):
             logits, state = model.step(tokens, state)
             logits = logits.float()  # (N, V)
             chosen = self.choose(apply_processors(self.processors, logits, history[:, :t]))  # (N,)
-            chosen = chosen.masked_fill(finished, PAD)
             logp = logits.log_softmax(-1).gather(1, chosen[:, None]).squeeze(1)
-            scores += logp.masked_fill(finished, 0.0)
+            if n_finished:  # (masking skipped while every row runs: most steps of most searches)
+                chosen = chosen.masked_fill(finished, PAD)
+                logp = logp.masked_fill(finished, 0.0)
+            scores += logp
             history[:, t] = chosen
             length = t + 1
             if self.collect_attention and getattr(state, "attention", None) is not None:
                 attention.append(state.attention[:, -1])  # (N, S)
             yield chosen
             finished |= chosen == EOS
-            if bool(finished.all()):
+            n_finished = int(finished.sum())
+            if n_finished == n:
                 break
             tokens = chosen
         history = history[:, :length]

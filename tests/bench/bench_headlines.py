@@ -231,21 +231,27 @@ def generation_speed(model: EncoderDecoder, data: HeadlineData, *, size: int, re
     prompt = data.encode("Today ")
     searcher = GreedySearch(max_len=size, processors=[MinLength(size)])
     prompts = data.prompts(["Today "] * batch)
-    start = time.perf_counter()
-    for _ in range(repeats):
-        generate(model, prompts, searcher)
-    stepping = repeats * size * batch / (time.perf_counter() - start)
+    stepping = size * batch / fastest(lambda: generate(model, prompts, searcher), repeats)
     if not rerun:
         return stepping, math.nan
 
     def run_all(tokens: torch.Tensor) -> torch.Tensor:
         return model.decoder(tokens, model.decoder.init_state(batch_size=1))[0]
 
-    start = time.perf_counter()
-    for _ in range(max(repeats // 3, 1)):
-        lesson_generate(model, run_all, [1, *prompt], size)
-    rerun = max(repeats // 3, 1) * size / (time.perf_counter() - start)
+    rerun = size / fastest(lambda: lesson_generate(model, run_all, [1, *prompt], size),
+                           max(repeats // 2, 2))
     return stepping, rerun
+
+
+def fastest(work, repeats: int) -> float:
+    """Seconds of the fastest of ``repeats`` runs: the least disturbed by the rest of the machine,
+    so ratios of two such figures are stable from run to run."""
+    best = math.inf
+    for _ in range(repeats):
+        start = time.perf_counter()
+        work()
+        best = min(best, time.perf_counter() - start)
+    return best
 
 
 def generation_figures(small: EncoderDecoder, best: EncoderDecoder, data: HeadlineData, *,
