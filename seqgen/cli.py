@@ -334,7 +334,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("evaluate", help="score a checkpoint on a data split; prints JSON")
     p.add_argument("--data-dir", required=True, help="data folder in the data set's standard layout")
-    p.add_argument("--split", default="test")
+    p.add_argument("--split", default="test",
+                   help="a split file's name (test, val, ...); for headlines also heldout: the rows the "
+                        "model's training run held out of train")
     p.add_argument("--beam", type=positive_int,
                    help="beam size (default: the model's own, else translation 5, captioning 3)")
     p.add_argument("--length-penalty", type=finite_float,

@@ -82,8 +82,10 @@ def to_rgb(image: Image.Image) -> Image.Image:
 # ------------------------------------------------------------------------------------------------
 @torch.no_grad()
 def extract(backbone: Backbone, paths: Sequence[str | Path], *, batch_size: int = 32,
-            progress: bool = False) -> tuple[dict[str, Tensor], dict[str, str]]:
-    """Grid features (N, C) per readable image, and a one-line error per unreadable one."""
+            progress: bool = False, mirrored: bool = False
+            ) -> tuple[dict[str, Tensor], dict[str, str]]:
+    """Grid features (N, C) per readable image (of its mirror image with ``mirrored``), and a
+    one-line error per unreadable one."""
     transform = backbone.transform()
     device = next(backbone.parameters(), torch.empty(0)).device
     features: dict[str, Tensor] = {}
@@ -93,7 +95,10 @@ def extract(backbone: Backbone, paths: Sequence[str | Path], *, batch_size: int 
         pixels, names = [], []
         for path in paths[start:start + batch_size]:
             try:
-                pixels.append(transform(load_image(path, min_side=backbone.image_size)))
+                image = load_image(path, min_side=backbone.image_size)
+                if mirrored:
+                    image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+                pixels.append(transform(image))
                 names.append(str(path))
             except ImageError as err:
                 errors[str(path)] = str(err)
@@ -116,11 +121,14 @@ def _progress(total: int, enabled: bool, desc: str):
 
 
 class FeatureCache:
-    """Grid features on disk, one float16 file per image, under ``cache_dir/backbone-size``."""
+    """Grid features on disk, one float16 file per image, under ``cache_dir/backbone-size`` (or
+    ``backbone-size-mirrored`` for the features of mirrored images, a training augmentation)."""
 
-    def __init__(self, cache_dir: str | Path, backbone: Backbone) -> None:
-        self.backbone = backbone
-        self.folder = Path(cache_dir) / f"{backbone.name}-{backbone.image_size}"
+    def __init__(self, cache_dir: str | Path, backbone: Backbone, *, mirrored: bool = False
+                 ) -> None:
+        self.backbone, self.mirrored = backbone, mirrored
+        self.folder = (Path(cache_dir) / f"{backbone.name}-{backbone.image_size}"
+                       f"{'-mirrored' if mirrored else ''}")
         self.hits = self.misses = 0
 
     def key(self, path: str | Path) -> Path:
@@ -149,7 +157,8 @@ class FeatureCache:
                     continue
             missing.append(path)
         self.misses += len(missing)
-        computed, bad = extract(self.backbone, missing, batch_size=batch_size, progress=progress)
+        computed, bad = extract(self.backbone, missing, batch_size=batch_size, progress=progress,
+                                mirrored=self.mirrored)
         errors.update(bad)
         for name, grid in computed.items():
             grid = grid.half().contiguous()

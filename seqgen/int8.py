@@ -3,8 +3,8 @@ and the Linear layers and the decoder's recurrent cells run as dynamically quant
 products on the CPU.
 
 ``seqgen export --int8`` writes such a checkpoint; loading dequantises the stored rows and then
-quantises every ``nn.Linear`` again per output channel (``quantize_dynamic``), so activations stay
-float and only the weights are 8-bit. The decoder's step runs its LSTM/GRU cells on packed int8
+quantises the decoder's ``nn.Linear`` layers again per output channel (``quantize_dynamic``): their
+inputs are quantised on the fly; the encoder, which runs once per input, computes in float. The decoder's step runs its LSTM/GRU cells on packed int8
 weights (:class:`Int8Cells`); the one fused pass over a prompt uses the dequantised weights.
 Embeddings (and an output layer tied to one) stay in half precision.
 """
@@ -48,17 +48,22 @@ def dequantize_rows(weights: dict[str, Tensor]) -> dict[str, Tensor]:
 
 
 def quantize_linear_layers(model: nn.Module) -> nn.Module:
-    """Replaces every ``nn.Linear`` by a dynamically quantised int8 one, and gives every module
-    with ``step_cells`` (the decoder) int8 cells for its RNN (CPU only)."""
+    """Replaces the decoder's ``nn.Linear`` layers by dynamically quantised int8 ones, and gives
+    every module with ``step_cells`` (the decoder) int8 cells for its RNN (CPU only)."""
     from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
 
     for module in model.modules():
         if hasattr(module, "step_cells") and isinstance(getattr(module, "rnn", None),
                                                         (nn.LSTM, nn.GRU)):
             module.step_cells = Int8Cells(module.rnn)
+    # Only the decoder's products, which run at every step, become int8: an encoder runs once per
+    # input, so int8 would save little there, and raw inputs such as CNN features are where 8-bit
+    # activations are riskiest. (The encoder's weights are still stored as int8 rows.)
+    target = getattr(model, "decoder", model)
     with warnings.catch_warnings():  # torch points eager-mode quantisation users to torchao
         warnings.simplefilter("ignore")
-        return quantize_dynamic(model, {nn.Linear: per_channel_dynamic_qconfig}, inplace=True)
+        quantize_dynamic(target, {nn.Linear: per_channel_dynamic_qconfig}, inplace=True)
+    return model
 
 
 def is_quantized(model: nn.Module) -> bool:

@@ -119,6 +119,37 @@ def test_feature_cache_hits_misses_and_invalidates_changed_files(tmp_path):
     assert other.misses == 3  # another image size is another cache
 
 
+def test_mirrored_photos_train_with_left_and_right_swapped(tmp_path):
+    from seqgen.data.captions import CaptionData
+
+    folder = tmp_path / "flickr"
+    (folder / "images").mkdir(parents=True)
+    ramp = np.tile(np.arange(48, dtype=np.uint8)[None, :, None] * 5, (48, 1, 3))
+    for i in range(4):
+        Image.fromarray(ramp // (i + 1)).save(folder / "images" / f"{i}.png")
+    (folder / "Flickr8k.token.txt").write_text("".join(
+        f"{i}.png#{n}\tA dog on the left of a tree {'runs' if n else 'sits'} .\n"
+        for i in range(4) for n in range(2)))
+    (folder / "Flickr_8k.trainImages.txt").write_text("0.png\n1.png\n2.png\n")
+    (folder / "Flickr_8k.devImages.txt").write_text("3.png\n")
+    config = CaptionDataConfig(data_dir=str(folder), backbone="pixels", image_size=48,
+                               cache_dir=str(tmp_path / "cache"), batch_size=2, mirror=True)
+    data = CaptionData(config)
+    assert data.train_features.size(0) == 6  # three photos, then their mirror images
+    assert not torch.equal(data.train_features[0], data.train_features[3])
+    plans = [sorted(i for batch in data.train_plan(epoch) for i in batch) for epoch in (0, 1)]
+    n = len(data)
+    for plan in plans:  # every example once per epoch, as it is or mirrored
+        assert sorted(i % n for i in plan) == list(range(n)) and any(i >= n for i in plan)
+    assert plans[0] != plans[1] and data.train_plan(0) == data.train_plan(0)
+    mirrored = data.make_batch([n])  # example 0 on its mirrored photo
+    assert torch.equal(mirrored.features[0], data.train_features[3].float())
+    words = [data.vocab.itos[t] for t in mirrored.tgt_out[0].tolist()]
+    assert "right" in words and "left" not in words
+    with pytest.raises(ValueError, match="mirror"):
+        CaptionData(config, pixels=True)
+
+
 def test_efficientnet_lite0_gives_a_7x7_grid_offline():
     pytest.importorskip("efficientnet_lite_pytorch")  # the offline extra
     backbone = build_backbone("efficientnet_lite0")

@@ -136,6 +136,16 @@ def test_evaluate_cli_prints_bits_per_char(tiny_ckpt, tmp_path, capsys):
     assert 0 <= result["repeated_3gram_share_greedy"] <= 1
 
 
+def test_evaluate_heldout_scores_the_rows_training_held_out(tiny_ckpt, capsys):
+    folder = tiny_ckpt.parent.parent / "ag"
+    assert cli(["evaluate", "--ckpt", str(tiny_ckpt), "--data-dir", str(folder), "--split",
+                "heldout"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    held_out = HeadlineData(HeadlineDataConfig(data_dir=str(folder))).val_texts
+    assert result["split"] == "heldout" and result["examples"] == len(held_out) > 0
+    assert result["n_chars"] == sum(len(t) + 1 for t in held_out)  # every character, and EOS
+
+
 @pytest.mark.parametrize("argv,message", [
     (["generate", "--ckpt", "missing.pt"], "checkpoint not found"),
     (["generate", "--temperature", "0", "--ckpt", "{ckpt}"], "use greedy"),

@@ -74,3 +74,13 @@ def test_int8_cells_step_like_the_float_cells_and_are_used(tiny_checkpoints):
             small.decoder.step_cells = lambda *a: calls.append(a[0]) or real(*a)
             small.step(tokens, state_small)
         assert calls == [0, 1]  # both layers went through the int8 kernels
+
+
+def test_only_the_decoder_runs_int8_products_the_encoder_stays_float():
+    from conftest import tiny_model
+    from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
+    from seqgen.int8 import quantize_linear_layers
+
+    model = quantize_linear_layers(tiny_model(encoder="features", attention="general", seed=3))
+    assert type(model.encoder.proj) is torch.nn.Linear  # raw CNN features keep float products
+    assert isinstance(model.decoder.output, DynamicLinear) and is_quantized(model)

@@ -53,6 +53,8 @@ class CaptionDataConfig:
     min_freq: int = 3
     max_len: int = 40  # words per caption; longer ones are cut
     batch_size: int = 64
+    mirror: bool = False  # each epoch shows each training photo as it is or mirrored (features
+    # of the mirrored photo, cached like the others; "left" and "right" swapped in its captions)
     limit: int = 0  # first N training images only (0: all)
     val_limit: int = 0
     seed: int = 0
@@ -117,6 +119,12 @@ def flickr_layout(data_dir: str | Path, split: str) -> tuple[Path, Path, Path]:
         raise ValueError(f"unknown split {split!r}; expected train, dev or test")
     split_path = folder / FLICKR_SPLITS.get(split, split)
     return folder / "images", folder / "Flickr8k.token.txt", split_path
+
+
+def swap_sides(tokens: Sequence[str]) -> list[str]:
+    """A mirrored photo's caption: "left" and "right" trade places."""
+    sides = {"left": "right", "right": "left"}
+    return [sides.get(t, t) for t in tokens]
 
 
 def caption_set(images: str | Path, captions: dict[str, list[str]], names: Sequence[str],
@@ -217,6 +225,9 @@ class CaptionData:
         self.transform = self.backbone.transform()
         self.train = load_split(config, "train")
         self.val = load_split(config, "val")
+        if pixels and config.mirror:
+            raise ValueError("data.mirror works on cached features; it cannot be combined with "
+                             "fine-tuning the CNN")
         if pixels:
             self.train_features = self.val_features = None
             self.train, errors = _readable(self.train)
@@ -225,11 +236,23 @@ class CaptionData:
             cache = FeatureCache(config.cache_dir, self.backbone)
             self.train_features, self.train, errors = self._features(cache, self.train, progress)
             self.val_features, self.val, more = self._features(cache, self.val, progress)
+            if config.mirror:  # mirrored photo i is feature row i + len(train)
+                mirrored = FeatureCache(config.cache_dir, self.backbone, mirrored=True)
+                flipped, kept, _ = mirrored.stack(self.train.paths, progress=progress)
+                if kept != self.train.paths:
+                    raise ValueError("some training photos could not be mirrored")
+                self.train_features = torch.cat([self.train_features, flipped])
         for message in list({**errors, **more}.values())[:5]:
             log.warning("skipped: %s", message)
         tokens = [self.tokenize(c) for refs in self.train.refs for c in refs]
+        if config.mirror:  # the swapped captions are training text too
+            tokens += [swap_sides(t) for t in tokens]
         self.vocab = vocab or Vocab.build(tokens, min_freq=config.min_freq)
         self.examples = [(i, self.encode(c)) for i, refs in enumerate(self.train.refs) for c in refs]
+        n_images = len(self.train.paths)
+        self.mirrored_examples = [
+            (i + n_images, self.vocab.encode(swap_sides(self.tokenize(c))))
+            for i, refs in enumerate(self.train.refs) for c in refs] if config.mirror else []
         self.val_examples = [(i, self.encode(c)) for i, refs in enumerate(self.val.refs) for c in refs]
 
     @staticmethod
@@ -250,11 +273,20 @@ class CaptionData:
 
     # -- the trainer's data-module protocol ---------------------------------------------------
     def train_plan(self, epoch: int) -> list[list[int]]:
-        return bucket_plan([len(c) for _, c in self.examples], batch_size=self.config.batch_size,
+        """Batches of example indices; with ``mirror``, index ``i + len(self)`` stands for example
+        i on its mirrored photo, chosen for half the examples, anew each epoch."""
+        plan = bucket_plan([len(c) for _, c in self.examples], batch_size=self.config.batch_size,
                            seed=self.config.seed, epoch=epoch)
+        if not self.mirrored_examples:
+            return plan
+        generator = torch.Generator().manual_seed(self.config.seed * 100_003 + epoch + 7)
+        flip = (torch.rand(len(self.examples), generator=generator) < 0.5).tolist()
+        return [[i + len(self) * flip[i] for i in batch] for batch in plan]
 
     def make_batch(self, indices: Sequence[int]) -> Batch:
-        return self._batch("train", [self.examples[i] for i in indices])
+        n = len(self)
+        return self._batch("train", [self.examples[i] if i < n else self.mirrored_examples[i - n]
+                                     for i in indices])
 
     def val_batches(self) -> Iterator[Batch]:
         plan = bucket_plan([len(c) for _, c in self.val_examples], batch_size=self.config.batch_size,

@@ -72,13 +72,25 @@ def evaluate_texts(loaded: LoadedModel, texts: Sequence[str], *, batch_size: int
     return out
 
 
+HELDOUT = "heldout"  # the validation rows carved out of the training file, as in training
+
+
 def evaluate_split(loaded: LoadedModel, data_dir: str, split: str, *, limit: int = 0) -> dict:
-    """Scores one split of an AG News-style folder (``{split}.csv`` or ``.csv.gz``)."""
-    from ..data.headlines import HeadlineDataConfig, load_texts
+    """Scores one split of an AG News-style folder (``{split}.csv`` or ``.csv.gz``), or, for
+    ``heldout``, the rows the model's own training run held out of ``train``: the same share and
+    seed (from the checkpoint) carve the same rows again, so a data folder without a test file
+    still gives a held-out score."""
+    from ..data.headlines import HeadlineDataConfig, load_rows, load_texts, split_validation
 
     saved = loaded.task_config.get("data", {})
     config = HeadlineDataConfig(data_dir=data_dir, field=saved.get("field", "title"),
                                 clean=saved.get("clean", True))
-    texts = load_texts(config, split)
+    if split == HELDOUT:
+        fraction, seed = saved.get("val_fraction", 0.1), saved.get("seed", 0)
+        if not fraction:
+            raise ValueError("this model held nothing out of its training file (val_fraction 0)")
+        texts = [t for t, _ in split_validation(load_rows(config, "train"), fraction, seed)[1]]
+    else:
+        texts = load_texts(config, split)
     texts = texts[:limit] if limit else texts
     return {"split": split, "examples": len(texts), **evaluate_texts(loaded, texts)}

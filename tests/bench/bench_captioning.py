@@ -18,6 +18,7 @@ The last line printed is one JSON object.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import sys
 import tempfile
@@ -66,8 +67,9 @@ def upscaled_photos(paths: list[str], folder: Path, size: tuple[int, int] = (204
 
 def cache_effect(loaded: LoadedModel, paths: list[str], refs: list[list[str]], *,
                  batches: int, cache_dir: Path) -> dict:
-    """Seconds per epoch of training steps fed from the cache vs. from the CNN."""
-    model, backbone = loaded.model.train(), backbone_of(loaded)
+    """Seconds per epoch of training steps fed from the cache vs. from the CNN. The steps train a
+    copy: the loaded model is scored on these same dev photos afterwards."""
+    model, backbone = copy.deepcopy(loaded.model).train(), backbone_of(loaded)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
     size = 32
     chunks = [paths[i * size:(i + 1) * size] for i in range(batches)]

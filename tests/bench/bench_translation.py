@@ -15,7 +15,9 @@ Figures (on ../shared/data/multi30k, German->English):
 2. training throughput: target tokens per second for both (each in its own tokens: seqgen's are
    subword pieces, the anchor's words) and, unit-free, sentence pairs per second, whose ratio is
    the reported speed-up;
-3. batched beam-5 decoding speed on the 1,000 test sentences.
+3. batched beam-5 decoding speed on the 1,000 test sentences;
+4. quality per minute: greedy validation BLEU of both after 10 minutes of training each
+   (``--quality-minutes``; skipped with --quick).
 The last line printed is one JSON object.
 """
 from __future__ import annotations
@@ -66,61 +68,112 @@ class AnchorNMT(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.dec = dec
 
-    def forward(self, src, src_len, tgt_in, tgt_out):
+    def encode(self, src, src_len):
+        """Memory, its keys and mask, and the first hidden state."""
         x = self.dropout(self.src_embed(src))
         packed = pack_padded_sequence(x, src_len, batch_first=True, enforce_sorted=False)
         memory, _ = self.encoder(packed)
         memory, _ = pad_packed_sequence(memory, batch_first=True, total_length=src.size(1))
         mask = src != PAD
         summary = (memory * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)
-        hidden = torch.tanh(self.bridge(summary))
-        keys = self.key(memory)
+        return memory, self.key(memory), mask, torch.tanh(self.bridge(summary))
+
+    def step(self, y, prev_att, hidden, memory, keys, mask):
+        """One decoder step with input feeding: (attentional vector, hidden)."""
+        hidden = self.cell(torch.cat([y, prev_att], -1), hidden)
+        scores = self.energy(torch.tanh(keys + self.query(hidden)[:, None])).squeeze(-1)
+        weights = scores.masked_fill(~mask, float("-inf")).softmax(-1)
+        context = torch.bmm(weights[:, None], memory).squeeze(1)
+        return torch.tanh(self.att_vector(self.dropout(torch.cat([hidden, context], -1)))), hidden
+
+    def forward(self, src, src_len, tgt_in, tgt_out):
+        memory, keys, mask, hidden = self.encode(src, src_len)
         prev_att = memory.new_zeros(src.size(0), self.dec)
         y = self.dropout(self.tgt_embed(tgt_in))
         outputs = []
         for t in range(tgt_in.size(1)):  # input feeding forces a loop over time
-            hidden = self.cell(torch.cat([y[:, t], prev_att], -1), hidden)
-            scores = self.energy(torch.tanh(keys + self.query(hidden)[:, None])).squeeze(-1)
-            weights = scores.masked_fill(~mask, float("-inf")).softmax(-1)
-            context = torch.bmm(weights[:, None], memory).squeeze(1)
-            prev_att = torch.tanh(self.att_vector(self.dropout(torch.cat([hidden, context], -1))))
+            prev_att, hidden = self.step(y[:, t], prev_att, hidden, memory, keys, mask)
             outputs.append(prev_att)
         logits = self.output(self.dropout(torch.stack(outputs, 1)))
         return F.cross_entropy(logits.flatten(0, 1), tgt_out.flatten(), ignore_index=PAD,
                                reduction="sum")
 
+    @torch.no_grad()
+    def greedy(self, src, src_len, max_len: int = 60) -> list[list[int]]:
+        memory, keys, mask, hidden = self.encode(src, src_len)
+        prev_att = memory.new_zeros(src.size(0), self.dec)
+        token = torch.full((src.size(0),), BOS)
+        out, done = [], torch.zeros(src.size(0), dtype=torch.bool)
+        for _ in range(max_len):
+            prev_att, hidden = self.step(self.tgt_embed(token), prev_att, hidden, memory, keys,
+                                         mask)
+            token = self.output(prev_att).argmax(-1)
+            out.append(token)
+            done |= token == EOS
+            if bool(done.all()):
+                break
+        rows = torch.stack(out, 1).tolist()
+        return [row[:row.index(EOS)] if EOS in row else row for row in rows]
+
+
+class Anchor:
+    """The anchor's word vocabularies, model and optimizer, trained in the bench's loop."""
+
+    def __init__(self, src: list[str], tgt: list[str]) -> None:
+        self.tokenizer = WordTokenizer()
+        src_tok = [self.tokenizer.tokenize(s) for s in src]
+        tgt_tok = [self.tokenizer.tokenize(t) for t in tgt]
+        self.src_vocab, self.tgt_vocab = Vocab.build(src_tok, min_freq=2), Vocab.build(tgt_tok, min_freq=2)
+        self.src_ids = [self.source(s) for s in src_tok]
+        self.tgt_ids = [self.tgt_vocab.encode(t)[:50] for t in tgt_tok]
+        torch.manual_seed(0)
+        self.model = AnchorNMT(len(self.src_vocab), len(self.tgt_vocab))
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=1e-3)
+
+    def source(self, tokens: list[str]) -> list[int]:
+        return self.src_vocab.encode(tokens)[:50] + [EOS]
+
+    def train(self, seconds: float) -> dict:
+        """Trains for ``seconds`` (epoch after epoch); target words and pairs per second."""
+        tokens = sentences = 0
+        start = time.perf_counter()
+        step = 0
+        for epoch in range(10**6):
+            for indices in bucket_plan([len(t) for t in self.tgt_ids], batch_size=64, seed=0,
+                                       epoch=epoch):
+                s, s_len = pad([self.src_ids[i] for i in indices])
+                tin, _ = pad([[BOS, *self.tgt_ids[i]] for i in indices])
+                tout, _ = pad([[*self.tgt_ids[i], EOS] for i in indices])
+                if step == 3:  # the first steps warm up the allocator
+                    tokens, sentences, start = 0, 0, time.perf_counter()
+                loss = self.model(s, s_len, tin, tout)
+                self.optimizer.zero_grad()
+                (loss / len(indices)).backward()
+                nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+                self.optimizer.step()
+                tokens += int((tout != PAD).sum())
+                sentences += len(indices)
+                step += 1
+                if time.perf_counter() - start > seconds and step > 3:
+                    elapsed = time.perf_counter() - start
+                    return {"tokens_per_s": tokens / elapsed, "sentences_per_s": sentences / elapsed}
+        raise AssertionError("unreachable")
+
+    def translate(self, sources: list[str]) -> list[str]:
+        """Greedy translations, detokenised like seqgen's word-level output."""
+        self.model.eval()
+        out = []
+        for i in range(0, len(sources), 100):
+            s, s_len = pad([self.source(self.tokenizer.tokenize(x)) for x in sources[i:i + 100]])
+            out += [self.tokenizer.detokenize(self.tgt_vocab.decode(row))
+                    for row in self.model.greedy(s, s_len)]
+        self.model.train()
+        return out
+
 
 def anchor_throughput(src: list[str], tgt: list[str], seconds: float) -> dict:
     """Trains the anchor for ``seconds`` and reports target words and sentence pairs per second."""
-    tokenizer = WordTokenizer()
-    src_tok = [tokenizer.tokenize(s) for s in src]
-    tgt_tok = [tokenizer.tokenize(t) for t in tgt]
-    src_vocab, tgt_vocab = Vocab.build(src_tok, min_freq=2), Vocab.build(tgt_tok, min_freq=2)
-    src_ids = [src_vocab.encode(s)[:50] + [EOS] for s in src_tok]
-    tgt_ids = [tgt_vocab.encode(t)[:50] for t in tgt_tok]
-    torch.manual_seed(0)
-    model = AnchorNMT(len(src_vocab), len(tgt_vocab))
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    plan = bucket_plan([len(t) for t in tgt_ids], batch_size=64, seed=0, epoch=0)
-    tokens = sentences = 0
-    start = time.perf_counter()
-    for step, indices in enumerate(plan):
-        s, s_len = pad([src_ids[i] for i in indices])
-        tin, _ = pad([[BOS, *tgt_ids[i]] for i in indices])
-        tout, _ = pad([[*tgt_ids[i], EOS] for i in indices])
-        if step == 3:  # the first steps warm up the allocator
-            tokens, sentences, start = 0, 0, time.perf_counter()
-        loss = model(s, s_len, tin, tout)
-        optimizer.zero_grad()
-        (loss / len(indices)).backward()
-        nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        tokens += int((tout != PAD).sum())
-        sentences += len(indices)
-        if time.perf_counter() - start > seconds and step > 3:
-            break
-    elapsed = time.perf_counter() - start
-    return {"tokens_per_s": tokens / elapsed, "sentences_per_s": sentences / elapsed}
+    return Anchor(src, tgt).train(seconds)
 
 
 def seqgen_throughput(data_dir: Path, seconds: float) -> dict:
@@ -151,6 +204,31 @@ def seqgen_throughput(data_dir: Path, seconds: float) -> dict:
     return {"tokens_per_s": counted["tokens"] / counted["seconds"],
             "sentences_per_s": counted["sentences"] / counted["seconds"],
             "precision": trainer.precision}
+
+
+def quality_after(minutes: float, data_dir: Path, src: list[str], tgt: list[str],
+                  val_src: list[str], val_ref: list[str], say) -> dict:
+    """Greedy validation BLEU of both sides after ``minutes`` of training each, one after the
+    other on the same CPU: the anchor in its loop, seqgen through its recipe's configuration
+    (cosine schedule over the same minutes)."""
+    from seqgen.tasks.translation import greedy_bleu
+
+    anchor = Anchor(src, tgt)
+    anchor.train(minutes * 60)
+    anchor_bleu = translation_scores(anchor.translate(val_src), val_ref)["bleu"]
+    say(f"anchor after {minutes:g} min: val BLEU {anchor_bleu} (greedy)")
+    sys.path.insert(0, str(ROOT / "recipes"))
+    from translation import Translation, TranslationConfig
+
+    config = TranslationConfig()
+    config.data.data_dir = str(data_dir)
+    config.train.max_minutes, config.train.eval_every = minutes, 10**9
+    built = Translation().build(config, None)
+    Trainer(built.model, built.data, config.train).fit()
+    ours = greedy_bleu(built.loaded("translation", built.model), built.data.val_src,
+                       built.data.val_tgt)
+    say(f"seqgen after {minutes:g} min: val BLEU {ours} (greedy)")
+    return {"quality_minutes": minutes, "anchor_val_bleu": anchor_bleu, "val_bleu": ours}
 
 
 def decoding_speed(pipe: Pipeline, sources: list[str], beam: int = 5) -> tuple[float, list[str]]:
@@ -189,6 +267,9 @@ def main() -> int:
     parser.add_argument("--run-dir", help="the training run of --ckpt (for its training time)")
     parser.add_argument("--data-dir", default=str(DATA))
     parser.add_argument("--seconds", type=float, default=45.0, help="training time per side")
+    parser.add_argument("--quality-minutes", type=float, default=None,
+                        help="train each side this long and compare greedy validation BLEU "
+                             "(default 10; 0 with --quick)")
     args = parser.parse_args()
     data_dir = Path(args.data_dir)
     if not data_dir.is_dir():
@@ -211,6 +292,12 @@ def main() -> int:
                   train_sentences_per_s=round(ours["sentences_per_s"], 1),
                   reference_train_sentences_per_s=round(anchor["sentences_per_s"], 1),
                   train_speedup=round(ours["sentences_per_s"] / anchor["sentences_per_s"], 2))
+
+    minutes = args.quality_minutes if args.quality_minutes is not None else (0 if args.quick else 10)
+    if minutes > 0:
+        val_src, val_ref = load_pairs(config, "val")
+        say = lambda *a: print(*a, file=sys.stderr, flush=True)  # noqa: E731
+        result.update(quality_after(minutes, data_dir, train_src, train_tgt, val_src, val_ref, say))
 
     ckpt = Path(args.ckpt)
     if ckpt.is_file():

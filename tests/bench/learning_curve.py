@@ -11,22 +11,30 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
 from seqgen.tasks.pictures import figure
 
 
+# metrics drawn from others: bits per symbol from the loss in nats (what headlines log)
+DERIVED = {"val_bpc": ("val_loss", 1 / math.log(2))}
+
+
 def read_points(run_dir: Path, metric: str) -> list[tuple[float, float]]:
-    """(minutes, value) of every row of ``metrics.jsonl`` that has ``metric``."""
+    """(minutes, value) of every row of ``metrics.jsonl`` that has ``metric`` (or, for a derived
+    metric such as val_bpc, the metric it comes from)."""
+    source, factor = DERIVED.get(metric, (metric, 1.0))
     points = []
     for line in (run_dir / "metrics.jsonl").read_text(encoding="utf-8").splitlines():
         try:
             row = json.loads(line)
         except ValueError:
             continue  # a line cut short by a crash
-        if metric in row and "elapsed_s" in row:
-            points.append((row["elapsed_s"] / 60, float(row[metric])))
+        key = metric if metric in row else source
+        if key in row and "elapsed_s" in row:
+            points.append((row["elapsed_s"] / 60, float(row[key]) * (factor if key != metric else 1)))
     return points
 
 
@@ -53,7 +61,8 @@ def draw(points: list[tuple[float, float]], out: Path, *, metric: str, title: st
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("run_dir", type=Path)
-    parser.add_argument("--metric", required=True, help="e.g. val_bleu, val_bleu4, val_bpc")
+    parser.add_argument("--metric", required=True,
+                        help="e.g. val_bleu, val_bleu4, val_bpc (bits/char, from val_loss)")
     parser.add_argument("--also", default="", help="a second metric on a right-hand axis")
     parser.add_argument("--lower-is-better", action="store_true")
     parser.add_argument("--title", default="")
