@@ -120,6 +120,8 @@ def test_feature_cache_hits_misses_and_invalidates_changed_files(tmp_path):
 
 
 def test_mirrored_photos_train_with_left_and_right_swapped(tmp_path):
+    from dataclasses import replace
+
     from seqgen.data.captions import CaptionData
 
     folder = tmp_path / "flickr"
@@ -146,6 +148,8 @@ def test_mirrored_photos_train_with_left_and_right_swapped(tmp_path):
     assert torch.equal(mirrored.features[0], data.train_features[3].float())
     words = [data.vocab.itos[t] for t in mirrored.tgt_out[0].tolist()]
     assert "right" in words and "left" not in words
+    plain = CaptionData(replace(config, mirror=False))  # the same counts but for the sides
+    assert set(data.vocab.itos) == set(plain.vocab.itos) | {"right"}
     with pytest.raises(ValueError, match="mirror"):
         CaptionData(config, pixels=True)
 

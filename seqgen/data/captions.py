@@ -245,8 +245,9 @@ class CaptionData:
         for message in list({**errors, **more}.values())[:5]:
             log.warning("skipped: %s", message)
         tokens = [self.tokenize(c) for refs in self.train.refs for c in refs]
-        if config.mirror:  # the swapped captions are training text too
-            tokens += [swap_sides(t) for t in tokens]
+        if config.mirror:  # mirrored captions say "right" where the photo's say "left" (and back):
+            # count those swapped words once more, every other word once, so min_freq keeps its sense
+            tokens += [[w for w, o in zip(swap_sides(t), t) if w != o] for t in tokens]
         self.vocab = vocab or Vocab.build(tokens, min_freq=config.min_freq)
         self.examples = [(i, self.encode(c)) for i, refs in enumerate(self.train.refs) for c in refs]
         n_images = len(self.train.paths)
