@@ -4,8 +4,9 @@ products on the CPU.
 
 ``seqgen export --int8`` writes such a checkpoint; loading dequantises the stored rows and then
 quantises the decoder's ``nn.Linear`` layers again per output channel (``quantize_dynamic``): their
-inputs are quantised on the fly; the encoder, which runs once per input, computes in float. The decoder's step runs its LSTM/GRU cells on packed int8
-weights (:class:`Int8Cells`); the one fused pass over a prompt uses the dequantised weights.
+inputs are quantised on the fly; the encoder, which runs once per input, computes in float. The
+decoder's step runs its LSTM/GRU cells on packed int8 weights (:class:`Int8Cells`); the one fused
+pass over a prompt uses the dequantised weights.
 Embeddings (and an output layer tied to one) stay in half precision.
 """
 from __future__ import annotations

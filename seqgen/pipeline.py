@@ -210,10 +210,13 @@ class Pipeline:
         if not backbone.is_cnn:
             return PrecisionChoice(None, "fp32", "no CNN")
         device, size = self.loaded.model.device, backbone.image_size
-        probe = torch.rand(8, 3, size, size, device=device)
-        with torch.inference_mode():
-            return choose_inference_precision(self.requested_precision, device, model=backbone,
-                                              decode=lambda: backbone(probe), what="CNN")
+
+        def run_cnn() -> None:  # a batch of 8 made-up photos, only if a timing is needed
+            with torch.inference_mode():
+                backbone(torch.rand(8, 3, size, size, device=device))
+
+        return choose_inference_precision(self.requested_precision, device, model=backbone,
+                                          decode=run_cnn, what="CNN")
 
     @classmethod
     def load(cls, model: str | Path | None = None, *, task: str | None = None,

@@ -21,13 +21,13 @@ class LogitsProcessor(Protocol):
     def __call__(self, logits: Tensor, history: Tensor) -> Tensor: ...
 
 
-# Processors that can never leave a row without a choice say so with ``bans_whole_rows = False``;
-# for any other callable the chain checks every row (one more pass over the logits per step).
-
 def apply_processors(processors: Sequence[LogitsProcessor], logits: Tensor, history: Tensor
                      ) -> Tensor:
     """Chains the processors; a row they ban entirely (e.g. n-gram blocking at a dead end) is left
-    only EOS, so a searcher can always end the sequence instead of choosing from nothing."""
+    only EOS, so a searcher can always end the sequence instead of choosing from nothing.
+
+    That check costs a pass over the logits per step, so it runs only when a processor may need
+    it: those that never leave a row without a choice say ``bans_whole_rows = False``."""
     for process in processors:
         logits = process(logits, history)
     if any(getattr(process, "bans_whole_rows", True) for process in processors):

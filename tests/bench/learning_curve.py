@@ -32,9 +32,12 @@ def read_points(run_dir: Path, metric: str) -> list[tuple[float, float]]:
             row = json.loads(line)
         except ValueError:
             continue  # a line cut short by a crash
-        key = metric if metric in row else source
-        if key in row and "elapsed_s" in row:
-            points.append((row["elapsed_s"] / 60, float(row[key]) * (factor if key != metric else 1)))
+        if "elapsed_s" not in row:
+            continue
+        if metric in row:
+            points.append((row["elapsed_s"] / 60, float(row[metric])))
+        elif source in row:
+            points.append((row["elapsed_s"] / 60, float(row[source]) * factor))
     return points
 
 
