@@ -92,7 +92,7 @@ class Captioning(Task):
     def build(self, config: CaptioningConfig, previous: dict | None) -> Built:
         pixels = config.fine_tune > 0 or config.model.encoder.kind == "image"  # its own CNN
         data = CaptionData(config.data, vocab=Vocab(previous["tgt_vocab"]) if previous else None,
-                           pixels=pixels, progress=sys.stderr.isatty())  # bar while caching
+                           pixels=pixels, progress=True)  # bar while caching
         backbone = data.backbone
         encoder = replace(config.model.encoder, feature_dim=backbone.feature_dim)
         if pixels:

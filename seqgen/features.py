@@ -12,7 +12,7 @@ import os
 import sys
 import warnings
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -80,36 +80,50 @@ def to_rgb(image: Image.Image) -> Image.Image:
 
 
 # ------------------------------------------------------------------------------------------------
-@torch.no_grad()
 def extract(backbone: Backbone, paths: Sequence[str | Path], *, batch_size: int = 32,
             progress: bool = False, mirrored: bool = False
             ) -> tuple[dict[str, Tensor], dict[str, str]]:
     """Grid features (N, C) per readable image (of its mirror image with ``mirrored``), and a
     one-line error per unreadable one."""
-    transform = backbone.transform()
-    device = next(backbone.parameters(), torch.empty(0)).device
     features: dict[str, Tensor] = {}
     errors: dict[str, str] = {}
-    bar = _progress(len(paths), progress, "extracting features")
-    for start in range(0, len(paths), batch_size):
-        pixels, names = [], []
-        for path in paths[start:start + batch_size]:
-            try:
-                image = load_image(path, min_side=backbone.image_size)
-                if mirrored:
-                    image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-                pixels.append(transform(image))
-                names.append(str(path))
-            except ImageError as err:
-                errors[str(path)] = str(err)
-        if pixels:
-            grid = backbone(torch.stack(pixels).to(device)).float().cpu()  # (b, N, C)
-            features.update(zip(names, grid))
-        if bar is not None:
-            bar.update(min(batch_size, len(paths) - start))
-    if bar is not None:
-        bar.close()
+    for names, grid, bad in extract_batches(backbone, paths, batch_size=batch_size,
+                                            progress=progress, mirrored=mirrored):
+        features.update(zip(names, grid))
+        errors.update(bad)
     return features, errors
+
+
+@torch.no_grad()
+def extract_batches(backbone: Backbone, paths: Sequence[str | Path], *, batch_size: int = 32,
+                    progress: bool = False, mirrored: bool = False
+                    ) -> Iterator[tuple[list[str], Tensor, dict[str, str]]]:
+    """Per batch of ``paths``: the readable images' names, their grid features (b, N, C) and the
+    unreadable ones' errors. A caller that stores each batch as it comes keeps what was done if
+    a long extraction is interrupted, and never holds every image's features twice."""
+    transform = backbone.transform()
+    device = next(backbone.parameters(), torch.empty(0)).device
+    bar = _progress(len(paths), progress, "extracting features")
+    try:
+        for start in range(0, len(paths), batch_size):
+            pixels, names, errors = [], [], {}
+            for path in paths[start:start + batch_size]:
+                try:
+                    image = load_image(path, min_side=backbone.image_size)
+                    if mirrored:
+                        image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+                    pixels.append(transform(image))
+                    names.append(str(path))
+                except ImageError as err:
+                    errors[str(path)] = str(err)
+            grid = (backbone(torch.stack(pixels).to(device)).float().cpu() if pixels
+                    else torch.empty(0))  # (b, N, C)
+            yield names, grid, errors
+            if bar is not None:
+                bar.update(min(batch_size, len(paths) - start))
+    finally:
+        if bar is not None:
+            bar.close()
 
 
 def _progress(total: int, enabled: bool, desc: str):
@@ -117,7 +131,9 @@ def _progress(total: int, enabled: bool, desc: str):
         return None
     from tqdm import tqdm
 
-    return tqdm(total=total, desc=desc, file=sys.stderr, dynamic_ncols=True, leave=False)
+    tty = sys.stderr.isatty()  # into a log file: a line every half minute, not a redrawn bar
+    return tqdm(total=total, desc=desc, file=sys.stderr, dynamic_ncols=tty, leave=not tty,
+                mininterval=0.1 if tty else 30.0)
 
 
 class FeatureCache:
@@ -132,10 +148,10 @@ class FeatureCache:
         self.hits = self.misses = 0
 
     def key(self, path: str | Path) -> Path:
-        """A file name that changes when the image file does (path, size, mtime)."""
-        path = Path(path).resolve()
-        stat = path.stat()
-        digest = hashlib.sha1(f"{path}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()
+        """A file name made from the image's bytes: it changes when the image does, and not when
+        the same file is copied, moved or downloaded again (a data set unpacked anew every
+        session would otherwise cost a full extraction each time)."""
+        digest = hashlib.sha1(Path(path).read_bytes()).hexdigest()
         return self.folder / digest[:2] / f"{digest}.pt"
 
     def get(self, paths: Sequence[str | Path], *, batch_size: int = 32, progress: bool = False
@@ -143,10 +159,11 @@ class FeatureCache:
         """Features (float16) for every readable image, computing and storing the misses."""
         found: dict[str, Tensor] = {}
         errors: dict[str, str] = {}
+        keys: dict[str, Path] = {}
         missing = []
         for path in paths:
             try:
-                key = self.key(path)
+                key = keys[str(path)] = self.key(path)
             except OSError:
                 errors[str(path)] = f"{path}: file not found"
                 continue
@@ -157,13 +174,13 @@ class FeatureCache:
                     continue
             missing.append(path)
         self.misses += len(missing)
-        computed, bad = extract(self.backbone, missing, batch_size=batch_size, progress=progress,
-                                mirrored=self.mirrored)
-        errors.update(bad)
-        for name, grid in computed.items():
-            grid = grid.half().contiguous()
-            atomic_save(grid, self.key(name))
-            found[name] = grid
+        for names, grids, bad in extract_batches(self.backbone, missing, batch_size=batch_size,
+                                                 progress=progress, mirrored=self.mirrored):
+            errors.update(bad)
+            for name, grid in zip(names, grids.half()):
+                grid = grid.clone()  # its own storage: saving a view would save the whole batch
+                atomic_save(grid, keys[name])
+                found[name] = grid
         return found, errors
 
     def stack(self, paths: Iterable[str | Path], **kwargs) -> tuple[Tensor, list[str], dict[str, str]]:

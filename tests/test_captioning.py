@@ -99,6 +99,7 @@ def test_huge_images_are_refused(tmp_path, monkeypatch):
 
 # -- feature cache --------------------------------------------------------------------------
 def test_feature_cache_hits_misses_and_invalidates_changed_files(tmp_path):
+    """Keys come from the files' bytes: a changed photo is a miss, a copied one a hit."""
     backbone = build_backbone("pixels", image_size=48)
     paths = [photo(tmp_path / f"{i}.png", size=(48, 48)) for i in range(3)]
     cache = FeatureCache(tmp_path / "cache", backbone)
@@ -117,6 +118,13 @@ def test_feature_cache_hits_misses_and_invalidates_changed_files(tmp_path):
     other = FeatureCache(tmp_path / "cache", build_backbone("pixels", image_size=24))
     other.get(paths)
     assert other.misses == 3  # another image size is another cache
+
+    copies = tmp_path / "unpacked-again"  # the same photos, new paths and times: still hits
+    copies.mkdir()
+    for path in paths:
+        (copies / path.name).write_bytes(path.read_bytes())
+    again.get([copies / path.name for path in paths])
+    assert again.misses == 1 and again.hits == 3 + 2 + 3
 
 
 def test_mirrored_photos_train_with_left_and_right_swapped(tmp_path):
