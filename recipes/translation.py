@@ -23,6 +23,7 @@ from seqgen.decoder import DecoderConfig
 from seqgen.encoders import EncoderConfig
 from seqgen.model import EncoderDecoder, ModelConfig
 from seqgen.runs import run
+from seqgen.shortlist import Shortlist
 from seqgen.tasks.spec import Built, Task
 from seqgen.tasks.translation import evaluate_split, evaluate_texts, greedy_bleu, translate_texts
 from seqgen.tokenizers import tokenizer_from_dict
@@ -44,6 +45,8 @@ class TranslationConfig:
     beam: int = 5
     length_penalty: float = 1.0
     average_last: int = 0  # average the last N evaluation checkpoints; kept if better on val
+    shortlist: bool = True  # learn candidate target words per source word (IBM Model 1), saved
+    # with the model: beam search then scores only a batch's candidates (seqgen.shortlist)
     test_split: str = "test_2016_flickr"
 
 
@@ -75,11 +78,19 @@ class Translation(Task):
         model = EncoderDecoder(model_config, src_vocab_size=len(data.src_vocab),
                                tgt_vocab_size=len(data.tgt_vocab))
         decoding = {"beam": config.beam, "length_penalty": config.length_penalty}
+        shortlist = None
+        if config.shortlist:
+            shortlist = (Shortlist.from_dict(previous["shortlist"])
+                         if previous and previous.get("shortlist") else
+                         Shortlist.learn(data.train_src_ids, data.train_tgt_ids,
+                                         src_vocab_size=len(data.src_vocab),
+                                         tgt_vocab_size=len(data.tgt_vocab)))
         return Built(data, model, data.tgt_vocab, data.tgt_tokenizer, data.src_vocab,
                      data.src_tokenizer, {"data": asdict(config.data), "decoding": decoding},
                      summary=f"{len(data)} training pairs ({data.dropped} too long dropped), "
                      f"{len(data.val_src)} validation, vocabulary {len(data.src_vocab)}/"
-                     f"{len(data.tgt_vocab)}, {model.num_parameters():,} parameters")
+                     f"{len(data.tgt_vocab)}, {model.num_parameters():,} parameters",
+                     shortlist=shortlist)
 
     def metrics(self, built: Built, model: EncoderDecoder, config: TranslationConfig) -> dict:
         data = built.data

@@ -15,6 +15,7 @@ from .config import from_dict, to_dict
 from .fileio import atomic_save  # noqa: F401  (re-exported: checkpoints are written with it)
 from .int8 import FORMAT as INT8, SCALE, dequantize_rows, quantize_linear_layers, quantize_rows
 from .model import EncoderDecoder, ModelConfig
+from .shortlist import Shortlist
 from .tokenizers import Tokenizer, tokenizer_from_dict
 from .vocab import Vocab
 
@@ -30,8 +31,10 @@ class CheckpointError(ValueError):
 
 def make_checkpoint(model: EncoderDecoder, *, task: str, tgt_vocab: Vocab, tgt_tokenizer: Tokenizer,
                     src_vocab: Vocab | None = None, src_tokenizer: Tokenizer | None = None,
-                    task_config: dict | None = None, trainer_state: dict | None = None) -> dict:
-    """Everything needed to rebuild ``model`` (and, with ``trainer_state``, to resume training)."""
+                    task_config: dict | None = None, trainer_state: dict | None = None,
+                    shortlist: Shortlist | None = None) -> dict:
+    """Everything needed to rebuild ``model`` (and, with ``trainer_state``, to resume training),
+    and the vocabulary shortlist to decode with, if any."""
     weights = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     return {
         "format": FORMAT, "version": VERSION, "task": task,
@@ -40,6 +43,7 @@ def make_checkpoint(model: EncoderDecoder, *, task: str, tgt_vocab: Vocab, tgt_t
         "src_vocab": src_vocab.to_list() if src_vocab else None,
         "src_tokenizer": src_tokenizer.to_dict() if src_tokenizer else None,
         "task_config": task_config or {}, "model": weights, "trainer": trainer_state,
+        "shortlist": shortlist.to_dict() if shortlist is not None else None,
     }
 
 
@@ -96,6 +100,7 @@ class LoadedModel:
     src_vocab: Vocab | None = None
     src_tokenizer: Tokenizer | None = None
     task_config: dict = field(default_factory=dict)
+    shortlist: Shortlist | None = None  # candidate target words per source word (translation)
 
     @classmethod
     def from_checkpoint(cls, ckpt: dict, *, device: str | torch.device = "cpu") -> "LoadedModel":
@@ -109,11 +114,18 @@ class LoadedModel:
         except (KeyError, TypeError, ValueError, AttributeError) as err:
             raise CheckpointError(f"checkpoint has an unusable vocabulary or tokenizer: {err}"
                                   ) from None
+        try:
+            shortlist = None
+            if ckpt.get("shortlist"):
+                shortlist = Shortlist.from_dict(ckpt["shortlist"]).check(
+                    len(vocabs["src_vocab"] or vocabs["tgt_vocab"]), len(vocabs["tgt_vocab"]))
+        except (TypeError, ValueError) as err:
+            raise CheckpointError(f"checkpoint has an unusable shortlist: {err}") from None
         if ckpt.get("quantized") and torch.device(device).type != "cpu":
             raise CheckpointError("int8 models run on the CPU; use --device cpu (or export the "
                                   "model without --int8 for a GPU)")
         return cls(model=build_model(ckpt).to(device), task=ckpt["task"], **vocabs,
-                   task_config=ckpt.get("task_config") or {})
+                   task_config=ckpt.get("task_config") or {}, shortlist=shortlist)
 
     @classmethod
     def from_file(cls, path: str | Path, *, device: str | torch.device = "cpu") -> "LoadedModel":
@@ -124,13 +136,16 @@ class LoadedModel:
 
 
 def export_checkpoint(src: str | Path, dst: str | Path, *, half: bool = True,
-                      int8: bool = False, decoding: dict | None = None) -> None:
+                      int8: bool = False, decoding: dict | None = None,
+                      shortlist: Shortlist | None = None) -> None:
     """Writes a model-only copy (no optimizer state) for shipping: half precision by default, or
     int8 weights (see :mod:`seqgen.int8`) with the remaining floats in half precision.
     ``decoding`` (beam, length_penalty) records the search chosen on validation as the model's
-    default."""
+    default; ``shortlist`` adds (or replaces) the vocabulary shortlist."""
     ckpt = load_checkpoint(src)
     ckpt["trainer"] = None
+    if shortlist is not None:
+        ckpt["shortlist"] = shortlist.to_dict()
     if decoding:
         task_config = dict(ckpt.get("task_config") or {})
         task_config["decoding"] = {**task_config.get("decoding", {}), **decoding}

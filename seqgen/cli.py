@@ -1,7 +1,8 @@
 """The ``seqgen`` command: train / generate / translate / caption / evaluate / export / serve.
 
-Argument parsing and printing over :mod:`seqgen.pipeline`. Every sub-command loads a checkpoint
-that rebuilds its own model (the bundled models in ``assets/models`` when ``--ckpt`` is omitted).
+What each sub-command does, over :mod:`seqgen.pipeline` (the flags: :mod:`seqgen.cli_parser`).
+Every sub-command loads a checkpoint that rebuilds its own model (the bundled models in
+``assets/models`` when ``--ckpt`` is omitted).
 Bad input ends in one line on stderr and exit code 2; an item that fails (an undecodable input
 line, an unreadable image, a picture that cannot be written) is named on stderr while the others
 are still processed, and the exit code is 1; Ctrl-C exits with 130.
@@ -17,50 +18,18 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from . import __version__
-from .argtypes import finite_float, non_negative_int, positive_int
-from .checkpoint import CheckpointError
+from .checkpoint import CheckpointError, LoadedModel
 from .fileio import decode_lines, read_bytes
-from .pipeline import MAX_ROWS, TUNED, Output, Pipeline, SearchOptions, bundled_model
+from .cli_parser import TASK_OF, build_parser
+from .options import TUNED, Output, SearchOptions, given_tuning
+from .pipeline import Pipeline, bundled_model
 from .resources import resource_path
 
-RECIPES = ("captioning", "headlines", "translation")
-TASK_OF = {"generate": "headlines", "translate": "translation", "caption": "captioning"}
 COMMAND_OF = {task: command for command, task in TASK_OF.items()}
 
 
 class UsageError(Exception):
     """A problem with what the user asked for; shown as one line."""
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """argparse that reports a bad argument in one line instead of the usage block."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
-
-
-# ------------------------------------------------------------------------------------------------
-def add_search_options(p: argparse.ArgumentParser, *, beam: int, max_len: int) -> None:
-    g = p.add_argument_group("search")
-    g.add_argument("--beam", type=positive_int,
-                   help=f"beam size (default: the model's own, else {beam}; 1 = greedy)")
-    g.add_argument("--n-best", type=positive_int, default=1,
-                   help="hypotheses to print per input (beam search, at most the beam size)")
-    g.add_argument("--temperature", type=finite_float, help="sample with this temperature")
-    g.add_argument("--top-k", type=positive_int, help="sample from the k most likely symbols")
-    g.add_argument("--top-p", type=finite_float, help="nucleus sampling mass, in (0, 1]")
-    g.add_argument("--length-penalty", type=finite_float,
-                   help="beam length penalty alpha (0 to 10; 0 = none; default: the model's "
-                   "own, else 1)")
-    g.add_argument("--repetition-penalty", type=finite_float, default=1.0,
-                   help=">= 1; 1 = none")
-    g.add_argument("--no-repeat-ngram", type=non_negative_int, default=0,
-                   help="ban repeating n-grams of this size (0 = off)")
-    g.add_argument("--min-length", type=non_negative_int, default=0)
-    g.add_argument("--max-len", type=positive_int, default=max_len,
-                   help=f"symbols to generate at most (default {max_len})")
-    g.add_argument("--seed", type=int, help="random seed for sampling")
 
 
 def options_from(args: argparse.Namespace, pipe: Pipeline) -> SearchOptions:
@@ -70,14 +39,15 @@ def options_from(args: argparse.Namespace, pipe: Pipeline) -> SearchOptions:
     options = pipe.default_options(
         n_best=args.n_best, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
         repetition_penalty=args.repetition_penalty, no_repeat_ngram=args.no_repeat_ngram,
-        min_length=args.min_length, max_len=args.max_len, seed=args.seed, **given)
+        min_length=args.min_length, max_len=args.max_len, seed=args.seed,
+        shortlist=not getattr(args, "no_shortlist", False), **given)
     options.check()
     return options
 
 
 def tuned_given(args: argparse.Namespace) -> dict:
     """--beam and --length-penalty where given (else the model's own apply)."""
-    return {name: getattr(args, name) for name in TUNED if getattr(args, name) is not None}
+    return given_tuning(**{name: getattr(args, name) for name in TUNED})
 
 
 def load(args: argparse.Namespace) -> Pipeline:
@@ -230,7 +200,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     pipe = Pipeline.load(args.ckpt, device=args.device, precision=args.precision)
     result = pipe.evaluate(args.data_dir, args.split, beam=args.beam,
                            length_penalty=args.length_penalty, limit=args.limit,
-                           progress=sys.stderr.isatty())
+                           progress=sys.stderr.isatty(), shortlist=not args.no_shortlist)
     print(json.dumps(result, ensure_ascii=False))
     return 0
 
@@ -243,9 +213,18 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise UsageError(f"--out {out} is a folder; give a file name such as {out / 'model.pt'}")
     decoding = tuned_given(args)
     SearchOptions(**{"beam": 5, **decoding}).check()  # a beam, so the length penalty is checked
+    shortlist = None
+    if args.shortlist_data:
+        from .tasks.translation import learn_shortlist
+
+        loaded = LoadedModel.from_file(args.ckpt)
+        if loaded.task != "translation":
+            raise UsageError(f"--shortlist-data is for translation models; {args.ckpt} is a "
+                             f"{loaded.task} model")
+        shortlist = learn_shortlist(loaded, args.shortlist_data)
     try:
         export_checkpoint(args.ckpt, out, half=not args.float32, int8=args.int8,
-                          decoding=decoding)
+                          decoding=decoding, shortlist=shortlist)
     except OSError as err:
         raise UsageError(f"cannot write {out}: {_reason(err)}") from None
     print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB)", file=sys.stderr)
@@ -292,85 +271,6 @@ def _message(err: BaseException) -> str:
     if isinstance(err, OSError) and err.strerror and err.filename:
         return f"{err.filename}: {err.strerror}"
     return str(err) or type(err).__name__
-
-
-# ------------------------------------------------------------------------------------------------
-def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineParser(prog="seqgen", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--version", action="version", version=f"seqgen {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
-                                parser_class=OneLineParser)
-    bound = f"at most {MAX_ROWS} sequences (inputs x beam, or samples) are decoded at once"
-
-    p = sub.add_parser("train", help="run a recipe: headlines, translation or captioning",
-                       add_help=False)
-    p.add_argument("recipe", choices=RECIPES)
-
-    p = sub.add_parser("generate", help="continue prompts with a text model (headlines)",
-                       description=f"Continue prompts. Memory stays bounded: {bound}; samples "
-                       "are printed as each chunk finishes.")
-    p.add_argument("--prompt", action="append", help="prompt text (repeatable; default empty)")
-    p.add_argument("-n", "--num", type=positive_int, default=1,
-                   help="samples per prompt (needs sampling)")
-    add_search_options(p, beam=1, max_len=100)
-
-    p = sub.add_parser("translate", help="translate sentences (argument, --input FILE or stdin)",
-                       description="Translate one sentence per line: output line i is the "
-                       f"translation of input line i. Memory stays bounded: {bound}.")
-    p.add_argument("text", nargs="*", help="sentences to translate")
-    p.add_argument("--input", help="file with one sentence per line (plain or .gz)")
-    p.add_argument("--batch-size", type=positive_int, default=64,
-                   help="sentences per batch (lowered for wide beams)")
-    p.add_argument("--attention", help="write the source x target attention heatmap to this PNG")
-    add_search_options(p, beam=5, max_len=120)
-
-    p = sub.add_parser("caption", help="caption images",
-                       description=f"Caption image files. Memory stays bounded: {bound}.")
-    p.add_argument("images", nargs="+", help="image files")
-    p.add_argument("--batch-size", type=positive_int, default=16,
-                   help="images per batch (lowered for wide beams)")
-    p.add_argument("--attention", help="folder for per-image attention strips (PNG)")
-    add_search_options(p, beam=3, max_len=40)
-
-    p = sub.add_parser("evaluate", help="score a checkpoint on a data split; prints JSON")
-    p.add_argument("--data-dir", required=True, help="data folder in the data set's standard layout")
-    p.add_argument("--split", default="test",
-                   help="a split file's name (test, val, ...); for headlines also heldout: the rows the "
-                        "model's training run held out of train")
-    p.add_argument("--beam", type=positive_int,
-                   help="beam size (default: the model's own, else translation 5, captioning 3)")
-    p.add_argument("--length-penalty", type=finite_float,
-                   help="beam length penalty alpha (default: the model's own, else 1)")
-    p.add_argument("--limit", type=non_negative_int, default=0,
-                   help="score only the first N examples (0: all)")
-
-    p = sub.add_parser("export", help="write a model-only copy for shipping (half precision)")
-    p.add_argument("--out", required=True, help="output checkpoint path")
-    p.add_argument("--float32", action="store_true", help="keep full precision")
-    p.add_argument("--int8", action="store_true", help="int8 weights; Linear layers and RNN "
-                   "cells run as dynamically quantised int8 products (CPU)")
-    p.add_argument("--beam", type=positive_int, help="record this beam size as the model's "
-                   "default (chosen on validation)")
-    p.add_argument("--length-penalty", type=finite_float, help="record this length penalty as "
-                   "the model's default (chosen on validation)")
-
-    for name, p in sub.choices.items():
-        if name != "train":
-            p.add_argument("--ckpt", required=name in ("evaluate", "export"),
-                           help="checkpoint (default: the bundled model)")
-            p.add_argument("--device", default="auto", help="auto, cpu, cuda[:N] or mps")
-            if name != "export":
-                p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
-                               help="auto: bf16 only where a one-off timing finds it faster")
-
-    p = sub.add_parser("serve", help="a local web page and JSON API over the models")
-    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    p.add_argument("--port", type=positive_int, default=8000)
-    for task in TASK_OF.values():
-        p.add_argument(f"--{task}", metavar="FILE", help=f"{task} checkpoint (default: bundled)")
-    p.add_argument("--max-upload-mb", type=finite_float, default=10.0,
-                   help="largest request body accepted, in MB (default 10)")
-    return parser
 
 
 COMMANDS = {"generate": cmd_generate, "translate": cmd_translate, "caption": cmd_caption,

@@ -235,11 +235,13 @@ class RecurrentDecoder(nn.Module):
                    for k in range(self.rnn.num_layers)}
         return torch.func.functional_call(self.rnn, dropped, (x, hidden))
 
-    def step(self, tokens: Tensor, state: DecoderState) -> tuple[Tensor, DecoderState]:
+    def step(self, tokens: Tensor, state: DecoderState, *,
+             output: Callable[[Tensor], Tensor] | None = None) -> tuple[Tensor, DecoderState]:
         """One token per sequence. tokens: (B,) -> logits (B, V) and the next state.
 
         The same maths as ``forward`` with T = 1, but through the cell functions on the fused
         RNN's own weights: a one-step call of the fused kernel costs several times more.
+        ``output`` replaces the output layer, e.g. by some of its rows (a vocabulary shortlist).
         """
         x = self._embed(tokens)  # (B, E)
         if self.training:  # (calls skipped when generating: a step is a few dozen small ops)
@@ -271,11 +273,12 @@ class RecurrentDecoder(nn.Module):
             x = h  # (B, H)
         hidden: Hidden = (_layers([h for h, _ in layers]), _layers([c for _, c in layers])
                           ) if isinstance(state.hidden, tuple) else _layers(layers)
-        logits, state = self._output(x[:, None], state, hidden, attended)
+        logits, state = self._output(x[:, None], state, hidden, attended, output)
         return logits[:, 0], state  # (B, V)
 
     def _output(self, out: Tensor, state: DecoderState, hidden: Hidden,
-                attended: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, DecoderState]:
+                attended: tuple[Tensor, Tensor] | None = None,
+                output: Callable[[Tensor], Tensor] | None = None) -> tuple[Tensor, DecoderState]:
         """RNN outputs (B, T, H) -> attention (unless ``attended`` already holds its context and
         weights), combination and logits (B, T, V)."""
         weights = None
@@ -290,7 +293,7 @@ class RecurrentDecoder(nn.Module):
             out = self.pre_output(out)  # (B, T, E)
         next_state = DecoderState(hidden, state.memory, state.keys, state.mask, weights, feed,
                                   state.group)
-        return self.output(out), next_state  # (B, T, V)
+        return (output or self.output)(out), next_state  # (B, T, V)
 
     def _forward_stepped(self, tokens: Tensor, state: DecoderState, lengths: Tensor | None
                          ) -> tuple[Tensor, DecoderState]:

@@ -4,6 +4,7 @@ through ``loss(batch)``, ``init_state(batch)`` and ``step(tokens, state)``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -80,8 +81,9 @@ class EncoderDecoder(nn.Module):
             state = _keep_where(lengths > 1, run, state)
         return state, first
 
-    def step(self, tokens: Tensor, state: DecoderState) -> tuple[Tensor, DecoderState]:
-        return self.decoder.step(tokens, state)
+    def step(self, tokens: Tensor, state: DecoderState, *,
+             output: Callable[[Tensor], Tensor] | None = None) -> tuple[Tensor, DecoderState]:
+        return self.decoder.step(tokens, state, output=output)
 
     # ------------------------------------------------------------------------------------------
     def _encode(self, batch: Batch) -> DecoderState:

@@ -14,18 +14,17 @@ decoded at once, so a million samples or a beam of 1,000 run in chunks.
 """
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Iterator, Sequence
 
 import torch
-from torch import Tensor
 
 from .checkpoint import LoadedModel
 from .data.batch import Batch
 from .device import pick_device
 from .int8 import is_quantized
+from .options import Output, Result, SearchOptions, given_tuning, tuned_decoding
 from .precision import PrecisionChoice, choose_inference_precision
 from .resources import resource_path
 from .search import Hypothesis, build_searcher, generate as run_search
@@ -38,95 +37,6 @@ BUNDLED = {"headlines": "headlines.pt", "translation": "multi30k-de-en.pt",
            "captioning": "flickr8k-lite0.pt"}
 DEFAULT_OPTIONS = {"headlines": dict(max_len=100), "translation": dict(beam=5, max_len=120),
                    "captioning": dict(beam=3, max_len=40)}
-
-
-TUNED = ("beam", "length_penalty")  # search settings a checkpoint may carry (its "decoding")
-
-
-def tuned_decoding(loaded: LoadedModel) -> dict:
-    """The beam size and length penalty a checkpoint carries (chosen on validation), if any."""
-    saved = loaded.task_config.get("decoding") or {}
-    return {k: saved[k] for k in TUNED if k in saved}
-
-
-# ------------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class SearchOptions:
-    """How to search: greedy (the default), sampling (temperature / top-k / top-p) or beam."""
-
-    beam: int = 1
-    n_best: int = 1
-    temperature: float | None = None
-    top_k: int | None = None
-    top_p: float | None = None
-    length_penalty: float = 1.0
-    repetition_penalty: float = 1.0
-    no_repeat_ngram: int = 0
-    min_length: int = 0
-    max_len: int = 100
-    seed: int | None = None
-
-    @property
-    def sampling(self) -> bool:
-        return self.temperature is not None or self.top_k is not None or self.top_p is not None
-
-    def check(self) -> None:
-        """Raises ValueError naming the first option out of range (the searchers check the rest)."""
-        for name in ("beam", "n_best"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name.replace('_', '-')} must be >= 1 (got {getattr(self, name)})"
-                                 + ("; 1 is greedy search" if name == "beam" else ""))
-        if self.n_best > self.beam and not self.sampling:
-            raise ValueError(f"n-best must be at most the beam size {self.beam} "
-                             f"(got {self.n_best})")
-        for name in ("no_repeat_ngram", "min_length"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name.replace('_', '-')} must be >= 0 (got {getattr(self, name)})")
-        for name in ("temperature", "top_p", "length_penalty", "repetition_penalty"):
-            value = getattr(self, name)
-            if value is not None and not math.isfinite(value):
-                raise ValueError(f"{name.replace('_', '-')} must be a finite number (got {value})")
-        self.searcher()  # the searcher and its processors check their own ranges
-
-    def searcher(self, *, attention: bool = False):
-        return build_searcher(beam=self.beam, temperature=self.temperature, top_k=self.top_k,
-                              top_p=self.top_p, max_len=self.max_len,
-                              length_penalty=self.length_penalty, n_best=self.n_best,
-                              repetition_penalty=self.repetition_penalty,
-                              no_repeat_ngram=self.no_repeat_ngram, min_length=self.min_length,
-                              seed=self.seed, collect_attention=attention)
-
-
-@dataclass
-class Output:
-    """One generated text. ``attention`` has a row per symbol and one for the end: (len + 1, S)."""
-
-    text: str
-    score: float
-    symbols: list[str] = field(default_factory=list)
-    attention: Tensor | None = None
-
-
-@dataclass
-class Result:
-    """What one input gave: its outputs, best first (n-best or samples), or an error."""
-
-    outputs: list[Output] = field(default_factory=list)
-    error: str | None = None
-    warnings: list[str] = field(default_factory=list)
-    source: list[str] = field(default_factory=list)  # source symbols (translation attention)
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
-    @property
-    def text(self) -> str:
-        return self.outputs[0].text if self.outputs else ""
-
-    @property
-    def score(self) -> float:
-        return self.outputs[0].score if self.outputs else float("nan")
 
 
 def bundled_model(task: str) -> Path:
@@ -357,7 +267,8 @@ class Pipeline:
         for start in range(0, len(texts), TRANSLATE_WINDOW):
             window = list(texts[start:start + TRANSLATE_WINDOW])
             with self._autocast():
-                found = translate(self.loaded, window, searcher, batch_size=batch_size)
+                found = translate(self.loaded, window, searcher, batch_size=batch_size,
+                                  shortlist=(options or SearchOptions()).shortlist)
             for text, hyps in zip(window, found):
                 source = tokenizer.tokenize(text) if text.strip() else []
                 result = Result([self._output(h) for h in hyps], source=source[:MAX_SOURCE_TOKENS])
@@ -391,14 +302,14 @@ class Pipeline:
     # -------------------------------------------------------------------------------- evaluation
     def evaluate(self, data_dir: str | Path, split: str, *, beam: int | None = None,
                  length_penalty: float | None = None, limit: int = 0,
-                 progress: bool = False) -> dict:
+                 progress: bool = False, shortlist: bool = True) -> dict:
         """The task's scores on one split of a data folder (bits/char, BLEU or caption BLEU);
         beam and length penalty default to the model's own; ``progress`` shows a bar while image
-        features are computed."""
+        features are computed; ``shortlist=False`` makes a translator score every target word."""
         if limit < 0:
             raise ValueError(f"limit must be >= 0 (got {limit}); 0 scores every example")
-        given = {k: v for k, v in zip(TUNED, (beam, length_penalty)) if v is not None}
-        options = self.default_options(**given)
+        options = self.default_options(**given_tuning(beam=beam, length_penalty=length_penalty),
+                                       shortlist=shortlist)
         options.check()
         with self._autocast():
             return self._evaluate(str(data_dir), split, options, limit, progress)
@@ -411,7 +322,8 @@ class Pipeline:
             return evaluate_split(self.loaded, str(data_dir), split, limit=limit)
         if self.task == "translation":
             from .tasks.translation import evaluate_split
-            return evaluate_split(self.loaded, str(data_dir), split, limit=limit, **search)
+            return evaluate_split(self.loaded, str(data_dir), split, limit=limit,
+                                  shortlist=options.shortlist, **search)
         if self.task == "captioning":
             from .tasks.captioning import evaluate_split
             return evaluate_split(self.loaded, str(data_dir), split, limit=limit,

@@ -5,6 +5,7 @@ changes its input in place. ``history`` is the (N, t) tokens generated so far.
 """
 from __future__ import annotations
 
+import functools
 import math
 from typing import Iterable, Protocol, Sequence
 
@@ -172,17 +173,16 @@ class BanTokens:
         return ban_bias(self.ids, vocab_size, device)
 
 
-_BIAS_CACHE: dict[tuple[tuple[int, ...], int, torch.device], Tensor] = {}
-
-
 def ban_bias(ids: Sequence[int], vocab_size: int, device: torch.device) -> Tensor:
     """A cached (V,) row of zeros with -inf at ``ids``; adding it bans them in one pass."""
-    key = (tuple(ids), vocab_size, device)
-    if key not in _BIAS_CACHE:
-        bias = torch.zeros(vocab_size, device=device)
-        bias[[i for i in ids if i < vocab_size]] = NEG_INF
-        _BIAS_CACHE[key] = bias
-    return _BIAS_CACHE[key]
+    return _ban_row(tuple(ids), vocab_size, torch.device(device))
+
+
+@functools.lru_cache(maxsize=64)  # bounded: shortlisted searches vary V from batch to batch
+def _ban_row(ids: tuple[int, ...], vocab_size: int, device: torch.device) -> Tensor:
+    bias = torch.zeros(vocab_size, device=device)
+    bias[[i for i in ids if i < vocab_size]] = NEG_INF
+    return bias
 
 
 def default_bans(*, ban_unk: bool = True) -> BanTokens:

@@ -35,7 +35,8 @@ from PIL import Image, UnidentifiedImageError
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..pipeline import Output, Pipeline, Result, SearchOptions
+from ..options import Output, Result, SearchOptions
+from ..pipeline import Pipeline
 from .batching import Batcher
 
 STATIC = Path(__file__).with_name("static")

@@ -126,9 +126,11 @@ def score_captions(hypotheses: Sequence[str], references: Sequence[Sequence[str]
 
 
 def evaluate_batches(loaded: LoadedModel, batches: Iterable[tuple[Batch, list[list[str]]]], *,
-                     beam: int = 3, length_penalty: float = 1.0, max_len: int = 40) -> dict:
+                     beam: int = 3, length_penalty: float = 1.0, max_len: int = 40,
+                     no_repeat_ngram: int = 0) -> dict:
     """Captions every batch of image features and scores them against their references."""
-    searcher = build_searcher(beam=beam, length_penalty=length_penalty, max_len=max_len)
+    searcher = build_searcher(beam=beam, length_penalty=length_penalty, max_len=max_len,
+                              no_repeat_ngram=no_repeat_ngram)
     hyps, refs = [], []
     for batch, references in batches:
         results = generate(loaded.model, batch.to(loaded.model.device), searcher)
@@ -139,7 +141,7 @@ def evaluate_batches(loaded: LoadedModel, batches: Iterable[tuple[Batch, list[li
 
 def evaluate_split(loaded: LoadedModel, data_dir: str, split: str, *, beam: int = 3,
                    length_penalty: float = 1.0, limit: int = 0, cache_dir: str | None = None,
-                   progress: bool = False) -> dict:
+                   progress: bool = False, no_repeat_ngram: int = 0) -> dict:
     """Scores one split of a Flickr8k-style folder (images/, Flickr8k.token.txt, split lists)."""
     from ..data.captions import caption_set, flickr_layout, read_captions, read_split
     from ..features import DEFAULT_CACHE, FeatureCache
@@ -163,5 +165,7 @@ def evaluate_split(loaded: LoadedModel, data_dir: str, split: str, *, beam: int 
         raise ValueError(f"split {split!r} in {data_dir} has no readable images to caption")
     log.info("captioning %d images (beam %d)", len(kept), beam)
     return {"split": split, **evaluate_batches(loaded, batches, beam=beam,
-                                               length_penalty=length_penalty),
-            "beam": beam, "length_penalty": length_penalty}
+                                               length_penalty=length_penalty,
+                                               no_repeat_ngram=no_repeat_ngram),
+            "beam": beam, "length_penalty": length_penalty,
+            **({"no_repeat_ngram": no_repeat_ngram} if no_repeat_ngram else {})}

@@ -10,6 +10,7 @@ from typing import Any, Callable
 
 from ..checkpoint import LoadedModel, make_checkpoint
 from ..model import EncoderDecoder
+from ..shortlist import Shortlist
 from ..tokenizers import Tokenizer
 from ..vocab import Vocab
 
@@ -30,6 +31,7 @@ class Built:
     src_tokenizer: Tokenizer | None = None
     task_config: dict = field(default_factory=dict)  # saved in checkpoints (data, backbone)
     summary: str = ""  # one line for the user: examples, vocabulary, parameters
+    shortlist: Shortlist | None = None  # saved in checkpoints: candidate words to decode over
 
     def loaded(self, task: str, model: EncoderDecoder | None = None) -> LoadedModel:
         """The model (or another one of the same shape) ready for the inference code."""
@@ -40,7 +42,7 @@ class Built:
         return make_checkpoint(model, task=task, tgt_vocab=self.tgt_vocab,
                                tgt_tokenizer=self.tgt_tokenizer, src_vocab=self.src_vocab,
                                src_tokenizer=self.src_tokenizer, task_config=self.task_config,
-                               trainer_state=trainer_state)
+                               trainer_state=trainer_state, shortlist=self.shortlist)
 
 
 class Task:

@@ -12,6 +12,7 @@ from ..checkpoint import LoadedModel
 from ..data.translation import TranslationDataConfig, encode_sources, load_pairs, source_batch
 from ..metrics import translation_scores
 from ..search import Hypothesis, build_searcher, generate
+from ..shortlist import Shortlist, generate_shortlisted
 from .pictures import figure
 
 MAX_SOURCE_TOKENS = 200  # longer inputs are cut (the pipeline warns)
@@ -19,11 +20,12 @@ log = logging.getLogger(__name__)
 
 
 def translate(loaded: LoadedModel, texts: Sequence[str], searcher: object, *,
-              batch_size: int = 128) -> list[list[Hypothesis]]:
+              batch_size: int = 128, shortlist: bool = True) -> list[list[Hypothesis]]:
     """Hypotheses per input sentence, in input order.
 
     Sentences are batched by length; empty lines get one empty hypothesis without touching the
-    model, so one blank line never breaks a batch.
+    model, so one blank line never breaks a batch. With ``shortlist`` and a checkpoint that has
+    one, each batch decodes over its candidate target words only (see :mod:`seqgen.shortlist`).
     """
     if batch_size < 1:
         raise ValueError(f"batch size must be >= 1 (got {batch_size})")
@@ -37,30 +39,37 @@ def translate(loaded: LoadedModel, texts: Sequence[str], searcher: object, *,
     for start in range(0, len(order), batch_size):
         chunk = order[start:start + batch_size]
         batch = source_batch([ids[j] for j in chunk]).to(loaded.model.device)
-        for j, hyps in zip(chunk, generate(loaded.model, batch, searcher)):
+        hypotheses = (generate_shortlisted(loaded.model, batch, searcher, loaded.shortlist)
+                      if shortlist and loaded.shortlist is not None
+                      else generate(loaded.model, batch, searcher))
+        for j, hyps in zip(chunk, hypotheses):
             results[todo[j]] = hyps
     return results
 
 
 def translate_texts(loaded: LoadedModel, texts: Sequence[str], *, beam: int = 5,
-                    length_penalty: float = 1.0, max_len: int = 120, batch_size: int = 128
-                    ) -> list[str]:
+                    length_penalty: float = 1.0, max_len: int = 120, batch_size: int = 128,
+                    shortlist: bool = True) -> list[str]:
     """The best translation of each sentence as detokenised text."""
     searcher = build_searcher(beam=beam, length_penalty=length_penalty, max_len=max_len)
     return [loaded.decode(h[0].tokens) for h in translate(loaded, texts, searcher,
-                                                          batch_size=batch_size)]
+                                                          batch_size=batch_size,
+                                                          shortlist=shortlist)]
 
 
 def evaluate_texts(loaded: LoadedModel, sources: Sequence[str], references: Sequence[str], *,
-                   beam: int = 5, length_penalty: float = 1.0, batch_size: int = 128) -> dict:
-    """sacreBLEU BLEU (cased, 13a, detokenised) and chrF of the translations of ``sources``."""
+                   beam: int = 5, length_penalty: float = 1.0, batch_size: int = 128,
+                   shortlist: bool = True) -> dict:
+    """sacreBLEU BLEU (cased, 13a, detokenised) and chrF of the translations of ``sources``,
+    and whether a vocabulary shortlist was used."""
     hyps = translate_texts(loaded, sources, beam=beam, length_penalty=length_penalty,
-                           batch_size=batch_size)
-    return translation_scores(hyps, references)
+                           batch_size=batch_size, shortlist=shortlist)
+    return {**translation_scores(hyps, references),
+            "shortlist": shortlist and loaded.shortlist is not None}
 
 
 def evaluate_split(loaded: LoadedModel, data_dir: str, split: str, *, beam: int = 5,
-                   length_penalty: float = 1.0, limit: int = 0) -> dict:
+                   length_penalty: float = 1.0, limit: int = 0, shortlist: bool = True) -> dict:
     """Scores one split of a Multi30k-style folder (``{split}.{src}`` / ``{split}.{tgt}``)."""
     saved = loaded.task_config.get("data", {})
     config = TranslationDataConfig(data_dir=data_dir, src=saved.get("src", "de"),
@@ -72,9 +81,30 @@ def evaluate_split(loaded: LoadedModel, data_dir: str, split: str, *, beam: int 
         raise ValueError(f"split {split!r} in {data_dir} has no sentences to translate")
     log.info("translating %d sentences (%s->%s, beam %d)", len(sources), config.src, config.tgt,
              beam)
-    scores = evaluate_texts(loaded, sources, references, beam=beam, length_penalty=length_penalty)
+    scores = evaluate_texts(loaded, sources, references, beam=beam, length_penalty=length_penalty,
+                            shortlist=shortlist)
     return {**scores, "split": split, "sentences": len(sources), "beam": beam,
             "length_penalty": length_penalty}
+
+
+def learn_shortlist(loaded: LoadedModel, data_dir: str, *, split: str = "train") -> Shortlist:
+    """A vocabulary shortlist for a trained translator, learnt from the sentence pairs of one
+    split of a Multi30k-style folder with the model's own tokenizers (what the recipe learns at
+    training time, for checkpoints made without one)."""
+    if loaded.src_vocab is None or loaded.src_tokenizer is None:
+        raise ValueError("this checkpoint has no source vocabulary; is it a translation model?")
+    saved = loaded.task_config.get("data", {})
+    config = TranslationDataConfig(data_dir=data_dir, src=saved.get("src", "de"),
+                                   tgt=saved.get("tgt", "en"))
+    sources, targets = load_pairs(config, split)
+    pairs = [(s, t) for s, t in zip(sources, targets) if s.strip() and t.strip()]
+    if not pairs:
+        raise ValueError(f"split {split!r} in {data_dir} has no sentence pairs")
+    max_len = int(saved.get("max_len", MAX_SOURCE_TOKENS))
+    src_ids = encode_sources([s for s, _ in pairs], loaded.src_tokenizer, loaded.src_vocab, max_len)
+    tgt_ids = encode_sources([t for _, t in pairs], loaded.tgt_tokenizer, loaded.tgt_vocab, max_len)
+    return Shortlist.learn(src_ids, tgt_ids, src_vocab_size=len(loaded.src_vocab),
+                           tgt_vocab_size=len(loaded.tgt_vocab))
 
 
 def save_attention_heatmap(source: Sequence[str], target: Sequence[str], attention: torch.Tensor,
