@@ -40,7 +40,20 @@ def recipe_parser(doc: str) -> argparse.ArgumentParser:
     parser.add_argument("--no-resume", action="store_true", help="start over even if a run exists")
     parser.add_argument("--dry-run", action="store_true", help="a few steps on a little data")
     parser.add_argument("--quiet", action="store_true", help="no progress bar or samples")
+    parser.add_argument("--keep-best-by", metavar="METRIC",
+                        help="the validation metric that picks best.pt: the task's own (the "
+                             "default: BLEU for translation and captions) or val_loss")
     return parser
+
+
+def kept_by(task: Task, choice: str | None) -> tuple[str, str]:
+    """(metric, mode) that picks a run's best checkpoint: the task's, or val_loss on request (in
+    long runs a noisy greedy score can keep an early checkpoint while the loss still falls)."""
+    if not choice or choice == task.monitor:
+        return task.monitor, task.mode
+    if choice == "val_loss":
+        return "val_loss", "min"
+    raise ValueError(f"--keep-best-by must be {task.monitor} or val_loss (got {choice!r})")
 
 
 def apply_run_flags(args: argparse.Namespace, config: Any) -> None:
@@ -116,6 +129,7 @@ def run(task: Task, make_config: Callable[[], Any], doc: str,
     setup_logging()
     previous = previous_run(config.run_dir, resume=not args.no_resume and not args.dry_run)
     try:
+        monitor, mode = kept_by(task, args.keep_best_by)
         built = task.build(config, previous)
     except (FileNotFoundError, ValueError) as err:
         fail(str(err))
@@ -125,7 +139,7 @@ def run(task: Task, make_config: Callable[[], Any], doc: str,
         payload=lambda model, state: built.payload(task.name, model, state),
         resume_from=previous, metric_fn=lambda model: task.metrics(built, model, config),
         sample_fn=lambda model: task.samples(built, model, config),
-        sample_every=getattr(config, "sample_every", 1), monitor=task.monitor, mode=task.mode,
+        sample_every=getattr(config, "sample_every", 1), monitor=monitor, mode=mode,
         keep=task.keep(config), full_config=config, quiet=args.quiet)
     if not trainer.is_main:  # under torchrun, rank 0 alone writes and reports
         return 0

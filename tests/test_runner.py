@@ -61,3 +61,36 @@ def test_the_exported_checkpoint_is_best_else_last(tmp_path):
     assert task.final_checkpoint(tmp_path, None, None) == tmp_path / "last.pt"
     (tmp_path / "best.pt").write_bytes(b"")
     assert task.final_checkpoint(tmp_path, None, None) == tmp_path / "best.pt"
+
+
+def test_the_best_checkpoint_can_be_kept_by_validation_loss():
+    from seqgen.runs import kept_by
+
+    captioning = recipe("captioning").Captioning()
+    assert kept_by(captioning, None) == ("val_bleu4", "max")
+    assert kept_by(captioning, "val_bleu4") == ("val_bleu4", "max")
+    assert kept_by(captioning, "val_loss") == ("val_loss", "min")
+    with pytest.raises(ValueError, match="must be val_bleu4 or val_loss"):
+        kept_by(captioning, "val_bleu")
+
+
+def test_keep_best_by_val_loss_picks_the_lowest_loss_in_a_real_run(tmp_path, capsys):
+    import json
+
+    from seqgen.checkpoint import load_checkpoint
+
+    run_dir = tmp_path / "run"
+    code = recipe("translation").main(["--dry-run", "--run-dir", str(run_dir), "--quiet",
+                                       "--keep-best-by", "val_loss", "--train.eval_every=2"])
+    assert code == 0
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    losses = [r["val_loss"] for r in rows if "val_loss" in r]
+    assert len(losses) >= 2
+    state = load_checkpoint(run_dir / "last.pt")["trainer"]["state"]
+    assert state["best"] == pytest.approx(min(losses))  # the lowest loss, not the highest BLEU
+    with pytest.raises(SystemExit) as stop:
+        recipe("translation").main(["--dry-run", "--run-dir", str(tmp_path / "x"),
+                                    "--keep-best-by", "nonsense"])
+    assert stop.value.code == 2
+    assert "must be val_bleu or val_loss" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()  # refused before anything was built or written
