@@ -302,21 +302,24 @@ class Pipeline:
     # -------------------------------------------------------------------------------- evaluation
     def evaluate(self, data_dir: str | Path, split: str, *, beam: int | None = None,
                  length_penalty: float | None = None, limit: int = 0,
-                 progress: bool = False, shortlist: bool = True) -> dict:
+                 progress: bool = False, shortlist: bool = True, no_repeat_ngram: int = 0
+                 ) -> dict:
         """The task's scores on one split of a data folder (bits/char, BLEU or caption BLEU);
         beam and length penalty default to the model's own; ``progress`` shows a bar while image
-        features are computed; ``shortlist=False`` makes a translator score every target word."""
+        features are computed; ``shortlist=False`` makes a translator score every target word;
+        ``no_repeat_ngram`` blocks repeated n-grams in the searched texts."""
         if limit < 0:
             raise ValueError(f"limit must be >= 0 (got {limit}); 0 scores every example")
         options = self.default_options(**given_tuning(beam=beam, length_penalty=length_penalty),
-                                       shortlist=shortlist)
+                                       shortlist=shortlist, no_repeat_ngram=no_repeat_ngram)
         options.check()
         with self._autocast():
             return self._evaluate(str(data_dir), split, options, limit, progress)
 
     def _evaluate(self, data_dir: str, split: str, options: SearchOptions, limit: int,
                   progress: bool) -> dict:
-        search = dict(beam=options.beam, length_penalty=options.length_penalty)
+        search = dict(beam=options.beam, length_penalty=options.length_penalty,
+                      no_repeat_ngram=options.no_repeat_ngram)
         if self.task == "headlines":
             from .tasks.headlines import evaluate_split
             return evaluate_split(self.loaded, str(data_dir), split, limit=limit)

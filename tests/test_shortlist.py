@@ -5,19 +5,13 @@ import pytest
 import torch
 
 from conftest import tiny_model
-from seqgen.data.batch import Batch
+from seqgen.data.translation import source_batch
 from seqgen.int8 import quantize_linear_layers
 from seqgen.search import build_searcher, generate
 from seqgen.shortlist import Shortlist, ShortlistedModel, generate_shortlisted, output_rows
 from seqgen.vocab import PAD
 
 VOCAB = 12
-
-
-def source_batch(rows: list[list[int]]) -> Batch:
-    length = max(len(r) for r in rows)
-    src = torch.tensor([r + [PAD] * (length - len(r)) for r in rows])
-    return Batch(src=src, src_lengths=torch.tensor([len(r) for r in rows]))
 
 
 def test_model1_aligns_each_source_word_to_its_translation():

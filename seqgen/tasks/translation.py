@@ -49,9 +49,10 @@ def translate(loaded: LoadedModel, texts: Sequence[str], searcher: object, *,
 
 def translate_texts(loaded: LoadedModel, texts: Sequence[str], *, beam: int = 5,
                     length_penalty: float = 1.0, max_len: int = 120, batch_size: int = 128,
-                    shortlist: bool = True) -> list[str]:
+                    shortlist: bool = True, no_repeat_ngram: int = 0) -> list[str]:
     """The best translation of each sentence as detokenised text."""
-    searcher = build_searcher(beam=beam, length_penalty=length_penalty, max_len=max_len)
+    searcher = build_searcher(beam=beam, length_penalty=length_penalty, max_len=max_len,
+                              no_repeat_ngram=no_repeat_ngram)
     return [loaded.decode(h[0].tokens) for h in translate(loaded, texts, searcher,
                                                           batch_size=batch_size,
                                                           shortlist=shortlist)]
@@ -59,21 +60,28 @@ def translate_texts(loaded: LoadedModel, texts: Sequence[str], *, beam: int = 5,
 
 def evaluate_texts(loaded: LoadedModel, sources: Sequence[str], references: Sequence[str], *,
                    beam: int = 5, length_penalty: float = 1.0, batch_size: int = 128,
-                   shortlist: bool = True) -> dict:
+                   shortlist: bool = True, no_repeat_ngram: int = 0) -> dict:
     """sacreBLEU BLEU (cased, 13a, detokenised) and chrF of the translations of ``sources``,
     and whether a vocabulary shortlist was used."""
     hyps = translate_texts(loaded, sources, beam=beam, length_penalty=length_penalty,
-                           batch_size=batch_size, shortlist=shortlist)
+                           batch_size=batch_size, shortlist=shortlist,
+                           no_repeat_ngram=no_repeat_ngram)
     return {**translation_scores(hyps, references),
             "shortlist": shortlist and loaded.shortlist is not None}
 
 
-def evaluate_split(loaded: LoadedModel, data_dir: str, split: str, *, beam: int = 5,
-                   length_penalty: float = 1.0, limit: int = 0, shortlist: bool = True) -> dict:
-    """Scores one split of a Multi30k-style folder (``{split}.{src}`` / ``{split}.{tgt}``)."""
+def data_config(loaded: LoadedModel, data_dir: str) -> TranslationDataConfig:
+    """A Multi30k-style folder read in the language pair the model was trained on."""
     saved = loaded.task_config.get("data", {})
-    config = TranslationDataConfig(data_dir=data_dir, src=saved.get("src", "de"),
-                                   tgt=saved.get("tgt", "en"))
+    return TranslationDataConfig(data_dir=data_dir, src=saved.get("src", "de"),
+                                 tgt=saved.get("tgt", "en"))
+
+
+def evaluate_split(loaded: LoadedModel, data_dir: str, split: str, *, beam: int = 5,
+                   length_penalty: float = 1.0, limit: int = 0, shortlist: bool = True,
+                   no_repeat_ngram: int = 0) -> dict:
+    """Scores one split of a Multi30k-style folder (``{split}.{src}`` / ``{split}.{tgt}``)."""
+    config = data_config(loaded, data_dir)
     sources, references = load_pairs(config, split)
     if limit:
         sources, references = sources[:limit], references[:limit]
@@ -82,7 +90,7 @@ def evaluate_split(loaded: LoadedModel, data_dir: str, split: str, *, beam: int 
     log.info("translating %d sentences (%s->%s, beam %d)", len(sources), config.src, config.tgt,
              beam)
     scores = evaluate_texts(loaded, sources, references, beam=beam, length_penalty=length_penalty,
-                            shortlist=shortlist)
+                            shortlist=shortlist, no_repeat_ngram=no_repeat_ngram)
     return {**scores, "split": split, "sentences": len(sources), "beam": beam,
             "length_penalty": length_penalty}
 
@@ -94,9 +102,7 @@ def learn_shortlist(loaded: LoadedModel, data_dir: str, *, split: str = "train")
     if loaded.src_vocab is None or loaded.src_tokenizer is None:
         raise ValueError("this checkpoint has no source vocabulary; is it a translation model?")
     saved = loaded.task_config.get("data", {})
-    config = TranslationDataConfig(data_dir=data_dir, src=saved.get("src", "de"),
-                                   tgt=saved.get("tgt", "en"))
-    sources, targets = load_pairs(config, split)
+    sources, targets = load_pairs(data_config(loaded, data_dir), split)
     pairs = [(s, t) for s, t in zip(sources, targets) if s.strip() and t.strip()]
     if not pairs:
         raise ValueError(f"split {split!r} in {data_dir} has no sentence pairs")

@@ -1,4 +1,4 @@
-"""Choose a model's beam size and length penalty (and, for captions, n-gram blocking) on a
+"""Choose a model's beam size, length penalty and n-gram blocking on a
 validation split: every combination is scored and the table printed, best last.
 
     python tests/bench/tune_decoding.py runs/translation-m30k/model.pt \
@@ -23,19 +23,6 @@ from seqgen.pipeline import Pipeline
 METRIC = {"translation": "bleu", "captioning": "bleu4"}
 
 
-def score(pipe: Pipeline, data_dir: str, split: str, beam: int, alpha: float, ngram: int,
-          limit: int) -> dict:
-    """The task's evaluation of one setting, in the pipeline's measured precision."""
-    with pipe._autocast():
-        if pipe.task == "captioning":
-            from seqgen.tasks.captioning import evaluate_split
-            return evaluate_split(pipe.loaded, data_dir, split, beam=beam, length_penalty=alpha,
-                                  no_repeat_ngram=ngram, limit=limit)
-        from seqgen.tasks.translation import evaluate_split
-        return evaluate_split(pipe.loaded, data_dir, split, beam=beam, length_penalty=alpha,
-                              limit=limit)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("ckpt")
@@ -44,7 +31,7 @@ def main() -> int:
     parser.add_argument("--beams", type=int, nargs="+", default=[3, 5])
     parser.add_argument("--length-penalties", type=float, nargs="+", default=[0.6, 1.0, 1.4])
     parser.add_argument("--no-repeat-ngrams", type=int, nargs="+", default=[0],
-                        help="captioning only: n-gram sizes to block (0: none)")
+                        help="n-gram sizes to block (0: none)")
     parser.add_argument("--limit", type=int, default=0, help="first N examples only (0: all)")
     args = parser.parse_args()
     if "test" in args.split:
@@ -59,11 +46,12 @@ def main() -> int:
         print(f"error: {pipe.task} models have nothing to tune here", file=sys.stderr)
         return 2
     metric = METRIC[pipe.task]
-    ngrams = args.no_repeat_ngrams if pipe.task == "captioning" else [0]
     rows = []
-    for beam, alpha, ngram in itertools.product(args.beams, args.length_penalties, ngrams):
+    for beam, alpha, ngram in itertools.product(args.beams, args.length_penalties,
+                                                    args.no_repeat_ngrams):
         start = time.perf_counter()
-        result = score(pipe, args.data_dir, args.split, beam, alpha, ngram, args.limit)
+        result = pipe.evaluate(args.data_dir, args.split, beam=beam, length_penalty=alpha,
+                               no_repeat_ngram=ngram, limit=args.limit)
         rows.append({"beam": beam, "length_penalty": alpha, "no_repeat_ngram": ngram,
                      **{k: result[k] for k in ("bleu", "chrf", "bleu4", "cider", "distinct")
                         if k in result}, "seconds": round(time.perf_counter() - start, 1)})
