@@ -249,10 +249,12 @@ def restore(trainer: Trainer, saved: dict, run_dir: Path) -> None:
 
 
 def fit_or_exit(trainer: Trainer) -> None:
-    """Runs ``trainer.fit``; after Ctrl-C or SIGTERM prints one line and exits 130."""
+    """Runs ``trainer.fit`` and leaves the torchrun group; after Ctrl-C or SIGTERM prints one
+    line and exits 130."""
     try:
         trainer.fit()
     except TrainingInterrupted as stop:
+        trainer.leave_group()  # every rank stopped at the same step
         if trainer.is_main:
             print(f"interrupted at step {stop.step}; rerun the same command to resume",
                   file=sys.stderr)
@@ -262,6 +264,7 @@ def fit_or_exit(trainer: Trainer) -> None:
             print(f"aborted during step {trainer.state.step + 1}; rerun the same command to "
                   "resume from the last checkpoint", file=sys.stderr)
         raise SystemExit(INTERRUPTED) from None
+    trainer.leave_group()  # rank 0 goes on alone to export and evaluate
 
 
 def setup_logging(verbose: bool = False) -> None:

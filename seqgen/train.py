@@ -216,6 +216,13 @@ class Trainer:
             self._emit("on_train_end")
         return self.state
 
+    def leave_group(self) -> None:
+        """Ends this process's part in a torchrun job once all ranks got here. A rank that exits
+        with its process group alive can abort at interpreter shutdown (SIGABRT, seen on CI)."""
+        if self.world > 1 and dist.is_initialized():
+            dist.barrier()
+            dist.destroy_process_group()
+
     def _train_step(self, batch: Batch) -> None:
         start = time.perf_counter()
         self.net.train()

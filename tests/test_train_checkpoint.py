@@ -178,7 +178,8 @@ def test_two_process_ddp_run_on_cpu_trains(tmp_path):
          "--train.eval_every=2", "--data.batch_size=4", "--model.decoder.hidden_dim=16",
          "--model.decoder.emb_dim=8"],
         capture_output=True, text=True, timeout=300, env=env)
-    assert result.returncode == 0, result.stderr[-2000:]
+    # the ranks' own messages come before torchrun's summary, which alone fills the last 2,000
+    assert result.returncode == 0, result.stderr.split("elastic/multiprocessing")[0][-3000:]
     ckpt = load_checkpoint(run_dir / "last.pt")
     assert ckpt["trainer"]["state"]["step"] == 4
     assert (run_dir / "model.pt").exists() and '"bits_per_char"' in result.stdout
