@@ -19,14 +19,16 @@ import sys
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from seqgen.data.captions import CaptionData, CaptionDataConfig
+from seqgen.checkpoint import build_model, load_checkpoint
+from seqgen.data.captions import CaptionData, CaptionDataConfig, CaptionImages
 from seqgen.decoder import DecoderConfig
 from seqgen.encoders import EncoderConfig
 from seqgen.model import EncoderDecoder, ModelConfig
 from seqgen.runs import run
-from seqgen.tasks.spec import Built, Task
+from seqgen.self_critical import SelfCritical, SelfCriticalConfig
 from seqgen.search import build_searcher, generate
-from seqgen.tasks.captioning import evaluate_batches
+from seqgen.tasks.spec import Built, Task
+from seqgen.tasks.captioning import cider_reward, evaluate_batches
 from seqgen.train import TrainConfig
 from seqgen.vocab import Vocab
 
@@ -44,6 +46,8 @@ class CaptioningConfig:
     run_dir: str = "runs/captioning"
     beam: int = 3
     fine_tune: int = 0  # > 0: run the CNN inside the model and train its last N blocks
+    self_critical: str = ""  # a trained captioner to fine-tune on its own samples' CIDEr-D
+    scst: SelfCriticalConfig = field(default_factory=SelfCriticalConfig)
 
 
 def photos(config: CaptioningConfig) -> None:
@@ -62,6 +66,7 @@ def synthetic(config: CaptioningConfig) -> None:
 class Captioning(Task):
     name = "captioning"
     monitor, mode = "val_bleu4", "max"
+    other_monitors = {"val_cider": "max"}
     presets = {"photos": photos, "synthetic": synthetic}
     shortcuts = {
         "--data-dir": ("data.data_dir", "Flickr8k-style folder (images/, Flickr8k.token.txt, "
@@ -77,6 +82,9 @@ class Captioning(Task):
         "--fine-tune": ("fine_tune", "run the CNN inside the model and fine-tune its last N blocks "
                         "(no feature cache; much slower)"),
         "--beam": ("beam", "beam size for the final scores (default 3)"),
+        "--self-critical": ("self_critical", "fine-tune this trained captioner (a .pt file) on "
+                            "the CIDEr-D of its own samples (self-critical training; --scst.samples"
+                            "=5)"),
     }
 
     def default_preset(self, config: CaptioningConfig) -> str:
@@ -90,6 +98,8 @@ class Captioning(Task):
         config.data.cache_dir = str(Path(config.data.synthetic_dir) / "cache")
 
     def build(self, config: CaptioningConfig, previous: dict | None) -> Built:
+        if config.self_critical:
+            return self.build_self_critical(config, previous)
         pixels = config.fine_tune > 0 or config.model.encoder.kind == "image"  # its own CNN
         data = CaptionData(config.data, vocab=Vocab(previous["tgt_vocab"]) if previous else None,
                            pixels=pixels, progress=True)  # bar while caching
@@ -108,10 +118,38 @@ class Captioning(Task):
                      f"{len(data.val.paths)} validation, {len(data.vocab)} words, backbone "
                      f"{backbone.name}, {model.num_parameters():,} parameters")
 
+    def build_self_critical(self, config: CaptioningConfig, previous: dict | None) -> Built:
+        """The given captioner's model and vocabulary, whole photos as training rows, and the
+        self-critical objective rewarded by CIDEr-D on the training references."""
+        start = load_checkpoint(config.self_critical)
+        if start.get("task") != self.name or start.get("quantized"):
+            raise ValueError(f"{config.self_critical} is not a float captioner checkpoint to "
+                             "fine-tune (int8 exports cannot train)")
+        backbone = (start.get("task_config") or {}).get("backbone", {})
+        name, size = config.data.resolved_backbone()
+        if (backbone.get("name"), backbone.get("image_size")) != (name, size):
+            raise ValueError(f"{config.self_critical} was trained on {backbone.get('name')} "
+                             f"features at {backbone.get('image_size')} pixels, not {name} at "
+                             f"{size}; pass --backbone to match")
+        if config.fine_tune or start["model_config"]["encoder"]["kind"] == "image":
+            raise ValueError("self-critical training works on cached features, not with a "
+                             "fine-tuned CNN")
+        data = CaptionData(config.data, vocab=Vocab(start["tgt_vocab"]), progress=True)
+        images = CaptionImages(data, batch_size=config.data.batch_size)
+        model = build_model(start).train()
+        task_config = {**start["task_config"], "data": asdict(config.data)}
+        return Built(data, model, data.vocab, data.tokenizer, task_config=task_config,
+                     train_data=images,
+                     objective=SelfCritical(cider_reward(images, data.vocab), config.scst),
+                     summary=f"self-critical from {config.self_critical}: {len(images)} training "
+                     f"photos x {config.scst.samples} samples, {len(data.val.paths)} validation, "
+                     f"{len(data.vocab)} words, {model.num_parameters():,} parameters")
+
     def metrics(self, built: Built, model: EncoderDecoder, config: CaptioningConfig) -> dict:
         scores = evaluate_batches(built.loaded(self.name, model), built.data.image_batches("val"),
                                   beam=1)
-        return {"val_bleu4": scores["bleu4"], "val_exact": scores["exact_match"]}
+        return {"val_bleu4": scores["bleu4"], "val_cider": scores["cider"],
+                "val_distinct": scores["distinct"], "val_exact": scores["exact_match"]}
 
     def samples(self, built: Built, model: EncoderDecoder, config: CaptioningConfig) -> list[str]:
         batch, refs = next(built.data.image_batches("val", batch_size=3))

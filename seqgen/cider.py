@@ -39,6 +39,45 @@ def _vector(counts: Counter, df: Counter, log_n_images: float, n_max: int
     return vec, [math.sqrt(x) for x in norm], length
 
 
+class CiderD:
+    """CIDEr-D with document frequencies fixed by one collection of reference sets: the evaluated
+    images' for the corpus score, the training images' for self-critical rewards (where each
+    sampled caption is scored alone against its image's references)."""
+
+    def __init__(self, references: Sequence[Sequence[str]], *, n_max: int = 4,
+                 sigma: float = 6.0) -> None:
+        self.n_max, self.sigma = n_max, sigma
+        counts = [[_ngrams(r, n_max) for r in refs] for refs in references]
+        self.df: Counter = Counter()
+        for sets in counts:
+            self.df.update(set(g for c in sets for g in c))
+        self.log_n = math.log(float(max(len(references), 1)))
+        self.refs = [self.vectors(sets) for sets in counts]
+
+    def vectors(self, counts: Sequence[Counter]) -> list[tuple[list[dict], list[float], int]]:
+        """Reference n-gram counts as tf-idf vectors (for ``score(..., refs=)``)."""
+        return [_vector(c, self.df, self.log_n, self.n_max) for c in counts]
+
+    def reference_vectors(self, references: Sequence[str]) -> list:
+        return self.vectors([_ngrams(r, self.n_max) for r in references])
+
+    def score(self, hypothesis: str, index: int = 0, *, refs: list | None = None) -> float:
+        """One caption's CIDEr-D against reference set ``index`` (or prepared ``refs``)."""
+        refs = self.refs[index] if refs is None else refs
+        h_vec, h_norm, h_len = _vector(_ngrams(hypothesis, self.n_max), self.df, self.log_n,
+                                       self.n_max)
+        score = 0.0
+        for r_vec, r_norm, r_len in refs:
+            penalty = math.exp(-((h_len - r_len) ** 2) / (2 * self.sigma ** 2))
+            for n in range(self.n_max):
+                dot = sum(min(w, r_vec[n].get(g, 0.0)) * r_vec[n].get(g, 0.0)
+                          for g, w in h_vec[n].items())
+                if h_norm[n] and r_norm[n]:
+                    dot /= h_norm[n] * r_norm[n]
+                score += dot * penalty / self.n_max
+        return 10.0 * score / max(len(refs), 1)
+
+
 def cider_d(hypotheses: Sequence[str], references: Sequence[Sequence[str]], *, n_max: int = 4,
             sigma: float = 6.0) -> float:
     """Corpus CIDEr-D (the usual x10 scale: a perfect match of common captions is well above 1)."""
@@ -46,23 +85,5 @@ def cider_d(hypotheses: Sequence[str], references: Sequence[Sequence[str]], *, n
         raise ValueError(f"{len(hypotheses)} captions for {len(references)} reference sets")
     if not hypotheses:
         return 0.0
-    ref_counts = [[_ngrams(r, n_max) for r in refs] for refs in references]
-    df: Counter = Counter()
-    for counts in ref_counts:
-        df.update(set(g for c in counts for g in c))
-    log_n = math.log(float(len(hypotheses)))
-    total = 0.0
-    for hyp, counts in zip(hypotheses, ref_counts):
-        h_vec, h_norm, h_len = _vector(_ngrams(hyp, n_max), df, log_n, n_max)
-        score = 0.0
-        for ref in counts:
-            r_vec, r_norm, r_len = _vector(ref, df, log_n, n_max)
-            penalty = math.exp(-((h_len - r_len) ** 2) / (2 * sigma ** 2))
-            for n in range(n_max):
-                dot = sum(min(w, r_vec[n].get(g, 0.0)) * r_vec[n].get(g, 0.0)
-                          for g, w in h_vec[n].items())
-                if h_norm[n] and r_norm[n]:
-                    dot /= h_norm[n] * r_norm[n]
-                score += dot * penalty / n_max
-        total += 10.0 * score / max(len(counts), 1)
-    return total / len(hypotheses)
+    scorer = CiderD(references, n_max=n_max, sigma=sigma)
+    return sum(scorer.score(h, i) for i, h in enumerate(hypotheses)) / len(hypotheses)

@@ -44,9 +44,10 @@ class EncoderDecoder(nn.Module):
             self.encoder.embed.weight = self.decoder.embed.weight
 
     # ------------------------------------------------------------------------------------------
-    def forward(self, batch: Batch) -> tuple[Tensor, Tensor]:
-        """Same as :meth:`loss`; exists so DistributedDataParallel can wrap the model."""
-        return self.loss(batch)
+    def forward(self, batch: Batch, *, per_sequence: bool = False) -> tuple[Tensor, Tensor]:
+        """:meth:`loss`, or with ``per_sequence`` :meth:`sequence_nll`; exists so
+        DistributedDataParallel can wrap the model (and sync the gradients of either)."""
+        return self.sequence_nll(batch) if per_sequence else self.loss(batch)
 
     def loss(self, batch: Batch) -> tuple[Tensor, Tensor]:
         """Teacher-forced summed cross-entropy over real target tokens.
@@ -64,6 +65,19 @@ class EncoderDecoder(nn.Module):
             total = total + self.config.attention_spread * n_tokens * _spread_penalty(
                 end.attention, batch.tgt_out != PAD, state.mask)
         return total, n_tokens
+
+    def sequence_nll(self, batch: Batch) -> tuple[Tensor, Tensor]:
+        """Per row, the negative log-likelihood of its target tokens (no smoothing, no
+        regulariser): what a policy gradient weights, sequence by sequence.
+
+        Returns:
+            (B,) summed NLL and (B,) number of target tokens.
+        """
+        state = self._encode(batch)
+        logits, _ = self.decoder(batch.tgt_in, state)  # (B, T, V)
+        nll = F.cross_entropy(logits.flatten(0, 1).float(), batch.tgt_out.flatten(),
+                              ignore_index=PAD, reduction="none").view(batch.tgt_out.shape)
+        return nll.sum(dim=1), (batch.tgt_out != PAD).sum(dim=1)
 
     def init_state(self, batch: Batch) -> tuple[DecoderState, Tensor]:
         """The state to generate from and the first tokens (B,) to feed to ``step``.

@@ -25,7 +25,7 @@ from .config import apply_overrides, check_config, save_config, to_dict
 from .data.batch import DataModule
 from .fileio import remove_orphans
 from .tasks.spec import Task
-from .train import TrainConfig, Trainer, TrainingInterrupted
+from .train import Objective, TrainConfig, Trainer, TrainingInterrupted
 
 INTERRUPTED = 130  # exit code after Ctrl-C, as shells report it
 ORPHANS = ".*.pt.*.tmp"  # what atomic_save leaves behind when the process is killed mid-write
@@ -42,18 +42,22 @@ def recipe_parser(doc: str) -> argparse.ArgumentParser:
     parser.add_argument("--quiet", action="store_true", help="no progress bar or samples")
     parser.add_argument("--keep-best-by", metavar="METRIC",
                         help="the validation metric that picks best.pt: the task's own (the "
-                             "default: BLEU for translation and captions) or val_loss")
+                             "default: BLEU for translation and captions), val_loss, or "
+                             "val_cider for captions")
     return parser
 
 
 def kept_by(task: Task, choice: str | None) -> tuple[str, str]:
-    """(metric, mode) that picks a run's best checkpoint: the task's, or val_loss on request (in
-    long runs a noisy greedy score can keep an early checkpoint while the loss still falls)."""
+    """(metric, mode) that picks a run's best checkpoint: the task's, or on request val_loss (in
+    long runs a noisy greedy score can keep an early checkpoint while the loss still falls) or
+    another metric the task reports (CIDEr-D for captions)."""
     if not choice or choice == task.monitor:
         return task.monitor, task.mode
-    if choice == "val_loss":
-        return "val_loss", "min"
-    raise ValueError(f"--keep-best-by must be {task.monitor} or val_loss (got {choice!r})")
+    choices = {"val_loss": "min", **task.other_monitors}
+    if choice in choices:
+        return choice, choices[choice]
+    raise ValueError(f"--keep-best-by must be one of {', '.join([task.monitor, *choices])} "
+                     f"(got {choice!r})")
 
 
 def apply_run_flags(args: argparse.Namespace, config: Any) -> None:
@@ -135,12 +139,12 @@ def run(task: Task, make_config: Callable[[], Any], doc: str,
         fail(str(err))
     print(built.summary, file=sys.stderr)
     trainer = train(
-        model=built.model, data=built.data, config=config.train, run_dir=config.run_dir,
+        model=built.model, data=built.train_data or built.data, config=config.train, run_dir=config.run_dir,
         payload=lambda model, state: built.payload(task.name, model, state),
         resume_from=previous, metric_fn=lambda model: task.metrics(built, model, config),
         sample_fn=lambda model: task.samples(built, model, config),
         sample_every=getattr(config, "sample_every", 1), monitor=monitor, mode=mode,
-        keep=task.keep(config), full_config=config, quiet=args.quiet)
+        keep=task.keep(config), full_config=config, quiet=args.quiet, objective=built.objective)
     if not trainer.is_main:  # under torchrun, rank 0 alone writes and reports
         return 0
     run_dir = Path(config.run_dir)
@@ -198,7 +202,7 @@ def train(*, model: torch.nn.Module, data: DataModule, config: TrainConfig, run_
           sample_fn: Callable[[Any], list[str]] | None = None, sample_every: int = 1,
           monitor: str = "val_loss",
           mode: str = "min", keep: int = 0, full_config: Any = None,
-          quiet: bool = False) -> Trainer:
+          quiet: bool = False, objective: Objective | None = None) -> Trainer:
     """Trains with progress log, optional task metrics and samples, best/last checkpoints.
 
     Exits 2 (one line) if ``resume_from`` holds a different model, before the run folder is
@@ -219,7 +223,7 @@ def train(*, model: torch.nn.Module, data: DataModule, config: TrainConfig, run_
         callbacks.append(SampleText(sample_fn, every=sample_every))
     callbacks.append(Checkpoint(run_dir, payload, monitor=watcher, keep=keep))
     try:
-        trainer = Trainer(model, data, config, callbacks=callbacks)
+        trainer = Trainer(model, data, config, callbacks=callbacks, objective=objective)
     except KeyboardInterrupt:  # during the precision timing
         print("interrupted before training started", file=sys.stderr)
         raise SystemExit(INTERRUPTED) from None

@@ -18,7 +18,7 @@ import signal
 import threading
 import time
 from dataclasses import asdict, dataclass
-from typing import Any, ClassVar, Literal, Sequence
+from typing import Any, Callable, ClassVar, Literal, Sequence
 
 import torch
 import torch.distributed as dist
@@ -29,6 +29,8 @@ from .device import pick_device
 from .precision import PrecisionChoice, choose_precision
 
 log = logging.getLogger(__name__)
+
+Objective = Callable[[torch.nn.Module, Batch], tuple[torch.Tensor, torch.Tensor]]
 
 
 @dataclass
@@ -96,8 +98,12 @@ class Trainer:
     """Runs the optimisation loop and calls ``callbacks`` at each event (see seqgen.callbacks)."""
 
     def __init__(self, model: torch.nn.Module, data: DataModule, config: TrainConfig, *,
-                 callbacks: Sequence[Any] = ()) -> None:
+                 callbacks: Sequence[Any] = (), objective: Objective | None = None) -> None:
+        """``objective(net, batch) -> (summed loss, tokens)`` replaces the model's own
+        cross-entropy in training (e.g. :class:`seqgen.self_critical.SelfCritical`); validation
+        loss stays the model's."""
         self.config = config
+        self.objective = objective
         self.data = data
         self.callbacks = list(callbacks)
         self.world, self.rank = _init_distributed()
@@ -230,7 +236,8 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = self.current_lr()
         with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.use_amp):
-            total, n_tokens = self.net(batch)
+            total, n_tokens = (self.objective(self.net, batch) if self.objective is not None
+                               else self.net(batch))
         loss = total / n_tokens.clamp(min=1)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -292,6 +293,25 @@ def test_evaluate_on_a_flickr_style_folder(synthetic_run, tmp_path, capsys, monk
     result = json.loads(capsys.readouterr().out)
     assert {"bleu1", "bleu2", "bleu3", "bleu4", "cider"} <= result.keys()
     assert result["images"] == 20 and result["bleu4"] > 50
+
+
+def test_self_critical_fine_tuning_starts_from_a_trained_captioner(synthetic_run, tmp_path):
+    run = tmp_path / "scst"
+    command = [sys.executable, str(ROOT / "recipes" / "captioning.py"), "--dry-run", "--quiet",
+               "--run-dir", str(run), "--self-critical", str(synthetic_run / "run" / "model.pt"),
+               "--keep-best-by", "val_cider", "--scst.samples=3"]
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "self-critical from" in proc.stderr
+    metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert any("val_cider" in m for m in metrics)
+    assert json.loads(proc.stdout.strip().splitlines()[-1])["exact_match"] > 0.5  # still knows
+    for bad, message in ((tmp_path / "missing.pt", "not found|No such file"),
+                         (synthetic_run / "result.json", "checkpoint")):
+        proc = subprocess.run(command[:-5] + ["--self-critical", str(bad)], capture_output=True,
+                              text=True, timeout=600)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+        assert re.search(message, proc.stderr.strip().splitlines()[-1])
 
 
 def test_recipe_dry_run():

@@ -21,6 +21,8 @@ class Batch:
         src: (B, S) source ids (translation); src_lengths: (B,).
         features: (B, N, C) image grid features, or (B, 3, H, W) pixels (captioning).
         prompt: (B, P) BOS + prompt ids to run before generating; prompt_lengths: (B,).
+        ids: (B,) the rows' indices in their data module (captioning: the image), for objectives
+            that score samples against that row's references.
     """
 
     tgt_in: Tensor | None = None
@@ -30,6 +32,7 @@ class Batch:
     features: Tensor | None = None
     prompt: Tensor | None = None
     prompt_lengths: Tensor | None = None
+    ids: Tensor | None = None
 
     @property
     def size(self) -> int:

@@ -10,12 +10,14 @@ import torch
 
 from ..backbones import Backbone, build_backbone
 from ..checkpoint import LoadedModel
-from ..cider import cider_d
+from ..cider import CiderD, cider_d
 from ..data.batch import Batch
 from ..encoders import ImageEncoder
 from ..features import ImageError, extract, load_image
 from ..metrics import caption_bleu
 from ..search import Hypothesis, build_searcher, generate
+from ..self_critical import Reward
+from ..vocab import Vocab
 from .pictures import figure
 
 log = logging.getLogger(__name__)
@@ -112,6 +114,18 @@ def light_overlay(grid: torch.Tensor, size: tuple[int, int]) -> Any:
 
 
 # ------------------------------------------------------------------------------------------------
+def cider_reward(images: Any, vocab: Vocab) -> Reward:
+    """Self-critical reward: each sampled caption's CIDEr-D against its photo's references
+    (``images.references``, one list per training row), with document frequencies over all of
+    them, as Rennie et al. computed it on the training set."""
+    scorer = CiderD(images.references)
+
+    def reward(ids: Sequence[int], samples: Sequence[Sequence[int]]) -> list[float]:
+        return [scorer.score(" ".join(vocab.decode(tokens)), index)
+                for index, tokens in zip(ids, samples)]
+    return reward
+
+
 def score_captions(hypotheses: Sequence[str], references: Sequence[Sequence[str]]) -> dict:
     """BLEU-1..4 (0-100, lower-cased, multi-reference), CIDEr-D, exact-caption accuracy, and
     the share of distinct captions (a captioner that says the same thing of many photos has

@@ -12,6 +12,7 @@ from ..checkpoint import LoadedModel, make_checkpoint
 from ..model import EncoderDecoder
 from ..shortlist import Shortlist
 from ..tokenizers import Tokenizer
+from ..train import Objective
 from ..vocab import Vocab
 
 
@@ -32,6 +33,8 @@ class Built:
     task_config: dict = field(default_factory=dict)  # saved in checkpoints (data, backbone)
     summary: str = ""  # one line for the user: examples, vocabulary, parameters
     shortlist: Shortlist | None = None  # saved in checkpoints: candidate words to decode over
+    objective: Objective | None = None  # a training objective other than the model's loss
+    train_data: Any = None  # what the trainer iterates, when not ``data`` (whole photos, ...)
 
     def loaded(self, task: str, model: EncoderDecoder | None = None) -> LoadedModel:
         """The model (or another one of the same shape) ready for the inference code."""
@@ -53,12 +56,14 @@ class Task:
         shortcuts: ``{"--data-dir": ("data.data_dir", help)}``: flags that set config keys.
         presets: named changes to the default config, chosen with ``--preset NAME``.
         monitor, mode: the validation metric that picks ``best.pt``, and its direction.
+        other_monitors: further metrics ``--keep-best-by`` may choose, with their directions.
     """
 
     name = ""
     shortcuts: dict[str, tuple[str, str]] = {}
     presets: dict[str, Callable[[Any], None]] = {}
     monitor, mode = "val_loss", "min"
+    other_monitors: dict[str, str] = {}
 
     def default_preset(self, config: Any) -> str | None:
         """The preset used when ``--preset`` is not given (it may depend on the data chosen)."""
