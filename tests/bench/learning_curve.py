@@ -5,7 +5,9 @@
 
 Reads the run's ``metrics.jsonl`` (the evaluation rows carry ``elapsed_s``, the training time
 including evaluations) and draws one line with a dot per evaluation; the best point is marked.
-With ``--also`` a second metric (e.g. val_loss) goes on a right-hand axis.
+With ``--also`` a second metric (e.g. val_loss) goes on a right-hand axis. Several run folders
+are stages of one model (e.g. cross-entropy, then self-critical fine-tuning): each continues the
+clock where the one before stopped, and a dashed line marks where a stage begins.
 """
 from __future__ import annotations
 
@@ -41,9 +43,35 @@ def read_points(run_dir: Path, metric: str) -> list[tuple[float, float]]:
     return points
 
 
+def read_stages(run_dirs: list[Path], metric: str) -> tuple[list[tuple[float, float]],
+                                                            list[float]]:
+    """Points of consecutive runs on one clock, and the minutes at which stages 2.. begin."""
+    points: list[tuple[float, float]] = []
+    starts: list[float] = []
+    offset = 0.0
+    for i, run_dir in enumerate(run_dirs):
+        stage = read_points(run_dir, metric)
+        if i:
+            starts.append(offset)
+        points += [(offset + minutes, value) for minutes, value in stage]
+        offset += run_minutes(run_dir) or (stage[-1][0] if stage else 0.0)
+    return points, starts
+
+
+def run_minutes(run_dir: Path) -> float:
+    """The run's last ``elapsed_s`` in minutes (its training time, evaluations included)."""
+    last = 0.0
+    for line in (run_dir / "metrics.jsonl").read_text(encoding="utf-8").splitlines():
+        try:
+            last = max(last, float(json.loads(line).get("elapsed_s", 0.0)))
+        except ValueError:
+            continue
+    return last / 60
+
+
 def draw(points: list[tuple[float, float]], out: Path, *, metric: str, title: str,
          higher_is_better: bool, also: list[tuple[float, float]] | None = None,
-         also_metric: str = "") -> None:
+         also_metric: str = "", stage_starts: list[float] = ()) -> None:
     minutes, values = zip(*points)
     best = (max if higher_is_better else min)(range(len(values)), key=values.__getitem__)
     with figure(out, dpi=110, figsize=(6.4, 3.6)) as (_, ax):
@@ -55,6 +83,8 @@ def draw(points: list[tuple[float, float]], out: Path, *, metric: str, title: st
         ax.set_ylabel(metric, color="tab:blue")
         ax.set_title(title, fontsize=10)
         ax.grid(alpha=0.3)
+        for start in stage_starts:
+            ax.axvline(start, color="gray", linestyle="--", linewidth=0.8)
         if also:
             right = ax.twinx()
             right.plot(*zip(*also), color="tab:orange", alpha=0.7, linewidth=1)
@@ -63,7 +93,8 @@ def draw(points: list[tuple[float, float]], out: Path, *, metric: str, title: st
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("run_dirs", type=Path, nargs="+", metavar="run_dir",
+                        help="a run folder, or several: the stages of one model, in order")
     parser.add_argument("--metric", required=True,
                         help="e.g. val_bleu, val_bleu4, val_bpc (bits/char, from val_loss)")
     parser.add_argument("--also", default="", help="a second metric on a right-hand axis")
@@ -71,16 +102,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--title", default="")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
-    if not (args.run_dir / "metrics.jsonl").is_file():
-        print(f"error: no metrics.jsonl in {args.run_dir}", file=sys.stderr)
-        return 2
-    points = read_points(args.run_dir, args.metric)
+    for run_dir in args.run_dirs:
+        if not (run_dir / "metrics.jsonl").is_file():
+            print(f"error: no metrics.jsonl in {run_dir}", file=sys.stderr)
+            return 2
+    points, starts = read_stages(args.run_dirs, args.metric)
     if not points:
-        print(f"error: no {args.metric!r} rows in {args.run_dir / 'metrics.jsonl'}", file=sys.stderr)
+        print(f"error: no {args.metric!r} rows in {', '.join(map(str, args.run_dirs))}",
+              file=sys.stderr)
         return 2
-    also = read_points(args.run_dir, args.also) if args.also else None
-    draw(points, args.out, metric=args.metric, title=args.title or str(args.run_dir),
-         higher_is_better=not args.lower_is_better, also=also, also_metric=args.also)
+    also = read_stages(args.run_dirs, args.also)[0] if args.also else None
+    draw(points, args.out, metric=args.metric, title=args.title or str(args.run_dirs[-1]),
+         higher_is_better=not args.lower_is_better, also=also, also_metric=args.also,
+         stage_starts=starts)
     print(f"{args.out}: {len(points)} evaluations, last {points[-1][1]:.4g} at "
           f"{points[-1][0]:.1f} min")
     return 0
