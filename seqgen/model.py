@@ -4,7 +4,7 @@ through ``loss(batch)``, ``init_state(batch)`` and ``step(tokens, state)``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -44,10 +44,11 @@ class EncoderDecoder(nn.Module):
             self.encoder.embed.weight = self.decoder.embed.weight
 
     # ------------------------------------------------------------------------------------------
-    def forward(self, batch: Batch, *, per_sequence: bool = False) -> tuple[Tensor, Tensor]:
+    def forward(self, batch: Batch, *, per_sequence: bool = False,
+                banned: Sequence[int] = ()) -> tuple[Tensor, Tensor]:
         """:meth:`loss`, or with ``per_sequence`` :meth:`sequence_nll`; exists so
         DistributedDataParallel can wrap the model (and sync the gradients of either)."""
-        return self.sequence_nll(batch) if per_sequence else self.loss(batch)
+        return self.sequence_nll(batch, banned=banned) if per_sequence else self.loss(batch)
 
     def loss(self, batch: Batch) -> tuple[Tensor, Tensor]:
         """Teacher-forced summed cross-entropy over real target tokens.
@@ -66,15 +67,23 @@ class EncoderDecoder(nn.Module):
                 end.attention, batch.tgt_out != PAD, state.mask)
         return total, n_tokens
 
-    def sequence_nll(self, batch: Batch) -> tuple[Tensor, Tensor]:
+    def sequence_nll(self, batch: Batch, *, banned: Sequence[int] = ()) -> tuple[Tensor, Tensor]:
         """Per row, the negative log-likelihood of its target tokens (no smoothing, no
         regulariser): what a policy gradient weights, sequence by sequence.
+
+        Args:
+            banned: ids the sampler never emits (PAD, BOS, UNK): left out of the softmax, so the
+                likelihood is the sampling policy's own. Left in, nothing ever pushes them down
+                and they soak up the probability (self-critical training made UNK every argmax).
 
         Returns:
             (B,) summed NLL and (B,) number of target tokens.
         """
         state = self._encode(batch)
         logits, _ = self.decoder(batch.tgt_in, state)  # (B, T, V)
+        if banned:
+            logits = logits.index_fill(-1, torch.as_tensor(list(banned), device=logits.device),
+                                       float("-inf"))
         nll = F.cross_entropy(logits.flatten(0, 1).float(), batch.tgt_out.flatten(),
                               ignore_index=PAD, reduction="none").view(batch.tgt_out.shape)
         return nll.sum(dim=1), (batch.tgt_out != PAD).sum(dim=1)

@@ -68,7 +68,7 @@ class SelfCritical:
         was_training = net.training
         net.train(self.config.dropout)
         try:
-            nll, n_tokens = net(sampled, per_sequence=True)
+            nll, n_tokens = net(sampled, per_sequence=True, banned=self.searcher.bans.ids)
         finally:
             net.train(was_training)
         return (advantage * nll).sum(), n_tokens.sum()

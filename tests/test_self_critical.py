@@ -78,6 +78,22 @@ def test_sequence_nll_adds_up_to_the_unsmoothed_loss():
     assert float(nll.sum()) == pytest.approx(float(total), rel=1e-5)
 
 
+def test_tokens_the_sampler_never_emits_leave_the_softmax():
+    model = tiny_captioner().eval()
+    batch = Batch(features=torch.randn(2, 4, 8), tgt_in=torch.tensor([[1, 5], [1, 7]]),
+                  tgt_out=torch.tensor([[5, 2], [7, 2]]))
+    with torch.no_grad():
+        full, _ = model(batch, per_sequence=True)
+        masked, _ = model(batch, per_sequence=True, banned=[0, 1, 3])
+        logits, _ = model.decoder(batch.tgt_in, model._encode(batch))
+    banned = torch.zeros(12, dtype=torch.bool)
+    banned[[0, 1, 3]] = True
+    log_probs = logits.masked_fill(banned, float("-inf")).log_softmax(-1)
+    expected = -log_probs.gather(-1, batch.tgt_out[..., None]).squeeze(-1)
+    assert torch.allclose(masked, expected.sum(1), atol=1e-5)
+    assert (masked < full).all()
+
+
 def test_cider_scores_one_caption_as_the_corpus_score_averages_them():
     refs = [["a dog runs on grass", "a brown dog is running"], ["two men stand outside"],
             ["a child plays with a ball", "a kid with a red ball"]]
