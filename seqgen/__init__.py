@@ -5,6 +5,7 @@ from .decoder import DecoderConfig, DecoderState, RecurrentDecoder
 from .encoders import EncoderConfig
 from .model import EncoderDecoder, ModelConfig
 from .search import BeamSearch, GreedySearch, Hypothesis, SampleSearch, build_searcher, generate
+from .self_critical import SelfCritical, SelfCriticalConfig
 from .train import TrainConfig, Trainer
 from .vocab import Vocab
 
@@ -13,6 +14,6 @@ __version__ = "0.1.0"
 __all__ = [
     "Batch", "BeamSearch", "CheckpointError", "DecoderConfig", "DecoderState", "EncoderConfig",
     "EncoderDecoder", "GreedySearch", "Hypothesis", "LoadedModel", "ModelConfig",
-    "RecurrentDecoder", "SampleSearch", "TrainConfig", "Trainer", "Vocab", "build_searcher",
-    "generate", "load_checkpoint", "make_checkpoint",
+    "RecurrentDecoder", "SampleSearch", "SelfCritical", "SelfCriticalConfig", "TrainConfig",
+    "Trainer", "Vocab", "build_searcher", "generate", "load_checkpoint", "make_checkpoint",
 ]

@@ -56,8 +56,8 @@ def kept_by(task: Task, choice: str | None) -> tuple[str, str]:
     choices = {"val_loss": "min", **task.other_monitors}
     if choice in choices:
         return choice, choices[choice]
-    raise ValueError(f"--keep-best-by must be one of {', '.join([task.monitor, *choices])} "
-                     f"(got {choice!r})")
+    names = ", ".join(dict.fromkeys([task.monitor, *choices]))
+    raise ValueError(f"--keep-best-by must be one of {names} (got {choice!r})")
 
 
 def apply_run_flags(args: argparse.Namespace, config: Any) -> None:

@@ -1,7 +1,6 @@
 """Headlines: data module, recipe dry run, the generate / evaluate CLI on a tiny model."""
 from __future__ import annotations
 
-import gzip
 import json
 import subprocess
 import sys

@@ -70,8 +70,12 @@ def test_the_best_checkpoint_can_be_kept_by_validation_loss():
     assert kept_by(captioning, None) == ("val_bleu4", "max")
     assert kept_by(captioning, "val_bleu4") == ("val_bleu4", "max")
     assert kept_by(captioning, "val_loss") == ("val_loss", "min")
-    with pytest.raises(ValueError, match="must be val_bleu4 or val_loss"):
+    assert kept_by(captioning, "val_cider") == ("val_cider", "max")
+    with pytest.raises(ValueError, match="must be one of val_bleu4, val_loss, val_cider"):
         kept_by(captioning, "val_bleu")
+    headlines = recipe("headlines").Headlines()
+    with pytest.raises(ValueError, match="must be one of val_loss .got 'val_cider'"):
+        kept_by(headlines, "val_cider")
 
 
 def test_keep_best_by_val_loss_picks_the_lowest_loss_in_a_real_run(tmp_path, capsys):
@@ -92,5 +96,5 @@ def test_keep_best_by_val_loss_picks_the_lowest_loss_in_a_real_run(tmp_path, cap
         recipe("translation").main(["--dry-run", "--run-dir", str(tmp_path / "x"),
                                     "--keep-best-by", "nonsense"])
     assert stop.value.code == 2
-    assert "must be val_bleu or val_loss" in capsys.readouterr().err
+    assert "must be one of val_bleu, val_loss (got" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()  # refused before anything was built or written

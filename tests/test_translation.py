@@ -15,7 +15,7 @@ from PIL import Image
 from seqgen.checkpoint import LoadedModel, atomic_save, make_checkpoint
 from seqgen.cli import main as cli_main
 from seqgen.data.translation import (TranslationData, TranslationDataConfig, load_pairs,
-                                     pair_batch, source_batch, split_file)
+                                     pair_batch, split_file)
 from seqgen.decoder import DecoderConfig
 from seqgen.encoders import EncoderConfig
 from seqgen.model import EncoderDecoder, ModelConfig
