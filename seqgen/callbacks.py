@@ -10,6 +10,7 @@ each receives the trainer first.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 import time
@@ -19,6 +20,8 @@ from typing import Any, Callable
 from tqdm.auto import tqdm
 
 from .fileio import atomic_save
+
+log = logging.getLogger(__name__)
 
 Metrics = dict[str, float]
 
@@ -173,6 +176,11 @@ class MonitorMetric:
             self.improved = False
             return
         state = trainer.state
+        if state.monitored and state.monitored != self.metric:
+            log.warning("best.pt was kept by %s so far; from now on by %s (its best starts anew)",
+                        state.monitored, self.metric)
+            state.best, state.bad_evals = None, 0
+        state.monitored = self.metric
         better = state.best is None or (value < state.best if self.mode == "min" else value > state.best)
         self.improved = better
         if better:

@@ -80,6 +80,7 @@ class TrainState:
     elapsed: float = 0.0  # seconds of training so far, across resumes
     lr_scale: float = 1.0  # plateau schedule's current factor
     best: float | None = None  # best value of the monitored metric
+    monitored: str = ""  # the metric ``best`` is a value of
     bad_evals: int = 0
     tokens: int = 0
 

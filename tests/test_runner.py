@@ -98,3 +98,22 @@ def test_keep_best_by_val_loss_picks_the_lowest_loss_in_a_real_run(tmp_path, cap
     assert stop.value.code == 2
     assert "must be one of val_bleu, val_loss (got" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()  # refused before anything was built or written
+
+
+def test_a_resumed_run_that_keeps_best_by_another_metric_starts_its_best_anew(caplog):
+    from types import SimpleNamespace
+
+    from seqgen.callbacks import MonitorMetric
+    from seqgen.train import TrainConfig, TrainState
+
+    trainer = SimpleNamespace(state=TrainState(best=2.5, monitored="val_loss"),
+                              config=TrainConfig(), should_stop=False)
+    bleu = MonitorMetric("val_bleu", mode="max")
+    bleu.on_evaluated(trainer, {"val_loss": 2.7, "val_bleu": 0.5})  # a low BLEU is still best
+    assert trainer.state.best == 0.5 and trainer.state.monitored == "val_bleu" and bleu.improved
+    assert "kept by val_loss so far; from now on by val_bleu" in caplog.text
+    bleu.on_evaluated(trainer, {"val_bleu": 0.4})
+    assert trainer.state.best == 0.5 and not bleu.improved
+    legacy = SimpleNamespace(state=TrainState(best=0.7), config=TrainConfig(), should_stop=False)
+    bleu.on_evaluated(legacy, {"val_bleu": 0.6})  # checkpoints from before the field: the same
+    assert legacy.state.best == 0.7 and legacy.state.monitored == "val_bleu"
