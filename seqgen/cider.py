@@ -52,18 +52,11 @@ class CiderD:
         for sets in counts:
             self.df.update(set(g for c in sets for g in c))
         self.log_n = math.log(float(max(len(references), 1)))
-        self.refs = [self.vectors(sets) for sets in counts]
+        self.refs = [[_vector(c, self.df, self.log_n, n_max) for c in sets] for sets in counts]
 
-    def vectors(self, counts: Sequence[Counter]) -> list[tuple[list[dict], list[float], int]]:
-        """Reference n-gram counts as tf-idf vectors (for ``score(..., refs=)``)."""
-        return [_vector(c, self.df, self.log_n, self.n_max) for c in counts]
-
-    def reference_vectors(self, references: Sequence[str]) -> list:
-        return self.vectors([_ngrams(r, self.n_max) for r in references])
-
-    def score(self, hypothesis: str, index: int = 0, *, refs: list | None = None) -> float:
-        """One caption's CIDEr-D against reference set ``index`` (or prepared ``refs``)."""
-        refs = self.refs[index] if refs is None else refs
+    def score(self, hypothesis: str, index: int) -> float:
+        """One caption's CIDEr-D against reference set ``index``."""
+        refs = self.refs[index]
         h_vec, h_norm, h_len = _vector(_ngrams(hypothesis, self.n_max), self.df, self.log_n,
                                        self.n_max)
         score = 0.0

@@ -75,8 +75,12 @@ def run_minutes(run_dir: str | Path) -> float | None:
     log = Path(run_dir) / "metrics.jsonl"
     if not log.is_file():
         return None
-    elapsed = [json.loads(line).get("elapsed_s") for line in log.read_text().splitlines() if line]
-    elapsed = [e for e in elapsed if e is not None]
+    elapsed = []
+    for line in log.read_text().splitlines():
+        try:
+            elapsed.append(json.loads(line)["elapsed_s"])
+        except (ValueError, KeyError):  # a training row, or a line cut short by a crash
+            continue
     return round(max(elapsed) / 60, 1) if elapsed else None
 
 
@@ -139,7 +143,7 @@ def run(task: Task, make_config: Callable[[], Any], doc: str,
         fail(str(err))
     print(built.summary, file=sys.stderr)
     trainer = train(
-        model=built.model, data=built.train_data or built.data, config=config.train, run_dir=config.run_dir,
+        model=built.model, data=built.data if built.train_data is None else built.train_data, config=config.train, run_dir=config.run_dir,
         payload=lambda model, state: built.payload(task.name, model, state),
         resume_from=previous, metric_fn=lambda model: task.metrics(built, model, config),
         sample_fn=lambda model: task.samples(built, model, config),

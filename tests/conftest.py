@@ -5,8 +5,10 @@ import gzip
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from seqgen.decoder import DecoderConfig
 from seqgen.encoders import EncoderConfig
@@ -34,6 +36,22 @@ def tiny_model(*, cell: str = "lstm", attention: str = "none", encoder: str = "n
                               attention=attention),
         attention_spread=attention_spread)
     return EncoderDecoder(config, src_vocab_size=vocab, tgt_vocab_size=vocab).eval()
+
+
+def write_ramp_flickr(folder: Path, captions: list[list[str]], *, n_train: int) -> Path:
+    """A Flickr8k-style folder: photo i (``i.png``) is a left-to-right grey ramp at 1/(i+1) of
+    full brightness, with ``captions[i]``; the first ``n_train`` photos train, the rest are dev."""
+    (folder / "images").mkdir(parents=True)
+    ramp = np.tile(np.arange(48, dtype=np.uint8)[None, :, None] * 5, (48, 1, 3))
+    for i in range(len(captions)):
+        Image.fromarray(ramp // (i + 1)).save(folder / "images" / f"{i}.png")
+    (folder / "Flickr8k.token.txt").write_text("".join(
+        f"{i}.png#{n}\t{caption}\n" for i, refs in enumerate(captions)
+        for n, caption in enumerate(refs)))
+    names = [f"{i}.png\n" for i in range(len(captions))]
+    (folder / "Flickr_8k.trainImages.txt").write_text("".join(names[:n_train]))
+    (folder / "Flickr_8k.devImages.txt").write_text("".join(names[n_train:]))
+    return folder
 
 
 def write_ag_news(folder: Path, titles: list[str] = TITLES, *, gz: bool = True,

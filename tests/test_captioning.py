@@ -22,7 +22,7 @@ from seqgen.data.synthetic import render_scene, write_synthetic_set
 from seqgen.features import FeatureCache, ImageError, load_image
 from seqgen.tasks.captioning import score_captions
 
-from conftest import SHARED_DATA
+from conftest import SHARED_DATA, write_ramp_flickr
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -133,16 +133,9 @@ def test_mirrored_photos_train_with_left_and_right_swapped(tmp_path):
 
     from seqgen.data.captions import CaptionData
 
-    folder = tmp_path / "flickr"
-    (folder / "images").mkdir(parents=True)
-    ramp = np.tile(np.arange(48, dtype=np.uint8)[None, :, None] * 5, (48, 1, 3))
-    for i in range(4):
-        Image.fromarray(ramp // (i + 1)).save(folder / "images" / f"{i}.png")
-    (folder / "Flickr8k.token.txt").write_text("".join(
-        f"{i}.png#{n}\tA dog on the left of a tree {'runs' if n else 'sits'} .\n"
-        for i in range(4) for n in range(2)))
-    (folder / "Flickr_8k.trainImages.txt").write_text("0.png\n1.png\n2.png\n")
-    (folder / "Flickr_8k.devImages.txt").write_text("3.png\n")
+    folder = write_ramp_flickr(tmp_path / "flickr", [
+        [f"A dog on the left of a tree {'runs' if n else 'sits'} ." for n in range(2)]] * 4,
+        n_train=3)
     config = CaptionDataConfig(data_dir=str(folder), backbone="pixels", image_size=48,
                                cache_dir=str(tmp_path / "cache"), batch_size=2, mirror=True)
     data = CaptionData(config)

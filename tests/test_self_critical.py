@@ -4,7 +4,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from seqgen.cider import CiderD, cider_d
 from seqgen.data.batch import Batch
@@ -14,6 +13,8 @@ from seqgen.encoders import EncoderConfig
 from seqgen.model import EncoderDecoder, ModelConfig
 from seqgen.self_critical import SelfCritical, SelfCriticalConfig
 from seqgen.tasks.captioning import cider_reward
+
+from conftest import write_ramp_flickr
 
 FAVOURITE = 7  # the token the scripted reward likes
 
@@ -106,16 +107,9 @@ def test_cider_scores_one_caption_as_the_corpus_score_averages_them():
 
 @pytest.fixture
 def mirrored_data(tmp_path) -> CaptionData:
-    folder = tmp_path / "flickr"
-    (folder / "images").mkdir(parents=True)
-    ramp = np.tile(np.arange(48, dtype=np.uint8)[None, :, None] * 5, (48, 1, 3))
-    for i in range(6):
-        Image.fromarray(ramp // (i + 1)).save(folder / "images" / f"{i}.png")
-    (folder / "Flickr8k.token.txt").write_text("".join(
-        f"{i}.png#{n}\tA dog on the left of tree {i} {'runs' if n else 'sits'} .\n"
-        for i in range(6) for n in range(2)))
-    (folder / "Flickr_8k.trainImages.txt").write_text("0.png\n1.png\n2.png\n3.png\n4.png\n")
-    (folder / "Flickr_8k.devImages.txt").write_text("5.png\n")
+    folder = write_ramp_flickr(tmp_path / "flickr", [
+        [f"A dog on the left of tree {i} {'runs' if n else 'sits'} ." for n in range(2)]
+        for i in range(6)], n_train=5)
     return CaptionData(CaptionDataConfig(data_dir=str(folder), backbone="pixels", image_size=48,
                                          cache_dir=str(tmp_path / "cache"), batch_size=4,
                                          mirror=True, min_freq=1))

@@ -17,6 +17,7 @@ import math
 import sys
 from pathlib import Path
 
+from seqgen.runs import run_minutes
 from seqgen.tasks.pictures import figure
 
 
@@ -54,19 +55,8 @@ def read_stages(run_dirs: list[Path], metric: str) -> tuple[list[tuple[float, fl
         if i:
             starts.append(offset)
         points += [(offset + minutes, value) for minutes, value in stage]
-        offset += run_minutes(run_dir) or (stage[-1][0] if stage else 0.0)
+        offset += run_minutes(run_dir) or 0.0
     return points, starts
-
-
-def run_minutes(run_dir: Path) -> float:
-    """The run's last ``elapsed_s`` in minutes (its training time, evaluations included)."""
-    last = 0.0
-    for line in (run_dir / "metrics.jsonl").read_text(encoding="utf-8").splitlines():
-        try:
-            last = max(last, float(json.loads(line).get("elapsed_s", 0.0)))
-        except ValueError:
-            continue
-    return last / 60
 
 
 def draw(points: list[tuple[float, float]], out: Path, *, metric: str, title: str,
