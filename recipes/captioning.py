@@ -19,13 +19,13 @@ import sys
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from seqgen.checkpoint import build_model, load_checkpoint
+from seqgen.checkpoint import build_model, load_trainable
 from seqgen.data.captions import CaptionData, CaptionDataConfig, CaptionImages
 from seqgen.decoder import DecoderConfig
 from seqgen.encoders import EncoderConfig
 from seqgen.model import EncoderDecoder, ModelConfig
 from seqgen.runs import run
-from seqgen.self_critical import SelfCritical, SelfCriticalConfig
+from seqgen.self_critical import SelfCritical, SelfCriticalConfig, fine_tuning_schedule
 from seqgen.search import build_searcher, generate
 from seqgen.tasks.spec import Built, Task
 from seqgen.tasks.captioning import cider_reward, evaluate_batches
@@ -63,11 +63,17 @@ def synthetic(config: CaptioningConfig) -> None:
                               bridge=True, input_feeding=True))
 
 
+def self_critical(config: CaptioningConfig) -> None:
+    """Fine-tuning a trained captioner on its own samples: a low rate, batches of 32 photos."""
+    fine_tuning_schedule(config.train)
+    config.data.batch_size = 32
+
+
 class Captioning(Task):
     name = "captioning"
     monitor, mode = "val_bleu4", "max"
     other_monitors = {"val_cider": "max"}
-    presets = {"photos": photos, "synthetic": synthetic}
+    presets = {"photos": photos, "synthetic": synthetic, "self-critical": self_critical}
     shortcuts = {
         "--data-dir": ("data.data_dir", "Flickr8k-style folder (images/, Flickr8k.token.txt, "
                        "Flickr_8k.*Images.txt)"),
@@ -88,6 +94,8 @@ class Captioning(Task):
     }
 
     def default_preset(self, config: CaptioningConfig) -> str:
+        if config.self_critical:  # the model and vocabulary come from the trained captioner
+            return "self-critical"
         return "synthetic" if config.data.synthetic else "photos"
 
     def dry_run(self, config: CaptioningConfig) -> None:
@@ -121,10 +129,7 @@ class Captioning(Task):
     def build_self_critical(self, config: CaptioningConfig, previous: dict | None) -> Built:
         """The given captioner's model and vocabulary, whole photos as training rows, and the
         self-critical objective rewarded by CIDEr-D on the training references."""
-        start = load_checkpoint(config.self_critical)
-        if start.get("task") != self.name or start.get("quantized"):
-            raise ValueError(f"{config.self_critical} is not a float captioner checkpoint to "
-                             "fine-tune (int8 exports cannot train)")
+        start = load_trainable(config.self_critical, self.name)
         backbone = (start.get("task_config") or {}).get("backbone", {})
         name, size = config.data.resolved_backbone()
         if (backbone.get("name"), backbone.get("image_size")) != (name, size):

@@ -17,15 +17,18 @@ import sys
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from seqgen.checkpoint import LoadedModel, atomic_save, average_weights, load_checkpoint
+from seqgen.checkpoint import (LoadedModel, atomic_save, average_weights, load_checkpoint,
+                               load_trainable)
 from seqgen.data.translation import TranslationData, TranslationDataConfig, split_file
 from seqgen.decoder import DecoderConfig
 from seqgen.encoders import EncoderConfig
 from seqgen.model import EncoderDecoder, ModelConfig
 from seqgen.runs import run
+from seqgen.self_critical import SelfCritical, SelfCriticalConfig, fine_tuning_schedule
 from seqgen.shortlist import Shortlist
 from seqgen.tasks.spec import Built, Task
-from seqgen.tasks.translation import evaluate_split, evaluate_texts, greedy_bleu, translate_texts
+from seqgen.tasks.translation import (bleu_reward, evaluate_split, evaluate_texts, greedy_bleu,
+                                     translate_texts)
 from seqgen.tokenizers import tokenizer_from_dict
 from seqgen.train import TrainConfig
 from seqgen.vocab import Vocab
@@ -48,23 +51,40 @@ class TranslationConfig:
     shortlist: bool = True  # learn candidate target words per source word (IBM Model 1), saved
     # with the model: beam search then scores only a batch's candidates (seqgen.shortlist)
     test_split: str = "test_2016_flickr"
+    self_critical: str = ""  # a trained translator to fine-tune on its own samples' sentence BLEU
+    scst: SelfCriticalConfig = field(default_factory=lambda: SelfCriticalConfig(max_len=80))
+
+
+def self_critical(config: TranslationConfig) -> None:
+    """Fine-tuning a trained translator on its own samples: a low rate, batches of 32 pairs."""
+    fine_tuning_schedule(config.train)
+    config.data.batch_size = 32
 
 
 class Translation(Task):
     name = "translation"
     monitor, mode = "val_bleu", "max"
+    presets = {"self-critical": self_critical}
     shortcuts = {
         "--data-dir": ("data.data_dir", "folder with train/val/test_2016_flickr.{lang}[.gz]"),
         "--dataset": ("data.dataset", "Hugging Face dataset name, e.g. bentrevett/multi30k"),
         "--src": ("data.src", "source language code (default de)"),
         "--tgt": ("data.tgt", "target language code (default en)"),
         "--beam": ("beam", "beam size for the final scores (default 5)"),
+        "--self-critical": ("self_critical", "fine-tune this trained translator (a .pt file) on "
+                            "the sentence BLEU of its own samples (self-critical training; "
+                            "--scst.samples=5)"),
     }
+
+    def default_preset(self, config: TranslationConfig) -> str | None:
+        return "self-critical" if config.self_critical else None
 
     def dry_run(self, config: TranslationConfig) -> None:
         config.data.limit, config.data.val_limit, config.data.vocab_size = 300, 40, 500
 
     def build(self, config: TranslationConfig, previous: dict | None) -> Built:
+        if config.self_critical:
+            return self.build_self_critical(config)
         saved = {}
         if previous:  # resume with the vocabularies and tokenizers the run started with
             saved = dict(src_vocab=Vocab(previous["src_vocab"]),
@@ -91,6 +111,24 @@ class Translation(Task):
                      f"{len(data.val_src)} validation, vocabulary {len(data.src_vocab)}/"
                      f"{len(data.tgt_vocab)}, {model.num_parameters():,} parameters",
                      shortlist=shortlist)
+
+    def build_self_critical(self, config: TranslationConfig) -> Built:
+        """The given translator's model, vocabularies, tokenizers and shortlist, and the
+        self-critical objective rewarded by sentence BLEU against each pair's reference."""
+        start = load_trainable(config.self_critical, self.name)
+        data = TranslationData(config.data, src_vocab=Vocab(start["src_vocab"]),
+                               tgt_vocab=Vocab(start["tgt_vocab"]),
+                               src_tokenizer=tokenizer_from_dict(start["src_tokenizer"]),
+                               tgt_tokenizer=tokenizer_from_dict(start["tgt_tokenizer"]))
+        loaded = LoadedModel.from_checkpoint(start)
+        model = loaded.model.train()
+        task_config = {**start["task_config"], "data": asdict(config.data)}
+        return Built(data, model, data.tgt_vocab, data.tgt_tokenizer, data.src_vocab,
+                     data.src_tokenizer, task_config, shortlist=loaded.shortlist,
+                     objective=SelfCritical(bleu_reward(data.train_tgt, loaded), config.scst),
+                     summary=f"self-critical from {config.self_critical}: {len(data)} training "
+                     f"pairs x {config.scst.samples} samples, {len(data.val_src)} validation, "
+                     f"{model.num_parameters():,} parameters")
 
     def metrics(self, built: Built, model: EncoderDecoder, config: TranslationConfig) -> dict:
         data = built.data

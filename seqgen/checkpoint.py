@@ -68,6 +68,16 @@ def load_checkpoint(path: str | Path, *, map_location: str | torch.device = "cpu
     return ckpt
 
 
+def load_trainable(path: str | Path, task: str) -> dict:
+    """A float checkpoint of ``task`` to train further (self-critical fine-tuning starts from one);
+    int8 exports and other tasks' models are refused in one line."""
+    ckpt = load_checkpoint(path)
+    if ckpt.get("task") != task or ckpt.get("quantized"):
+        raise CheckpointError(f"{path} is not a float {task} checkpoint to fine-tune (int8 "
+                              "exports cannot train)")
+    return ckpt
+
+
 def build_model(ckpt: dict) -> EncoderDecoder:
     """Rebuilds the model a checkpoint describes and loads its weights (float32)."""
     tgt_size = len(ckpt["tgt_vocab"])

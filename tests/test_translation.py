@@ -21,7 +21,7 @@ from seqgen.encoders import EncoderConfig
 from seqgen.model import EncoderDecoder, ModelConfig
 from seqgen.pipeline import Pipeline, SearchOptions
 from seqgen.search import build_searcher
-from seqgen.tasks.translation import translate, translate_texts
+from seqgen.tasks.translation import bleu_reward, translate, translate_texts
 from seqgen.tokenizers import SubwordTokenizer, WordTokenizer
 from seqgen.vocab import EOS, PAD, UNK
 
@@ -207,6 +207,45 @@ def test_recipe_dry_run_on_the_bundled_sample(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert "bleu" in result and (tmp_path / "run" / "model.pt").is_file()
+
+
+def test_self_critical_fine_tuning_starts_from_a_trained_translator(tmp_path, tiny_checkpoints):
+    recipe = [sys.executable, str(ROOT / "recipes" / "translation.py"), "--dry-run", "--quiet"]
+    proc = subprocess.run([*recipe, "--run-dir", str(tmp_path / "xe")], capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    start = tmp_path / "xe" / "model.pt"
+    command = [*recipe, "--run-dir", str(tmp_path / "scst"), "--self-critical", str(start),
+               "--scst.samples=3", "--scst.max_len=20"]
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "self-critical from" in proc.stderr
+    metrics = [json.loads(line) for line in (tmp_path / "scst" / "metrics.jsonl").read_text()
+               .splitlines()]
+    assert any("val_bleu" in m for m in metrics)
+    config = json.loads((tmp_path / "scst" / "config.json").read_text())
+    assert (config["train"]["lr"], config["data"]["batch_size"]) == (5e-5, 32)  # its preset
+    tuned, begun = (torch.load(p, weights_only=True) for p in (tmp_path / "scst" / "model.pt", start))
+    assert tuned["src_vocab"] == begun["src_vocab"] and begun["shortlist"] is not None
+    assert all(torch.equal(tuned["shortlist"][k], v) for k, v in begun["shortlist"].items())
+    assert any(not torch.equal(tuned["model"][k], begun["model"][k]) for k in begun["model"])
+    for bad, message in ((tmp_path / "missing.pt", "not found"),
+                         (tiny_checkpoints["headlines"], "not a float translation checkpoint")):
+        proc = subprocess.run([*command[:-4], "--self-critical", str(bad)], capture_output=True,
+                              text=True, timeout=600)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+        assert message in proc.stderr.strip().splitlines()[-1]
+
+
+def test_bleu_reward_scores_samples_against_their_own_pair(multi30k_dir, tiny_ckpt):
+    data = TranslationData(tiny_config(multi30k_dir))
+    batch = data.make_batch([2, 5])
+    assert batch.ids.tolist() == [2, 5] and data.train_tgt[5] == EN[5]
+    reward = bleu_reward(data.train_tgt, LoadedModel.from_file(tiny_ckpt))
+    own = [data.train_tgt_ids[5], data.train_tgt_ids[2]]
+    assert reward([5, 2], own) == pytest.approx([1.0, 1.0])
+    swapped = reward([2, 5], own)
+    assert all(0 <= r < 0.5 for r in swapped)
 
 
 @pytest.mark.skipif(not (SHARED_DATA / "multi30k").is_dir(), reason="../shared/data absent")

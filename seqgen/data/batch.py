@@ -21,8 +21,8 @@ class Batch:
         src: (B, S) source ids (translation); src_lengths: (B,).
         features: (B, N, C) image grid features, or (B, 3, H, W) pixels (captioning).
         prompt: (B, P) BOS + prompt ids to run before generating; prompt_lengths: (B,).
-        ids: (B,) the rows' indices in their data module (captioning: the image), for objectives
-            that score samples against that row's references.
+        ids: (B,) the rows' indices in their data module (captioning: the photo; translation:
+            the pair), for objectives that score samples against that row's references.
     """
 
     tgt_in: Tensor | None = None

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Literal, Sequence
 
+import torch
+
 from ..fileio import read_lines
 from ..resources import resource_path
 from ..tokenizers import SubwordTokenizer, Tokenizer, WordTokenizer
@@ -141,12 +143,13 @@ class TranslationData:
                 src_vocab = Vocab.build(src_tokens, min_freq=config.min_freq)
                 tgt_vocab = Vocab.build(tgt_tokens, min_freq=config.min_freq)
         self.src_vocab, self.tgt_vocab = src_vocab or tgt_vocab, tgt_vocab
-        pairs = [(self.src_vocab.encode(s), self.tgt_vocab.encode(t))
-                 for s, t in zip(src_tokens, tgt_tokens)
+        pairs = [(self.src_vocab.encode(s), self.tgt_vocab.encode(t), text)
+                 for s, t, (_, text) in zip(src_tokens, tgt_tokens, kept)
                  if len(s) <= config.max_len and len(t) <= config.max_len]
         self.dropped = len(kept) - len(pairs)
         self.train_src_ids = [p[0] for p in pairs]
         self.train_tgt_ids = [p[1] for p in pairs]
+        self.train_tgt = [p[2] for p in pairs]  # the references of batch ``ids``, as text
         self.val_src_ids = self.encode_sources(self.val_src)
         self.val_tgt_ids = [self.tgt_vocab.encode(tgt_tokenizer.tokenize(t))[: config.max_len]
                             for t in self.val_tgt]
@@ -169,8 +172,12 @@ class TranslationData:
                            epoch=epoch, max_tokens=self.config.max_tokens)
 
     def make_batch(self, indices: Sequence[int]) -> Batch:
-        return pair_batch([self.train_src_ids[i] for i in indices],
-                          [self.train_tgt_ids[i] for i in indices])
+        """The pairs ``indices``, with ``ids`` for objectives that score the model's own
+        translations against ``train_tgt``."""
+        batch = pair_batch([self.train_src_ids[i] for i in indices],
+                           [self.train_tgt_ids[i] for i in indices])
+        batch.ids = torch.as_tensor(list(indices))
+        return batch
 
     def val_batches(self) -> Iterator[Batch]:
         pairs = [(s, t) for s, t in zip(self.val_src_ids, self.val_tgt_ids) if t]

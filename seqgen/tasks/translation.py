@@ -1,5 +1,5 @@
 """Translation task glue shared by the recipe, the CLI and the benchmark: batched translation,
-sacreBLEU evaluation and attention heatmaps."""
+sacreBLEU evaluation, attention heatmaps and the self-critical reward."""
 from __future__ import annotations
 
 import logging
@@ -12,6 +12,7 @@ from ..checkpoint import LoadedModel
 from ..data.translation import TranslationDataConfig, encode_sources, load_pairs, source_batch
 from ..metrics import translation_scores
 from ..search import Hypothesis, build_searcher, generate
+from ..self_critical import Reward
 from ..shortlist import Shortlist, generate_shortlisted
 from .pictures import figure
 
@@ -147,3 +148,17 @@ def readable(pieces: Sequence[str]) -> list[str]:
 def greedy_bleu(loaded: LoadedModel, sources: Sequence[str], references: Sequence[str]) -> float:
     """Quick validation BLEU with greedy search, for model selection during training."""
     return evaluate_texts(loaded, sources, references, beam=1)["bleu"]
+
+
+def bleu_reward(references: Sequence[str], loaded: LoadedModel) -> Reward:
+    """Self-critical reward: each sampled translation's sentence BLEU (0-1; sacreBLEU, cased, 13a,
+    with effective n-gram order so short sentences are not all zero) against the reference of its
+    training pair (``references[id]``), on detokenised text as the corpus score sees it."""
+    import sacrebleu
+
+    bleu = sacrebleu.metrics.BLEU(effective_order=True)
+
+    def reward(ids: Sequence[int], samples: Sequence[Sequence[int]]) -> list[float]:
+        return [bleu.sentence_score(loaded.decode(list(tokens)), [references[i]]).score / 100
+                for i, tokens in zip(ids, samples)]
+    return reward
