@@ -7,7 +7,8 @@ Reads the run's ``metrics.jsonl`` (the evaluation rows carry ``elapsed_s``, the 
 including evaluations) and draws one line with a dot per evaluation; the best point is marked.
 With ``--also`` a second metric (e.g. val_loss) goes on a right-hand axis. Several run folders
 are stages of one model (e.g. cross-entropy, then self-critical fine-tuning): each continues the
-clock where the one before stopped, and a dashed line marks where a stage begins.
+clock where the one before stopped, and a dashed line marks where a stage begins. ``--compare``
+draws other runs of the same metric beside it, each from minute 0 with its folder as label.
 """
 from __future__ import annotations
 
@@ -61,11 +62,16 @@ def read_stages(run_dirs: list[Path], metric: str) -> tuple[list[tuple[float, fl
 
 def draw(points: list[tuple[float, float]], out: Path, *, metric: str, title: str,
          higher_is_better: bool, also: list[tuple[float, float]] | None = None,
-         also_metric: str = "", stage_starts: list[float] = ()) -> None:
+         also_metric: str = "", stage_starts: list[float] = (),
+         others: list[tuple[str, list[tuple[float, float]]]] = (), label: str = "") -> None:
     minutes, values = zip(*points)
     best = (max if higher_is_better else min)(range(len(values)), key=values.__getitem__)
     with figure(out, dpi=110, figsize=(6.4, 3.6)) as (_, ax):
-        ax.plot(minutes, values, marker="o", markersize=3, color="tab:blue", label=metric)
+        ax.plot(minutes, values, marker="o", markersize=3, color="tab:blue", label=label or metric)
+        for name, other in others:
+            ax.plot(*zip(*other), marker="o", markersize=2, linewidth=1, alpha=0.8, label=name)
+        if others:
+            ax.legend(fontsize=8)
         ax.annotate(f"best {values[best]:.4g} at {minutes[best]:.0f} min",
                     (minutes[best], values[best]), textcoords="offset points", xytext=(-110, -28),
                     fontsize=8, arrowprops={"arrowstyle": "->", "lw": 0.6})
@@ -88,11 +94,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--metric", required=True,
                         help="e.g. val_bleu, val_bleu4, val_bpc (bits/char, from val_loss)")
     parser.add_argument("--also", default="", help="a second metric on a right-hand axis")
+    parser.add_argument("--compare", type=Path, nargs="+", default=[], metavar="RUN",
+                        help="other run folders to draw beside it, each its own line")
     parser.add_argument("--lower-is-better", action="store_true")
     parser.add_argument("--title", default="")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
-    for run_dir in args.run_dirs:
+    for run_dir in [*args.run_dirs, *args.compare]:
         if not (run_dir / "metrics.jsonl").is_file():
             print(f"error: no metrics.jsonl in {run_dir}", file=sys.stderr)
             return 2
@@ -102,9 +110,12 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     also = read_stages(args.run_dirs, args.also)[0] if args.also else None
+    others = [(run_dir.name, read_points(run_dir, args.metric)) for run_dir in args.compare]
+    others = [(name, other) for name, other in others if other]
     draw(points, args.out, metric=args.metric, title=args.title or str(args.run_dirs[-1]),
          higher_is_better=not args.lower_is_better, also=also, also_metric=args.also,
-         stage_starts=starts)
+         stage_starts=starts, others=others,
+         label=args.run_dirs[-1].name if others else "")
     print(f"{args.out}: {len(points)} evaluations, last {points[-1][1]:.4g} at "
           f"{points[-1][0]:.1f} min")
     return 0
