@@ -3,6 +3,7 @@
     python recipes/captioning.py                         # synthetic shapes set, about a minute
     python recipes/captioning.py --data-dir ../shared/data/flickr8k --minutes 35
     python recipes/captioning.py --images DIR --captions captions.csv   # other layouts
+    python recipes/captioning.py --data-dir ../shared/data/flickr8k --self-critical runs/cap/best.pt
     python recipes/captioning.py --dry-run               # a few steps, for CI
 
 Show, Attend and Tell style: a frozen CNN (EfficientNet-Lite0 for photos, a raw patch grid for the

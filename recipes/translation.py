@@ -3,6 +3,7 @@
     python recipes/translation.py                      # bundled de-en sample, a few minutes
     python recipes/translation.py --data-dir ../shared/data/multi30k --src de --tgt en --minutes 60
     python recipes/translation.py --dataset bentrevett/multi30k   # Hugging Face, when online
+    python recipes/translation.py --self-critical runs/translation/model.pt   # on its own samples
     python recipes/translation.py --dry-run            # a few steps, for CI
 
 The encoder folds the source sentence into memory and a summary; the shared decoder starts from the
