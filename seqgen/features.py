@@ -140,18 +140,26 @@ class FeatureCache:
     """Grid features on disk, one float16 file per image, under ``cache_dir/backbone-size`` (or
     ``backbone-size-mirrored`` for the features of mirrored images, a training augmentation)."""
 
-    def __init__(self, cache_dir: str | Path, backbone: Backbone, *, mirrored: bool = False
-                 ) -> None:
+    def __init__(self, cache_dir: str | Path, backbone: Backbone, *, mirrored: bool = False,
+                 digests: dict[str, str] | None = None) -> None:
+        """``digests`` (path -> hash of its bytes), when given, remembers each file's hash: the
+        plain and the mirrored caches of one data set share one, so a photo is read once. Without
+        it every lookup reads the file, so a changed photo is always seen."""
         self.backbone, self.mirrored = backbone, mirrored
         self.folder = (Path(cache_dir) / f"{backbone.name}-{backbone.image_size}"
                        f"{'-mirrored' if mirrored else ''}")
+        self.digests = digests
         self.hits = self.misses = 0
 
     def key(self, path: str | Path) -> Path:
         """A file name made from the image's bytes: it changes when the image does, and not when
         the same file is copied, moved or downloaded again (a data set unpacked anew every
         session would otherwise cost a full extraction each time)."""
-        digest = hashlib.sha1(Path(path).read_bytes()).hexdigest()
+        digest = self.digests.get(str(path)) if self.digests is not None else None
+        if digest is None:
+            digest = hashlib.sha1(Path(path).read_bytes()).hexdigest()
+            if self.digests is not None:
+                self.digests[str(path)] = digest
         return self.folder / digest[:2] / f"{digest}.pt"
 
     def get(self, paths: Sequence[str | Path], *, batch_size: int = 32, progress: bool = False

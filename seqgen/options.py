@@ -43,7 +43,8 @@ class SearchOptions:
     min_length: int = 0
     max_len: int = 100
     seed: int | None = None
-    shortlist: bool = True  # translation: decode over the model's vocabulary shortlist, if any
+    shortlist: bool = True  # translation: decode over the model's vocabulary shortlist, if any;
+    # sampling then draws from the candidates too (False: from every word)
 
     @property
     def sampling(self) -> bool:

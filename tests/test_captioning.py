@@ -128,6 +128,19 @@ def test_feature_cache_hits_misses_and_invalidates_changed_files(tmp_path):
     assert again.misses == 1 and again.hits == 3 + 2 + 3
 
 
+def test_caches_sharing_digests_read_each_photo_once(tmp_path):
+    """The plain and mirrored caches of one data set hash a photo's bytes once between them."""
+    backbone = build_backbone("pixels", image_size=48)
+    path = photo(tmp_path / "a.png", size=(48, 48))
+    digests: dict[str, str] = {}
+    plain = FeatureCache(tmp_path / "cache", backbone, digests=digests)
+    mirrored = FeatureCache(tmp_path / "cache", backbone, mirrored=True, digests=digests)
+    key = plain.key(path)
+    path.unlink()  # a second read would now fail
+    assert mirrored.key(path).name == key.name and mirrored.key(path).parent != key.parent
+    assert list(digests) == [str(path)]
+
+
 def test_mirrored_photos_train_with_left_and_right_swapped(tmp_path):
     from dataclasses import replace
 

@@ -233,11 +233,13 @@ class CaptionData:
             self.train, errors = _readable(self.train)
             self.val, more = _readable(self.val)
         else:
-            cache = FeatureCache(config.cache_dir, self.backbone)
+            digests: dict[str, str] = {}  # each photo's bytes are read (and hashed) once
+            cache = FeatureCache(config.cache_dir, self.backbone, digests=digests)
             self.train_features, self.train, errors = self._features(cache, self.train, progress)
             self.val_features, self.val, more = self._features(cache, self.val, progress)
             if config.mirror:  # mirrored photo i is feature row i + len(train)
-                mirrored = FeatureCache(config.cache_dir, self.backbone, mirrored=True)
+                mirrored = FeatureCache(config.cache_dir, self.backbone, mirrored=True,
+                                        digests=digests)
                 flipped, kept, _ = mirrored.stack(self.train.paths, progress=progress)
                 if kept != self.train.paths:
                     raise ValueError("some training photos could not be mirrored")
