@@ -108,7 +108,7 @@ class Captioning(Task):
 
     def build(self, config: CaptioningConfig, previous: dict | None) -> Built:
         if config.self_critical:
-            return self.build_self_critical(config, previous)
+            return self.build_self_critical(config)
         pixels = config.fine_tune > 0 or config.model.encoder.kind == "image"  # its own CNN
         data = CaptionData(config.data, vocab=Vocab(previous["tgt_vocab"]) if previous else None,
                            pixels=pixels, progress=True)  # bar while caching
@@ -127,7 +127,7 @@ class Captioning(Task):
                      f"{len(data.val.paths)} validation, {len(data.vocab)} words, backbone "
                      f"{backbone.name}, {model.num_parameters():,} parameters")
 
-    def build_self_critical(self, config: CaptioningConfig, previous: dict | None) -> Built:
+    def build_self_critical(self, config: CaptioningConfig) -> Built:
         """The given captioner's model and vocabulary, whole photos as training rows, and the
         self-critical objective rewarded by CIDEr-D on the training references."""
         start = load_trainable(config.self_critical, self.name)

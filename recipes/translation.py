@@ -117,11 +117,10 @@ class Translation(Task):
         """The given translator's model, vocabularies, tokenizers and shortlist, and the
         self-critical objective rewarded by sentence BLEU against each pair's reference."""
         start = load_trainable(config.self_critical, self.name)
-        data = TranslationData(config.data, src_vocab=Vocab(start["src_vocab"]),
-                               tgt_vocab=Vocab(start["tgt_vocab"]),
-                               src_tokenizer=tokenizer_from_dict(start["src_tokenizer"]),
-                               tgt_tokenizer=tokenizer_from_dict(start["tgt_tokenizer"]))
         loaded = LoadedModel.from_checkpoint(start)
+        data = TranslationData(config.data, src_vocab=loaded.src_vocab, tgt_vocab=loaded.tgt_vocab,
+                               src_tokenizer=loaded.src_tokenizer,
+                               tgt_tokenizer=loaded.tgt_tokenizer)
         model = loaded.model.train()
         task_config = {**start["task_config"], "data": asdict(config.data)}
         return Built(data, model, data.tgt_vocab, data.tgt_tokenizer, data.src_vocab,

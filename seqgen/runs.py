@@ -142,8 +142,9 @@ def run(task: Task, make_config: Callable[[], Any], doc: str,
     except (FileNotFoundError, ValueError) as err:
         fail(str(err))
     print(built.summary, file=sys.stderr)
+    train_data = built.data if built.train_data is None else built.train_data
     trainer = train(
-        model=built.model, data=built.data if built.train_data is None else built.train_data, config=config.train, run_dir=config.run_dir,
+        model=built.model, data=train_data, config=config.train, run_dir=config.run_dir,
         payload=lambda model, state: built.payload(task.name, model, state),
         resume_from=previous, metric_fn=lambda model: task.metrics(built, model, config),
         sample_fn=lambda model: task.samples(built, model, config),
