@@ -122,7 +122,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_translate(args: argparse.Namespace) -> int:
-    from .tasks.translation import save_attention_heatmap
+    from .tasks.translation.inference import save_attention_heatmap
 
     texts, bad = read_inputs(args.text, args.input)
     pipe = load(args)
@@ -161,7 +161,7 @@ def attention_files(target: str, n: int) -> list[Path]:
 
 
 def cmd_caption(args: argparse.Namespace) -> int:
-    from .tasks.captioning import save_attention_strip
+    from .tasks.captioning.inference import save_attention_strip
 
     pipe = load(args)
     options = options_from(args, pipe)
@@ -215,7 +215,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     SearchOptions(**{"beam": 5, **decoding}).check()  # a beam, so the length penalty is checked
     shortlist = None
     if args.shortlist_data:
-        from .tasks.translation import learn_shortlist
+        from .tasks.translation.inference import learn_shortlist
 
         loaded = LoadedModel.from_file(args.ckpt)
         if loaded.task != "translation":

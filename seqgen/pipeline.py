@@ -28,7 +28,7 @@ from .options import Output, Result, SearchOptions, given_tuning, tuned_decoding
 from .precision import PrecisionChoice, choose_inference_precision
 from .resources import resource_path
 from .search import Hypothesis, build_searcher, generate as run_search
-from .tasks.headlines import join_prompt, prompt_ids
+from .tasks.headlines.inference import join_prompt, prompt_ids
 from .vocab import BOS, EOS, PAD
 
 MAX_ROWS = 1024  # sequences decoded at once (inputs x beam, or samples): bounds memory
@@ -98,7 +98,7 @@ class Pipeline:
     @property
     def backbone(self):
         """The captioner's CNN, built once (its weights come from the package that ships it)."""
-        from .tasks.captioning import backbone_of
+        from .tasks.captioning.inference import backbone_of
 
         self._require("captioning")
         if self._backbone is None:
@@ -260,7 +260,7 @@ class Pipeline:
     def iter_translate(self, texts: Sequence[str], options: SearchOptions | None = None, *,
                        attention: bool = False, batch_size: int = 64) -> Iterator[Result]:
         """Like :meth:`translate`, yielding results in input order window by window."""
-        from .tasks.translation import MAX_SOURCE_TOKENS, translate
+        from .tasks.translation.inference import MAX_SOURCE_TOKENS, translate
 
         searcher, batch_size = self._batched_search("translation", options, attention, batch_size)
         tokenizer = self.loaded.src_tokenizer
@@ -286,7 +286,7 @@ class Pipeline:
     def iter_caption(self, images: Sequence[str | Path], options: SearchOptions | None = None, *,
                      attention: bool = False, batch_size: int = 16) -> Iterator[Result]:
         """Like :meth:`caption`, yielding results batch by batch."""
-        from .tasks.captioning import caption_images
+        from .tasks.captioning.inference import caption_images
 
         searcher, batch_size = self._batched_search("captioning", options, attention, batch_size)
         backbone = self.backbone
@@ -321,14 +321,14 @@ class Pipeline:
         search = dict(beam=options.beam, length_penalty=options.length_penalty,
                       no_repeat_ngram=options.no_repeat_ngram)
         if self.task == "headlines":
-            from .tasks.headlines import evaluate_split
+            from .tasks.headlines.inference import evaluate_split
             return evaluate_split(self.loaded, str(data_dir), split, limit=limit)
         if self.task == "translation":
-            from .tasks.translation import evaluate_split
+            from .tasks.translation.inference import evaluate_split
             return evaluate_split(self.loaded, str(data_dir), split, limit=limit,
                                   shortlist=options.shortlist, **search)
         if self.task == "captioning":
-            from .tasks.captioning import evaluate_split
+            from .tasks.captioning.inference import evaluate_split
             return evaluate_split(self.loaded, str(data_dir), split, limit=limit,
                                   progress=progress, **search)
         raise ValueError(f"unknown task {self.task!r}")

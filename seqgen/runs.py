@@ -129,11 +129,22 @@ def _dest(key: str) -> str:
     return "set_" + key.replace(".", "__")
 
 
-def run(task: Task, make_config: Callable[[], Any], doc: str,
+def run(task: Task | str, make_config: Callable[[], Any] | None = None, doc: str | None = None,
         argv: Sequence[str] | None = None) -> int:
     """Everything a recipe does around its spec: config, run folder, build, train, export the
-    chosen checkpoint as ``model.pt``, final evaluation. Returns the exit code."""
-    args, config = configure(task, make_config, doc, argv)
+    chosen checkpoint as ``model.pt``, final evaluation. Returns the exit code.
+
+    Args:
+        task: a task spec, or the name of a registered one.
+        make_config: the config's defaults (default: the task's own ``config`` class).
+        doc: the ``--help`` text (default: the task's docstring).
+    """
+    if isinstance(task, str):
+        from .tasks import registry
+
+        task = registry.get(task)
+    make_config = make_config or task.config
+    args, config = configure(task, make_config, doc or task.__doc__ or "", argv)
     setup_logging()
     previous = previous_run(config.run_dir, resume=not args.no_resume and not args.dry_run)
     try:

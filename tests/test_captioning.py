@@ -17,10 +17,10 @@ from PIL import Image
 from seqgen.backbones import build_backbone
 from seqgen.cider import cider_d
 from seqgen.cli import main as cli_main
-from seqgen.data.captions import CaptionDataConfig, load_split, read_captions
-from seqgen.data.synthetic import render_scene, write_synthetic_set
+from seqgen.tasks.captioning.data import CaptionDataConfig, load_split, read_captions
+from seqgen.tasks.captioning.synthetic import render_scene, write_synthetic_set
 from seqgen.features import FeatureCache, ImageError, load_image
-from seqgen.tasks.captioning import score_captions
+from seqgen.tasks.captioning.inference import score_captions
 
 from conftest import SHARED_DATA, write_ramp_flickr
 
@@ -144,7 +144,7 @@ def test_caches_sharing_digests_read_each_photo_once(tmp_path):
 def test_mirrored_photos_train_with_left_and_right_swapped(tmp_path):
     from dataclasses import replace
 
-    from seqgen.data.captions import CaptionData
+    from seqgen.tasks.captioning.data import CaptionData
 
     folder = write_ramp_flickr(tmp_path / "flickr", [
         [f"A dog on the left of a tree {'runs' if n else 'sits'} ." for n in range(2)]] * 4,
@@ -182,7 +182,7 @@ def test_efficientnet_lite0_gives_a_7x7_grid_offline():
 def test_larger_lites_run_at_their_own_size_and_name_their_weights_package(monkeypatch):
     pytest.importorskip("efficientnet_lite_pytorch")
     from seqgen import backbones
-    from seqgen.data.captions import CaptionDataConfig
+    from seqgen.tasks.captioning.data import CaptionDataConfig
 
     assert CaptionDataConfig(data_dir="x", backbone="efficientnet_lite2").resolved_backbone() == (
         "efficientnet_lite2", 260)

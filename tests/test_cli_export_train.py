@@ -8,7 +8,7 @@ import torch
 
 from seqgen.checkpoint import LoadedModel, load_checkpoint
 from seqgen.cli import main
-from seqgen.data.translation import source_batch
+from seqgen.tasks.translation.data import source_batch
 from seqgen.pipeline import Pipeline, SearchOptions
 
 GREEDY = SearchOptions(max_len=12)

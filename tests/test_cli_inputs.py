@@ -184,7 +184,7 @@ def test_many_samples_and_wide_beams_run_in_bounded_chunks(tiny_checkpoints, mon
     assert len(outputs) == 20 and sizes == [8, 8, 4]
 
     batches: list[int] = []
-    import seqgen.tasks.translation as translation
+    import seqgen.tasks.translation.inference as translation
 
     real_generate = translation.generate
     monkeypatch.setattr(translation, "generate",

@@ -12,10 +12,10 @@ import torch
 from conftest import SHARED_DATA, TITLES, write_ag_news
 from seqgen.checkpoint import LoadedModel
 from seqgen.cli import main as cli
-from seqgen.data.headlines import (DESCRIPTION_MARK, HeadlineData, HeadlineDataConfig,
+from seqgen.tasks.headlines.data import (DESCRIPTION_MARK, HeadlineData, HeadlineDataConfig,
                                    clean_text, load_texts, read_ag_news_csv)
 from seqgen.search import build_searcher
-from seqgen.tasks.headlines import continue_prompts
+from seqgen.tasks.headlines.inference import continue_prompts
 from seqgen.vocab import BOS, PAD, UNK
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -9,9 +9,9 @@ import pytest
 datasets = pytest.importorskip("datasets")
 from PIL import Image  # noqa: E402
 
-from seqgen.data.captions import CaptionData, CaptionDataConfig, load_split  # noqa: E402
-from seqgen.data.headlines import HeadlineData, HeadlineDataConfig, load_texts  # noqa: E402
-from seqgen.data.translation import (TranslationData, TranslationDataConfig,  # noqa: E402
+from seqgen.tasks.captioning.data import CaptionData, CaptionDataConfig, load_split  # noqa: E402
+from seqgen.tasks.headlines.data import HeadlineData, HeadlineDataConfig, load_texts  # noqa: E402
+from seqgen.tasks.translation.data import (TranslationData, TranslationDataConfig,  # noqa: E402
                                      load_pairs)
 
 

@@ -2,6 +2,7 @@
 flags, building that leaves the config alone, and the exported checkpoint."""
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import sys
 from pathlib import Path
@@ -14,11 +15,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def recipe(name: str):
+    """A task's spec module (its config and Task class), with the recipe's main() beside them."""
     spec = importlib.util.spec_from_file_location(f"recipe_{name}", ROOT / "recipes" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while it loads
+    sys.modules[spec.name] = module
     spec.loader.exec_module(module)
-    return module
+    task_module = importlib.import_module(f"seqgen.tasks.{name}.task")
+    task_module.main = module.main
+    return task_module
 
 
 def test_captioning_presets_follow_the_data_and_overrides_still_win():

@@ -7,12 +7,12 @@ import torch
 
 from seqgen.cider import CiderD, cider_d
 from seqgen.data.batch import Batch
-from seqgen.data.captions import CaptionData, CaptionDataConfig, CaptionImages
+from seqgen.tasks.captioning.data import CaptionData, CaptionDataConfig, CaptionImages
 from seqgen.decoder import DecoderConfig
 from seqgen.encoders import EncoderConfig
 from seqgen.model import EncoderDecoder, ModelConfig
 from seqgen.self_critical import SelfCritical, SelfCriticalConfig
-from seqgen.tasks.captioning import cider_reward
+from seqgen.tasks.captioning.inference import cider_reward
 
 from conftest import write_ramp_flickr
 

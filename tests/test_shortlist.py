@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from conftest import tiny_model
-from seqgen.data.translation import source_batch
+from seqgen.tasks.translation.data import source_batch
 from seqgen.int8 import quantize_linear_layers
 from seqgen.search import build_searcher, generate
 from seqgen.shortlist import Shortlist, ShortlistedModel, generate_shortlisted, output_rows
@@ -108,7 +108,7 @@ def test_export_adds_a_shortlist_that_translate_and_evaluate_use(tmp_path):
 
     from seqgen.checkpoint import LoadedModel, atomic_save, make_checkpoint
     from seqgen.cli import main as cli_main
-    from seqgen.data.translation import TranslationData
+    from seqgen.tasks.translation.data import TranslationData
 
     folder = tmp_path / "m30k"
     write_pairs(folder, "train", DE * 3, EN * 3)

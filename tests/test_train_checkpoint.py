@@ -14,7 +14,7 @@ from conftest import TITLES, tiny_model, write_ag_news
 from seqgen.checkpoint import (CheckpointError, LoadedModel, atomic_save, average_weights,
                                export_checkpoint, load_checkpoint, make_checkpoint)
 from seqgen.config import apply_overrides, from_dict, to_dict
-from seqgen.data.headlines import HeadlineData, HeadlineDataConfig
+from seqgen.tasks.headlines.data import HeadlineData, HeadlineDataConfig
 from seqgen.decoder import DecoderConfig
 from seqgen.model import EncoderDecoder, ModelConfig
 from seqgen.tokenizers import CharTokenizer

@@ -14,14 +14,14 @@ from PIL import Image
 
 from seqgen.checkpoint import LoadedModel, atomic_save, make_checkpoint
 from seqgen.cli import main as cli_main
-from seqgen.data.translation import (TranslationData, TranslationDataConfig, load_pairs,
+from seqgen.tasks.translation.data import (TranslationData, TranslationDataConfig, load_pairs,
                                      pair_batch, split_file)
 from seqgen.decoder import DecoderConfig
 from seqgen.encoders import EncoderConfig
 from seqgen.model import EncoderDecoder, ModelConfig
 from seqgen.pipeline import Pipeline, SearchOptions
 from seqgen.search import build_searcher
-from seqgen.tasks.translation import bleu_reward, translate, translate_texts
+from seqgen.tasks.translation.inference import bleu_reward, translate, translate_texts
 from seqgen.tokenizers import SubwordTokenizer, WordTokenizer
 from seqgen.vocab import EOS, PAD, UNK
 

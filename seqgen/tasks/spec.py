@@ -52,7 +52,8 @@ class Task:
     """A task spec. Recipes subclass it and override what their task needs.
 
     Attributes:
-        name: the task written into checkpoints (``headlines``, ``translation``, ``captioning``).
+        name: the task written into checkpoints and registered under (see :mod:`.registry`).
+        config: the dataclass of the task's default config (what ``seqgen train NAME`` runs).
         shortcuts: ``{"--data-dir": ("data.data_dir", help)}``: flags that set config keys.
         presets: named changes to the default config, chosen with ``--preset NAME``.
         monitor, mode: the validation metric that picks ``best.pt``, and its direction.
@@ -60,6 +61,7 @@ class Task:
     """
 
     name = ""
+    config: type = object
     shortcuts: dict[str, tuple[str, str]] = {}
     presets: dict[str, Callable[[Any], None]] = {}
     monitor, mode = "val_loss", "min"

@@ -33,9 +33,9 @@ from seqgen.checkpoint import LoadedModel
 from seqgen.pipeline import Pipeline, SearchOptions
 from seqgen.runs import run_minutes
 from seqgen.data.batch import Batch, target_pair
-from seqgen.data.captions import caption_set, flickr_layout, read_captions, read_split
+from seqgen.tasks.captioning.data import caption_set, flickr_layout, read_captions, read_split
 from seqgen.features import FeatureCache, extract
-from seqgen.tasks.captioning import backbone_of, evaluate_split
+from seqgen.tasks.captioning.inference import backbone_of, evaluate_split
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT.parent / "shared" / "data" / "flickr8k"

@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from machine import machine, machine_line
-from seqgen.data.headlines import HeadlineData, HeadlineDataConfig
+from seqgen.tasks.headlines.data import HeadlineData, HeadlineDataConfig
 from seqgen.int8 import dequantize_rows, quantize_linear_layers, quantize_rows
 from seqgen.decoder import DecoderConfig
 from seqgen.metrics import corpus_nll, language_model_scores

@@ -41,7 +41,7 @@ from seqgen.metrics import translation_scores
 from seqgen.pipeline import Pipeline, SearchOptions
 from seqgen.runs import run_minutes
 from seqgen.data.batch import bucket_plan, pad
-from seqgen.data.translation import TranslationDataConfig, load_pairs
+from seqgen.tasks.translation.data import TranslationDataConfig, load_pairs
 from seqgen.tokenizers import WordTokenizer
 from seqgen.train import TrainConfig, Trainer
 from seqgen.vocab import BOS, EOS, PAD, Vocab
@@ -179,8 +179,7 @@ def anchor_throughput(src: list[str], tgt: list[str], seconds: float) -> dict:
 
 def seqgen_throughput(data_dir: Path, seconds: float) -> dict:
     """Trains the recipe's default model for ``seconds`` through the real Trainer."""
-    sys.path.insert(0, str(ROOT / "recipes"))
-    from translation import Translation, TranslationConfig  # the recipe's own wiring
+    from seqgen.tasks.translation.task import Translation, TranslationConfig  # the recipe's own wiring
 
     config = TranslationConfig(shortlist=False)  # (decoding only: not needed to train)
     config.data.data_dir = str(data_dir)
@@ -212,14 +211,13 @@ def quality_after(minutes: float, data_dir: Path, src: list[str], tgt: list[str]
     """Greedy validation BLEU of both sides after ``minutes`` of training each, one after the
     other on the same CPU: the anchor in its loop, seqgen through its recipe's configuration
     (cosine schedule over the same minutes)."""
-    from seqgen.tasks.translation import greedy_bleu
+    from seqgen.tasks.translation.inference import greedy_bleu
 
     anchor = Anchor(src, tgt)
     anchor.train(minutes * 60)
     anchor_bleu = translation_scores(anchor.translate(val_src), val_ref)["bleu"]
     say(f"anchor after {minutes:g} min: val BLEU {anchor_bleu} (greedy)")
-    sys.path.insert(0, str(ROOT / "recipes"))
-    from translation import Translation, TranslationConfig
+    from seqgen.tasks.translation.task import Translation, TranslationConfig
 
     config = TranslationConfig()
     config.data.data_dir = str(data_dir)
@@ -271,7 +269,7 @@ def shortlist_figures(ckpt: Path, data_dir: Path, sources: list[str], references
     import tempfile
 
     from seqgen.checkpoint import export_checkpoint
-    from seqgen.tasks.translation import learn_shortlist
+    from seqgen.tasks.translation.inference import learn_shortlist
 
     start = time.perf_counter()
     shortlist = learn_shortlist(LoadedModel.from_file(ckpt), str(data_dir))

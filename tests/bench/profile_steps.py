@@ -20,11 +20,11 @@ from torch.profiler import ProfilerActivity, profile
 
 from machine import machine_line
 from seqgen.checkpoint import LoadedModel
-from seqgen.data.headlines import HeadlineData, HeadlineDataConfig
-from seqgen.data.translation import TranslationDataConfig, load_pairs
+from seqgen.tasks.headlines.data import HeadlineData, HeadlineDataConfig
+from seqgen.tasks.translation.data import TranslationDataConfig, load_pairs
 from seqgen.resources import resource_path
 from seqgen.search import build_searcher
-from seqgen.tasks.translation import translate
+from seqgen.tasks.translation.inference import translate
 from seqgen.train import TrainConfig, Trainer
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
@@ -88,8 +88,7 @@ def main() -> int:
     torch.manual_seed(0)
 
     # translation: the recipe's default model, training steps, then beam-5 decoding
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "recipes"))
-    from translation import Translation, TranslationConfig
+    from seqgen.tasks.translation.task import Translation, TranslationConfig
 
     config = TranslationConfig()
     config.data.data_dir = str(SHARED / "multi30k")

@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Literal, Sequence
 
-from ..fileio import read_lines, read_text
-from ..resources import resource_path
-from ..tokenizers import CharTokenizer, Tokenizer, WordTokenizer
-from ..vocab import Vocab
-from .batch import Batch, bucket_plan, prompt_batch, target_pair
+from ...fileio import read_lines, read_text
+from ...resources import resource_path
+from ...tokenizers import CharTokenizer, Tokenizer, WordTokenizer
+from ...vocab import Vocab
+from ...data.batch import Batch, bucket_plan, prompt_batch, target_pair
 
 DEFAULT_DATA_DIR = resource_path("assets", "data", "ag_news")
 DESCRIPTION_MARK = "\u00b6"  # a description example starts with this symbol (a title never does)

@@ -7,7 +7,7 @@ Layouts read:
   and ``caption`` columns, one row per reference) and split lists; without split lists a
   deterministic 5% of the images is held out;
 - a Hugging Face dataset by name (online), written once to a local folder in the CSV layout;
-- the synthetic shapes set (:mod:`seqgen.data.synthetic`), the offline default.
+- the synthetic shapes set (:mod:`seqgen.tasks.captioning.synthetic`), the offline default.
 
 Grid features come from a frozen backbone through the on-disk :class:`~seqgen.features.FeatureCache`.
 """
@@ -24,12 +24,12 @@ from typing import Iterator, Sequence
 import torch
 from torch import Tensor
 
-from ..backbones import build_backbone, native_size
-from ..features import DEFAULT_CACHE, FeatureCache
-from ..fileio import read_lines, read_text, split_lines
-from ..tokenizers import WordTokenizer
-from ..vocab import Vocab
-from .batch import Batch, bucket_plan, target_pair
+from ...backbones import build_backbone, native_size
+from ...features import DEFAULT_CACHE, FeatureCache
+from ...fileio import read_lines, read_text, split_lines
+from ...tokenizers import WordTokenizer
+from ...vocab import Vocab
+from ...data.batch import Batch, bucket_plan, target_pair
 
 FLICKR_SPLITS = {"train": "Flickr_8k.trainImages.txt", "dev": "Flickr_8k.devImages.txt",
                  "val": "Flickr_8k.devImages.txt", "test": "Flickr_8k.testImages.txt"}
@@ -198,7 +198,7 @@ def _hf_to_local(config: CaptionDataConfig) -> CaptionDataConfig:
 
 def _readable(data: CaptionSet) -> tuple[CaptionSet, dict[str, str]]:
     """The images that decode, and a one-line error for each that does not."""
-    from ..features import ImageError, load_image
+    from ...features import ImageError, load_image
 
     kept, errors = [], {}
     for path, refs in zip(data.paths, data.refs):
@@ -308,7 +308,7 @@ class CaptionData:
                           (self.train, self.train_features))
         if features is not None:
             return features.index_select(0, torch.as_tensor(list(images))).float()
-        from ..features import load_image
+        from ...features import load_image
 
         return torch.stack([self.transform(load_image(data.paths[i])) for i in images])
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 from typing import Sequence
 
 
-from ..checkpoint import LoadedModel
-from ..data.batch import Batch, prompt_batch
-from ..data.headlines import examples_to_batches
-from ..metrics import corpus_nll, distinct_ngrams, language_model_scores, repeated_ngram_share
-from ..search import build_searcher, generate
+from ...checkpoint import LoadedModel
+from ...data.batch import Batch, prompt_batch
+from .data import examples_to_batches
+from ...metrics import corpus_nll, distinct_ngrams, language_model_scores, repeated_ngram_share
+from ...search import build_searcher, generate
 
 PROMPTS = ("Today ", "On Sunday ", "Moscow, ", "President ", "Little red riding hood ")
 TEMPERATURES = (0.3, 0.8, 1.0, 1.3, 1.8)
@@ -80,7 +80,7 @@ def evaluate_split(loaded: LoadedModel, data_dir: str, split: str, *, limit: int
     ``heldout``, the rows the model's own training run held out of ``train``: the same share and
     seed (from the checkpoint) carve the same rows again, so a data folder without a test file
     still gives a held-out score."""
-    from ..data.headlines import HeadlineDataConfig, load_rows, load_texts, split_validation
+    from .data import HeadlineDataConfig, load_rows, load_texts, split_validation
 
     saved = loaded.task_config.get("data", {})
     config = HeadlineDataConfig(data_dir=data_dir, field=saved.get("field", "title"),

@@ -16,11 +16,11 @@ from typing import Iterator, Literal, Sequence
 
 import torch
 
-from ..fileio import read_lines
-from ..resources import resource_path
-from ..tokenizers import SubwordTokenizer, Tokenizer, WordTokenizer
-from ..vocab import EOS, Vocab
-from .batch import Batch, bucket_plan, pad, target_pair
+from ...fileio import read_lines
+from ...resources import resource_path
+from ...tokenizers import SubwordTokenizer, Tokenizer, WordTokenizer
+from ...vocab import EOS, Vocab
+from ...data.batch import Batch, bucket_plan, pad, target_pair
 
 DEFAULT_DATA_DIR = resource_path("assets", "data", "multi30k")
 SPLIT_ALIASES = {"test": "test_2016_flickr", "validation": "val", "dev": "val", "valid": "val"}

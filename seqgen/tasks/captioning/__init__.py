@@ -1,0 +1,1 @@
+"""The captioning task: its data module, inference adapter and spec, found through the registry."""

@@ -1,0 +1,70 @@
+"""The headlines task's training spec: its default config (what ``recipes/headlines.py`` and
+``seqgen train headlines`` run) and how data and model are built from it."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .data import HeadlineData, HeadlineDataConfig
+from ...decoder import DecoderConfig
+from ...model import EncoderDecoder, ModelConfig
+from ..spec import Built, Task
+from .inference import PROMPTS, TEMPERATURES, evaluate_texts, sample_table
+from ...tokenizers import tokenizer_from_dict
+from ...train import TrainConfig
+from ...vocab import Vocab
+
+
+@dataclass
+class HeadlinesConfig:
+    data: HeadlineDataConfig = field(default_factory=HeadlineDataConfig)
+    model: ModelConfig = field(default_factory=lambda: ModelConfig(decoder=DecoderConfig(
+        cell="lstm", emb_dim=64, hidden_dim=512, num_layers=1, dropout=0.3)))
+    # steps, not minutes, define the run: a busy machine takes longer but gets the same numbers
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(
+        lr=8e-3, max_epochs=1000, max_steps=1600, warmup_steps=50, eval_every=100))
+    run_dir: str = "runs/headlines"
+    sample_every: int = 1  # show samples after every N-th evaluation (0: never)
+    sample_temperatures: tuple[float, ...] = (0.5, 1.0)
+
+
+class Headlines(Task):
+    name = "headlines"
+    config = HeadlinesConfig
+    shortcuts = {
+        "--data-dir": ("data.data_dir", "folder with AG News train.csv / test.csv (or .gz)"),
+        "--dataset": ("data.dataset", "Hugging Face dataset name, e.g. sh0416/ag_news"),
+        "--text-file": ("data.text_file", "plain-text file, one example per line"),
+        "--level": ("data.level", "char (default) or word"),
+    }
+
+    def dry_run(self, config: HeadlinesConfig) -> None:
+        config.data.limit, config.data.val_fraction = 256, 0.02
+
+    def build(self, config: HeadlinesConfig, previous: dict | None) -> Built:
+        data = HeadlineData(config.data, vocab=Vocab(previous["tgt_vocab"]) if previous else None,
+                            tokenizer=tokenizer_from_dict(previous["tgt_tokenizer"])
+                            if previous else None)
+        model = EncoderDecoder(config.model, src_vocab_size=len(data.vocab),
+                               tgt_vocab_size=len(data.vocab))
+        return Built(data, model, data.vocab, data.tokenizer, task_config={"data": asdict(config.data)},
+                     summary=f"{len(data.train_texts)} training / {len(data.val_texts)} validation "
+                     f"examples, {len(data.vocab)} symbols, {model.num_parameters():,} parameters")
+
+    def samples(self, built: Built, model: EncoderDecoder, config: HeadlinesConfig) -> list[str]:
+        return sample_table(built.loaded(self.name, model), PROMPTS[:3],
+                            config.sample_temperatures, max_len=80)
+
+    def final(self, built, loaded, config, *, dry_run):
+        lines = sample_table(loaded, PROMPTS, TEMPERATURES, max_len=30 if dry_run else 100)
+        metrics = evaluate_texts(loaded, built.data.val_texts, n_prompts=10 if dry_run else 100)
+        return [*lines, json.dumps({"split": "validation", **metrics})]
+
+    def hint(self, built: Built, path: Path) -> str:
+        return f"seqgen generate --ckpt {path} --prompt 'Today ' --temperature 0.8 -n 5"
+
+
+TASK = Headlines()

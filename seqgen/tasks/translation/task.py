@@ -1,0 +1,172 @@
+"""The translation task's training spec: its default config (what ``recipes/translation.py`` and
+``seqgen train translation`` run) and how data and model are built from it."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+from ...checkpoint import (LoadedModel, atomic_save, average_weights, load_checkpoint,
+                               load_trainable)
+from .data import TranslationData, TranslationDataConfig, split_file
+from ...decoder import DecoderConfig
+from ...encoders import EncoderConfig
+from ...model import EncoderDecoder, ModelConfig
+from ...self_critical import SelfCritical, SelfCriticalConfig, fine_tuning_schedule
+from ...shortlist import Shortlist
+from ..spec import Built, Task
+from .inference import (bleu_reward, evaluate_split, evaluate_texts, greedy_bleu,
+                                     translate_texts)
+from ...tokenizers import tokenizer_from_dict
+from ...train import TrainConfig
+from ...vocab import Vocab
+
+
+@dataclass
+class TranslationConfig:
+    data: TranslationDataConfig = field(default_factory=TranslationDataConfig)
+    model: ModelConfig = field(default_factory=lambda: ModelConfig(
+        encoder=EncoderConfig(kind="rnn", cell="gru", emb_dim=256, hidden_dim=256, dropout=0.3),
+        decoder=DecoderConfig(cell="gru", emb_dim=256, hidden_dim=512, dropout=0.3,
+                              attention="general", bridge=True, tie_weights=True),
+        share_embeddings=True, label_smoothing=0.1))
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(
+        lr=2e-3, max_epochs=100, max_minutes=4.0, warmup_steps=200, eval_every=500, clip_norm=1.0))
+    run_dir: str = "runs/translation"
+    beam: int = 5
+    length_penalty: float = 1.0
+    average_last: int = 0  # average the last N evaluation checkpoints; kept if better on val
+    shortlist: bool = True  # learn candidate target words per source word (IBM Model 1), saved
+    # with the model: beam search then scores only a batch's candidates (seqgen.shortlist)
+    test_split: str = "test_2016_flickr"
+    self_critical: str = ""  # a trained translator to fine-tune on its own samples' sentence BLEU
+    scst: SelfCriticalConfig = field(default_factory=lambda: SelfCriticalConfig(max_len=80))
+
+
+def self_critical(config: TranslationConfig) -> None:
+    """Fine-tuning a trained translator on its own samples: a low rate, batches of 32 pairs."""
+    fine_tuning_schedule(config.train)
+    config.data.batch_size = 32
+
+
+class Translation(Task):
+    name = "translation"
+    config = TranslationConfig
+    monitor, mode = "val_bleu", "max"
+    presets = {"self-critical": self_critical}
+    shortcuts = {
+        "--data-dir": ("data.data_dir", "folder with train/val/test_2016_flickr.{lang}[.gz]"),
+        "--dataset": ("data.dataset", "Hugging Face dataset name, e.g. bentrevett/multi30k"),
+        "--src": ("data.src", "source language code (default de)"),
+        "--tgt": ("data.tgt", "target language code (default en)"),
+        "--beam": ("beam", "beam size for the final scores (default 5)"),
+        "--self-critical": ("self_critical", "fine-tune this trained translator (a .pt file) on "
+                            "the sentence BLEU of its own samples (self-critical training; "
+                            "--scst.samples=5)"),
+    }
+
+    def default_preset(self, config: TranslationConfig) -> str | None:
+        return "self-critical" if config.self_critical else None
+
+    def dry_run(self, config: TranslationConfig) -> None:
+        config.data.limit, config.data.val_limit, config.data.vocab_size = 300, 40, 500
+
+    def build(self, config: TranslationConfig, previous: dict | None) -> Built:
+        if config.self_critical:
+            return self.build_self_critical(config)
+        saved = {}
+        if previous:  # resume with the vocabularies and tokenizers the run started with
+            saved = dict(src_vocab=Vocab(previous["src_vocab"]),
+                         tgt_vocab=Vocab(previous["tgt_vocab"]),
+                         src_tokenizer=tokenizer_from_dict(previous["src_tokenizer"]),
+                         tgt_tokenizer=tokenizer_from_dict(previous["tgt_tokenizer"]))
+        data = TranslationData(config.data, **saved)
+        # word level has two vocabularies, so nothing to share
+        model_config = replace(config.model, share_embeddings=config.model.share_embeddings
+                               and data.joint)
+        model = EncoderDecoder(model_config, src_vocab_size=len(data.src_vocab),
+                               tgt_vocab_size=len(data.tgt_vocab))
+        decoding = {"beam": config.beam, "length_penalty": config.length_penalty}
+        shortlist = None
+        if config.shortlist:
+            shortlist = (Shortlist.from_dict(previous["shortlist"])
+                         if previous and previous.get("shortlist") else
+                         Shortlist.learn(data.train_src_ids, data.train_tgt_ids,
+                                         src_vocab_size=len(data.src_vocab),
+                                         tgt_vocab_size=len(data.tgt_vocab)))
+        return Built(data, model, data.tgt_vocab, data.tgt_tokenizer, data.src_vocab,
+                     data.src_tokenizer, {"data": asdict(config.data), "decoding": decoding},
+                     summary=f"{len(data)} training pairs ({data.dropped} too long dropped), "
+                     f"{len(data.val_src)} validation, vocabulary {len(data.src_vocab)}/"
+                     f"{len(data.tgt_vocab)}, {model.num_parameters():,} parameters",
+                     shortlist=shortlist)
+
+    def build_self_critical(self, config: TranslationConfig) -> Built:
+        """The given translator's model, vocabularies, tokenizers and shortlist, and the
+        self-critical objective rewarded by sentence BLEU against each pair's reference."""
+        start = load_trainable(config.self_critical, self.name)
+        loaded = LoadedModel.from_checkpoint(start)
+        data = TranslationData(config.data, src_vocab=loaded.src_vocab, tgt_vocab=loaded.tgt_vocab,
+                               src_tokenizer=loaded.src_tokenizer,
+                               tgt_tokenizer=loaded.tgt_tokenizer)
+        model = loaded.model.train()
+        task_config = {**start["task_config"], "data": asdict(config.data)}
+        return Built(data, model, data.tgt_vocab, data.tgt_tokenizer, data.src_vocab,
+                     data.src_tokenizer, task_config, shortlist=loaded.shortlist,
+                     objective=SelfCritical(bleu_reward(data.train_tgt, loaded), config.scst),
+                     summary=f"self-critical from {config.self_critical}: {len(data)} training "
+                     f"pairs x {config.scst.samples} samples, {len(data.val_src)} validation, "
+                     f"{model.num_parameters():,} parameters")
+
+    def metrics(self, built: Built, model: EncoderDecoder, config: TranslationConfig) -> dict:
+        data = built.data
+        return {"val_bleu": greedy_bleu(built.loaded(self.name, model), data.val_src, data.val_tgt)}
+
+    def samples(self, built: Built, model: EncoderDecoder, config: TranslationConfig) -> list[str]:
+        sources = built.data.val_src[:3]
+        hyps = translate_texts(built.loaded(self.name, model), sources, beam=1)
+        return [f"{s}  ->  {h}" for s, h in zip(sources, hyps)]
+
+    def keep(self, config: TranslationConfig) -> int:
+        return config.average_last
+
+    def final_checkpoint(self, run_dir: Path, built: Built, config: TranslationConfig) -> Path:
+        """best.pt, or the average of the last N checkpoints when that scores higher on val."""
+        steps = sorted(run_dir.glob("step-*.pt"))[-config.average_last:] if config.average_last else []
+        best = super().final_checkpoint(run_dir, built, config)
+        if len(steps) < 2:
+            return best
+        averaged = {**load_checkpoint(steps[-1]), "model": average_weights(steps), "trainer": None}
+        atomic_save(averaged, run_dir / "averaged.pt")
+        data = built.data
+        scores = {path: greedy_bleu(LoadedModel.from_file(path), data.val_src, data.val_tgt)
+                  for path in (best, run_dir / "averaged.pt")}
+        print("validation BLEU (greedy): " + ", ".join(f"{p.name} {s}" for p, s in scores.items()),
+              file=sys.stderr)
+        return max(scores, key=scores.get)
+
+    def final(self, built, loaded, config, *, dry_run):
+        data = built.data
+        lines = [json.dumps({"split": config.data.val_split, **evaluate_texts(
+            loaded, data.val_src, data.val_tgt, beam=config.beam,
+            length_penalty=config.length_penalty)}, ensure_ascii=False)]
+        if not config.data.dataset and not dry_run and _has_split(config):
+            lines.append(json.dumps(evaluate_split(loaded, config.data.data_dir, config.test_split,
+                                                   beam=config.beam), ensure_ascii=False))
+        return lines
+
+    def hint(self, built: Built, path: Path) -> str:
+        return f"seqgen translate --ckpt {path} \"{built.data.val_src[0]}\""
+
+
+def _has_split(config: TranslationConfig) -> bool:
+    try:
+        split_file(config.data.data_dir, config.test_split, config.data.src)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+TASK = Translation()
