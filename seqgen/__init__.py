@@ -3,8 +3,11 @@ from .checkpoint import CheckpointError, LoadedModel, load_checkpoint, make_chec
 from .data.batch import Batch
 from .decoder import DecoderConfig, DecoderState, RecurrentDecoder
 from .encoders import EncoderConfig
+from .generation import GenerationConfig
 from .model import EncoderDecoder, ModelConfig
 from .search import BeamSearch, GreedySearch, Hypothesis, SampleSearch, build_searcher, generate
+from .pipeline import Pipeline
+from .results import Output, Result
 from .self_critical import SelfCritical, SelfCriticalConfig
 from .train import TrainConfig, Trainer
 from .vocab import Vocab
@@ -13,7 +16,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Batch", "BeamSearch", "CheckpointError", "DecoderConfig", "DecoderState", "EncoderConfig",
-    "EncoderDecoder", "GreedySearch", "Hypothesis", "LoadedModel", "ModelConfig",
-    "RecurrentDecoder", "SampleSearch", "SelfCritical", "SelfCriticalConfig", "TrainConfig",
+    "EncoderDecoder", "GenerationConfig", "GreedySearch", "Hypothesis", "LoadedModel", "ModelConfig", "Output",
+    "Pipeline", "RecurrentDecoder", "Result", "SampleSearch", "SelfCritical", "SelfCriticalConfig", "TrainConfig",
     "Trainer", "Vocab", "build_searcher", "generate", "load_checkpoint", "make_checkpoint",
 ]

@@ -1,8 +1,8 @@
-"""The ``seqgen`` command: train / generate / translate / caption / evaluate / export / serve.
+"""The ``seqgen`` command: train / predict / each task's own verb / evaluate / export / serve.
 
 What each sub-command does, over :mod:`seqgen.pipeline` (the flags: :mod:`seqgen.cli_parser`).
 Every sub-command loads a checkpoint that rebuilds its own model (the bundled models in
-``assets/models`` when ``--ckpt`` is omitted).
+``assets/models`` when ``--ckpt`` is omitted); what an input is comes from the model's task.
 Bad input ends in one line on stderr and exit code 2; an item that fails (an undecodable input
 line, an unreadable image, a picture that cannot be written) is named on stderr while the others
 are still processed, and the exit code is 1; Ctrl-C exits with 130.
@@ -19,67 +19,40 @@ from pathlib import Path
 from typing import Sequence
 
 from .checkpoint import CheckpointError, LoadedModel
-from .fileio import decode_lines, read_bytes
-from .cli_parser import TASK_OF, build_parser
-from .options import TUNED, Output, SearchOptions, given_tuning
+from .cli_inputs import UsageError, input_chunks
+from .cli_parser import build_parser
+from .generation import GenerationConfig
 from .pipeline import Pipeline, bundled_model
 from .resources import resource_path
+from .results import Output, Result
+from .tasks import registry
 
-COMMAND_OF = {task: command for command, task in TASK_OF.items()}
-
-
-class UsageError(Exception):
-    """A problem with what the user asked for; shown as one line."""
-
-
-def options_from(args: argparse.Namespace, pipe: Pipeline) -> SearchOptions:
-    """The command line's search options over the model's defaults (its tuned beam and length
-    penalty, or the task's usual ones)."""
-    given = tuned_given(args)
-    options = pipe.default_options(
-        n_best=args.n_best, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
-        repetition_penalty=args.repetition_penalty, no_repeat_ngram=args.no_repeat_ngram,
-        min_length=args.min_length, max_len=args.max_len, seed=args.seed,
-        shortlist=not getattr(args, "no_shortlist", False), **given)
-    options.check()
-    return options
+SEARCH_FLAGS = ("beam", "n_best", "temperature", "top_k", "top_p", "length_penalty",
+                "repetition_penalty", "no_repeat_ngram", "min_length", "max_len", "seed")
 
 
-def tuned_given(args: argparse.Namespace) -> dict:
-    """--beam and --length-penalty where given (else the model's own apply)."""
-    return given_tuning(**{name: getattr(args, name) for name in TUNED})
+def config_from(args: argparse.Namespace) -> GenerationConfig:
+    """The generation settings typed on the command line (the others stay unset)."""
+    given = {name: getattr(args, name, None) for name in SEARCH_FLAGS}
+    if getattr(args, "no_shortlist", False):
+        given["shortlist"] = False
+    return GenerationConfig.from_dict(given)
+
+
+def verb_task(command: str) -> str:
+    return next(t.name for t in registry.tasks() if t.adapter.verb == command)
 
 
 def load(args: argparse.Namespace) -> Pipeline:
-    """The checkpoint the command needs (the bundled one by default), checked for its task."""
-    task = TASK_OF[args.command]
+    """The checkpoint a task's verb needs (the bundled one by default), checked for its task."""
+    task = verb_task(args.command)
     pipe = Pipeline.load(args.ckpt or None, task=None if args.ckpt else task, device=args.device,
                          precision=args.precision)
     if pipe.task != task:
+        verb = pipe.adapter.verb
         raise UsageError(f"{args.ckpt} is a {pipe.task} model; use 'seqgen "
-                         f"{COMMAND_OF.get(pipe.task, 'evaluate')}'")
+                         f"{verb or 'predict --model'}'")
     return pipe
-
-
-def read_inputs(positional: Sequence[str], input_file: str | None) -> tuple[list[str], list[int]]:
-    """Texts from the command line, else from --input FILE, else one per stdin line (split on
-    newlines only), and the numbers of the lines that are not valid UTF-8."""
-    if positional:
-        texts, bad = [], []
-        for number, text in enumerate(positional, start=1):
-            try:  # undecodable bytes reach argv as lone surrogates
-                texts.append(text.encode("utf-8", "surrogateescape").decode("utf-8"))
-            except UnicodeError:
-                texts.append("")
-                bad.append(number)
-        return texts, bad
-    if input_file:
-        if not Path(input_file).exists():
-            raise UsageError(f"input file not found: {input_file}")
-        return decode_lines(read_bytes(input_file))
-    if sys.stdin is None or sys.stdin.isatty():
-        raise UsageError("give the text as an argument, with --input FILE, or on stdin")
-    return decode_lines(sys.stdin.buffer.read())
 
 
 def one_line(text: str) -> str:
@@ -97,110 +70,132 @@ def print_outputs(label: str | None, outputs: list[Output], n_best: int) -> None
             print(f"{label}\t{out.score:.4f}\t{one_line(out.text)}")
     else:
         text = one_line(outputs[0].text) if outputs else ""
-        print(text if label is None or label == "" else f"{label}\t{text}")
+        print(text if not label else f"{label}\t{text}")
 
 
 # ------------------------------------------------------------------------------------------------
-def cmd_generate(args: argparse.Namespace) -> int:
-    pipe = load(args)
-    options = options_from(args, pipe)
-    if args.num > 1 and not options.sampling:
+def run_prompts(args: argparse.Namespace, pipe: Pipeline, prompts: Sequence[str]) -> int:
+    """Samples (or the best text) for each prompt; streamed symbol by symbol at a terminal."""
+    config = pipe.generation_config(config_from(args))
+    if args.num > 1 and not config.sampling:
         raise UsageError("-n needs sampling (--temperature, --top-k or --top-p); with --beam ask "
                          "for --n-best N instead")
-    live = sys.stdout.isatty() and args.num == 1 and options.beam == 1
-    for prompt in args.prompt or [""]:
+    live = sys.stdout.isatty() and args.num == 1 and config.beam == 1
+    for prompt in prompts:
         if live:  # symbol by symbol; the same samples as in a pipe for the same --seed
-            for piece in pipe.stream(prompt, options):
+            for piece in pipe.stream(prompt, config):
                 sys.stdout.write(one_line(piece))
                 sys.stdout.flush()
             sys.stdout.write("\n")
             continue
-        for out in pipe.iter_samples(prompt, n=args.num, options=options):
+        for out in pipe.iter_samples(prompt, config, n=args.num):
             print(one_line(out.text), flush=False)
         sys.stdout.flush()
     return 0
 
 
-def cmd_translate(args: argparse.Namespace) -> int:
-    from .tasks.translation.inference import save_attention_heatmap
-
-    texts, bad = read_inputs(args.text, args.input)
-    pipe = load(args)
-    options = options_from(args, pipe)
-    pictures = attention_files(args.attention, len(texts)) if args.attention else []
-    failures = len(bad)
-    for number in bad:
-        warn(args, f"warning: line {number} is not valid UTF-8; its output line is empty")
-    results = pipe.iter_translate(texts, options, attention=bool(args.attention),
-                                  batch_size=args.batch_size)
-    for i, (text, result) in enumerate(zip(texts, results)):
-        for message in result.warnings:
-            warn(args, f"warning: line {i + 1}: {message}")
-        print_outputs(str(i) if args.n_best > 1 else None, result.outputs, args.n_best)
-        best = result.outputs[0] if result.outputs else None
-        if pictures and best is not None and best.attention is not None and text.strip():
-            try:
-                save_attention_heatmap(result.source, best.symbols, best.attention, pictures[i])
-            except (OSError, ValueError) as err:
-                warn(args, f"error: line {i + 1}: cannot write {pictures[i]}: {_reason(err)}")
-                failures += 1
-            else:
-                warn(args, f"attention written to {pictures[i]}")
-    sys.stdout.flush()
+def run_items(args: argparse.Namespace, pipe: Pipeline) -> int:
+    """One output line per input (text line or image path), answered chunk by chunk."""
+    config = pipe.generation_config(config_from(args))
+    image = pipe.adapter.inputs == "image"
+    failures, offset, n_best = 0, 0, config.n_best
+    for items, bad in input_chunks(args.items, args.input):
+        if image:
+            items = [item.strip() for item in items]
+        for number in bad:
+            warn(args, f"warning: line {offset + number} is not valid UTF-8; its output line "
+                 "is empty")
+        failures += len(bad)
+        pictures = attention_targets(args, pipe, items, offset)
+        results = pipe.iter_predict(items, config, attention=bool(pictures),
+                                    batch_size=args.batch_size)
+        for i, (item, result) in enumerate(zip(items, results)):
+            failures += report(args, pipe, offset + i, item, result, n_best, pictures)
+        sys.stdout.flush()
+        offset += len(items)
     return 1 if failures else 0
 
 
-def attention_files(target: str, n: int) -> list[Path]:
-    """``out.png`` for one sentence; ``out-1.png``, ``out-2.png``, ... (line numbers) for several."""
+def report(args: argparse.Namespace, pipe: Pipeline, index: int, item: str, result: Result,
+           n_best: int, pictures: dict[int, Path]) -> int:
+    """Prints one input's outputs (or its error) and draws its picture; returns the failures."""
+    image = pipe.adapter.inputs == "image"
+    if not result.ok:
+        warn(args, f"error: {result.error}" if image else f"error: line {index + 1}: "
+             f"{result.error}")
+        if not image:
+            print("")
+        return 1
+    for message in result.warnings:
+        warn(args, f"warning: line {index + 1}: {message}")
+    label = item if image else (str(index) if n_best > 1 else None)
+    print_outputs(label, result.outputs, n_best)
+    if index not in pictures or not result.outputs or result.outputs[0].attention is None:
+        return 0
+    try:
+        pipe.save_attention(item, result, pictures[index])
+    except (OSError, ValueError) as err:
+        warn(args, f"error: {item if image else f'line {index + 1}'}: cannot write "
+             f"{pictures[index]}: {_reason(err)}")
+        return 1
+    warn(args, f"attention written to {pictures[index]}")
+    return 0
+
+
+def attention_targets(args: argparse.Namespace, pipe: Pipeline, items: Sequence[str],
+                      offset: int) -> dict[int, Path]:
+    """Picture file per input index: images get ``DIR/STEM-attention.png``; text lines get
+    ``out.png`` for one line, ``out-1.png``, ``out-2.png``, ... (line numbers) for several."""
+    target = getattr(args, "attention", None)
+    if not target:
+        return {}
+    if pipe.adapter.inputs == "image":
+        stems = [Path(p).stem for p in items]
+        return {offset + i: Path(target) / (f"{s}-attention.png" if stems.count(s) == 1
+                                            else f"{s}-{offset + i + 1}-attention.png")
+                for i, s in enumerate(stems)}
     path = Path(target)
     if path.suffix.lower() != ".png":
         raise UsageError(f"--attention wants a .png file name, got {target}")
-    if n == 1:
-        return [path]
-    return [path.with_name(f"{path.stem}-{i + 1}{path.suffix}") for i in range(n)]
+    if len(items) == 1 and offset == 0 and (args.items or args.input):
+        return {0: path} if items[0].strip() else {}
+    return {offset + i: path.with_name(f"{path.stem}-{offset + i + 1}{path.suffix}")
+            for i, text in enumerate(items) if text.strip()}
 
 
-def cmd_caption(args: argparse.Namespace) -> int:
-    from .tasks.captioning.inference import save_attention_strip
-
+# ------------------------------------------------------------------------------------------------
+def cmd_task(args: argparse.Namespace) -> int:
+    """A task's own verb (``seqgen translate`` ...)."""
     pipe = load(args)
-    options = options_from(args, pipe)
-    names = strip_names(args.images)
-    failures = 0
-    results = pipe.iter_caption(args.images, options, attention=bool(args.attention),
-                                batch_size=args.batch_size)
-    for path, name, result in zip(args.images, names, results):
-        if not result.ok:
-            warn(args, f"error: {result.error}")
-            failures += 1
-            continue
-        print_outputs(path, result.outputs, args.n_best)
-        sys.stdout.flush()
-        best = result.outputs[0]
-        if args.attention and best.attention is not None:
-            out = Path(args.attention) / name
-            try:
-                save_attention_strip(path, best.symbols, best.attention, pipe.backbone, out)
-            except (OSError, ValueError) as err:
-                warn(args, f"error: {path}: cannot write {out}: {_reason(err)}")
-                failures += 1
-            else:
-                warn(args, f"attention written to {out}")
-    return 1 if failures else 0
+    if pipe.adapter.inputs == "prompt":
+        return run_prompts(args, pipe, args.prompt or [""])
+    return run_items(args, pipe)
 
 
-def strip_names(paths: Sequence[str]) -> list[str]:
-    """``STEM-attention.png`` per image; images sharing a stem also get their input position."""
-    stems = [Path(p).stem for p in paths]
-    return [f"{s}-attention.png" if stems.count(s) == 1 else f"{s}-{i + 1}-attention.png"
-            for i, s in enumerate(stems)]
+def cmd_predict(args: argparse.Namespace) -> int:
+    """Any registered task's model: ``--model NAME|FILE``."""
+    if args.list:
+        for task in registry.tasks():
+            adapter = task.adapter
+            bundled = bundled_model(task.name) if adapter.bundled else None
+            shipped = f"bundled {bundled.name}" if bundled and bundled.is_file() else "no model"
+            print(f"{task.name}\t{adapter.inputs}\tseqgen {adapter.verb or 'predict'}\t{shipped}")
+        return 0
+    if not args.model:
+        raise UsageError("name a model: --model NAME (see --list) or --model FILE.pt")
+    pipe = Pipeline.load(args.model, device=args.device, precision=args.precision)
+    if pipe.adapter.inputs == "prompt":
+        prompts = [text for chunk, _ in input_chunks(args.items, args.input) for text in chunk]
+        return run_prompts(args, pipe, prompts or [""])
+    return run_items(args, pipe)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    pipe = Pipeline.load(args.ckpt, device=args.device, precision=args.precision)
-    result = pipe.evaluate(args.data_dir, args.split, beam=args.beam,
-                           length_penalty=args.length_penalty, limit=args.limit,
-                           progress=sys.stderr.isatty(), shortlist=not args.no_shortlist)
+    pipe = Pipeline.load(args.ckpt, device=args.device)
+    config = GenerationConfig(beam=args.beam, length_penalty=args.length_penalty,
+                              shortlist=False if args.no_shortlist else None)
+    result = pipe.evaluate(args.data_dir, args.split, config, limit=args.limit,
+                           progress=sys.stderr.isatty(), cache_dir=args.cache_dir)
     print(json.dumps(result, ensure_ascii=False))
     return 0
 
@@ -211,20 +206,15 @@ def cmd_export(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.is_dir():
         raise UsageError(f"--out {out} is a folder; give a file name such as {out / 'model.pt'}")
-    decoding = tuned_given(args)
-    SearchOptions(**{"beam": 5, **decoding}).check()  # a beam, so the length penalty is checked
+    recorded = GenerationConfig(beam=args.beam, length_penalty=args.length_penalty)
+    GenerationConfig(**{"beam": 5, **recorded.given()}).check()  # a beam: the penalty is checked
     shortlist = None
     if args.shortlist_data:
-        from .tasks.translation.inference import learn_shortlist
-
         loaded = LoadedModel.from_file(args.ckpt)
-        if loaded.task != "translation":
-            raise UsageError(f"--shortlist-data is for translation models; {args.ckpt} is a "
-                             f"{loaded.task} model")
-        shortlist = learn_shortlist(loaded, args.shortlist_data)
+        shortlist = registry.get(loaded.task).adapter.learn_shortlist(loaded, args.shortlist_data)
     try:
         export_checkpoint(args.ckpt, out, half=not args.float32, int8=args.int8,
-                          decoding=decoding, shortlist=shortlist)
+                          decoding=recorded.given(), shortlist=shortlist)
     except OSError as err:
         raise UsageError(f"cannot write {out}: {_reason(err)}") from None
     print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB)", file=sys.stderr)
@@ -240,7 +230,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise UsageError(f"serve needs {err.name}: pip install -e \".[serve]\"") from None
     if args.max_upload_mb <= 0 or args.port > 65535:
         raise UsageError("--max-upload-mb must be > 0 and --port at most 65535")
-    files = {task: getattr(args, task) or bundled_model(task) for task in TASK_OF.values()}
+    files = {}
+    for task in registry.tasks():
+        given = getattr(args, task.name.replace("-", "_"))
+        if given or (task.adapter.bundled and bundled_model(task.name).is_file()):
+            files[task.name] = given or bundled_model(task.name)
     print(f"seqgen serve: loading {', '.join(files)} ...", file=sys.stderr, flush=True)
     app = create_app(files, max_upload_mb=args.max_upload_mb)
     for served in app.state.models.values():  # time bf16 now, not on the first request
@@ -253,8 +247,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace, rest: list[str]) -> int:
     script = resource_path("recipes", f"{args.recipe}.py")
-    if not script.is_file():
-        raise UsageError(f"recipe not found at {script}; reinstall seqgen")
+    if not script.is_file():  # a task from another package: its own config, no recipe file
+        from .runs import run
+
+        return run(registry.get(args.recipe), argv=rest)
     sys.argv = [str(script), *rest]
     try:
         runpy.run_path(str(script), run_name="__main__")
@@ -273,8 +269,8 @@ def _message(err: BaseException) -> str:
     return str(err) or type(err).__name__
 
 
-COMMANDS = {"generate": cmd_generate, "translate": cmd_translate, "caption": cmd_caption,
-            "evaluate": cmd_evaluate, "export": cmd_export, "serve": cmd_serve}
+COMMANDS = {"predict": cmd_predict, "evaluate": cmd_evaluate, "export": cmd_export,
+            "serve": cmd_serve}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -292,7 +288,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "train":
             return cmd_train(args, rest)
-        return COMMANDS[args.command](args)
+        return COMMANDS.get(args.command, cmd_task)(args)
     except BrokenPipeError:  # e.g. `seqgen generate -n 1000 | head`: stop quietly
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
@@ -303,6 +299,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"seqgen {args.command}: interrupted", file=sys.stderr)
         return 130
+
 
 if __name__ == "__main__":
     sys.exit(main())

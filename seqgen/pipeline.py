@@ -1,138 +1,76 @@
-"""The inference API: load a trained model (a checkpoint file or a bundled name), then
-``generate`` / ``stream`` headlines, ``translate`` sentences or ``caption`` images.
+"""The inference API, the same for every registered task: load a model (a checkpoint file or a
+bundled name), then ``predict`` inputs, ``stream`` a prompt or ``evaluate`` on a data split.
 
-    from seqgen.pipeline import Pipeline, SearchOptions
+    from seqgen import GenerationConfig, Pipeline
 
+    translator = Pipeline.load("translation")
+    print(translator.predict(["Ein Hund läuft."])[0].text)
     headlines = Pipeline.load("headlines")
-    for piece in headlines.stream("Moscow, ", SearchOptions(temperature=0.8, seed=0)):
+    for piece in headlines.stream("Moscow, ", GenerationConfig(temperature=0.8, seed=0)):
         print(piece, end="", flush=True)
 
-The CLI and the HTTP server are thin layers over this module. Every method returns one
-:class:`Result` per input, in input order; a failed item carries its error and the others are still
-processed. Memory stays bounded: at most ``MAX_ROWS`` sequences (inputs x beam, or samples) are
-decoded at once, so a million samples or a beam of 1,000 run in chunks.
+What an input is (a text line, an image path, a prompt) and how it becomes outputs is the task's
+adapter's business (:mod:`seqgen.tasks.adapter`); this module knows no task. Every method returns
+one :class:`Result` per input, in input order; a failed item carries its error and the others are
+still processed. Memory stays bounded: at most ``MAX_ROWS`` sequences (inputs x beam, or samples)
+are decoded at once, and inputs are taken ``WINDOW`` at a time.
 """
 from __future__ import annotations
 
-from dataclasses import replace
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 import torch
 
 from .checkpoint import LoadedModel
-from .data.batch import Batch
 from .device import pick_device
+from .generation import GenerationConfig, recorded_settings, resolve
 from .int8 import is_quantized
-from .options import Output, Result, SearchOptions, given_tuning, tuned_decoding
 from .precision import PrecisionChoice, choose_inference_precision
 from .resources import resource_path
-from .search import Hypothesis, build_searcher, generate as run_search
-from .tasks.headlines.inference import join_prompt, prompt_ids
-from .vocab import BOS, EOS, PAD
+from .results import Output, Result
+from .search import generate
+from .tasks import registry
+from .tasks.adapter import Adapter
+from .text import text_problem
 
 MAX_ROWS = 1024  # sequences decoded at once (inputs x beam, or samples): bounds memory
-TRANSLATE_WINDOW = 1024  # inputs sorted and batched together; results come out window by window
-BUNDLED = {"headlines": "headlines.pt", "translation": "multi30k-de-en.pt",
-           "captioning": "flickr8k-lite0.pt"}
-DEFAULT_OPTIONS = {"headlines": dict(max_len=100), "translation": dict(beam=5, max_len=120),
-                   "captioning": dict(beam=3, max_len=40)}
+WINDOW = 1024  # inputs sorted and batched together; results come out window by window
 
 
 def bundled_model(task: str) -> Path:
-    """The shipped checkpoint of a task (``headlines``, ``translation`` or ``captioning``)."""
-    if task not in BUNDLED:
-        raise ValueError(f"no bundled model for {task!r}; choose {', '.join(BUNDLED)}")
-    return resource_path("assets", "models", BUNDLED[task])
+    """The shipped checkpoint of a registered task."""
+    adapter = registry.get(task).adapter
+    if not adapter.bundled:
+        raise ValueError(f"the {task} task ships no model; pass a checkpoint file")
+    return resource_path("assets", "models", adapter.bundled)
+
+
+def bundled_names() -> list[str]:
+    """The tasks that ship a model (what ``Pipeline.load(NAME)`` accepts besides files)."""
+    return [task.name for task in registry.tasks() if task.adapter.bundled]
 
 
 # ------------------------------------------------------------------------------------------------
 class Pipeline:
-    """A loaded model and the task-specific ways to run it."""
+    """A loaded model and its task's adapter (the *session* the adapter's calls receive)."""
 
     def __init__(self, loaded: LoadedModel, *, precision: str = "auto") -> None:
+        if precision not in ("auto", "fp32", "bf16"):
+            raise ValueError(f"precision must be auto, fp32 or bf16; got {precision!r}")
         self.loaded = loaded
+        self.adapter: Adapter = registry.get(loaded.task).adapter
         self.requested_precision = precision
+        self.state: dict[str, Any] = {}  # what the adapter builds once per model (a CNN, ...)
         self._precision: PrecisionChoice | None = None
-        self._backbone = None
-        self._cnn_precision: PrecisionChoice | None = None
-
-    @property
-    def precision(self) -> PrecisionChoice:
-        """What searches run in: ``auto`` measures bf16 against fp32 once per machine and model
-        (see :func:`seqgen.precision.choose_inference_precision`); fp32 wherever unsure."""
-        if self._precision is None:
-            probe = self._probe_batch()
-            if is_quantized(self.loaded.model):
-                self._precision = PrecisionChoice(None, "fp32", "int8 weights, float activations")
-            elif probe is None:
-                self._precision = PrecisionChoice(None, "fp32", "no probe input for this model")
-            else:
-                beam = 1 if probe.prompt is not None else 5
-                searcher = build_searcher(beam=beam, max_len=20)
-                self._precision = choose_inference_precision(
-                    self.requested_precision, self.loaded.model.device, model=self.loaded.model,
-                    decode=lambda: run_search(self.loaded.model, probe, searcher))
-        return self._precision
-
-    def _autocast(self):
-        dtype = self.precision.dtype
-        return torch.autocast(self.loaded.model.device.type, dtype=dtype, enabled=dtype is not None)
-
-    def _probe_batch(self) -> Batch | None:
-        """A made-up input of a realistic size for timing this model's search."""
-        model, n = self.loaded.model, 32
-        kind = model.config.encoder.kind
-        device = model.device
-        if kind == "rnn" and self.loaded.src_vocab is not None:
-            src = torch.randint(4, max(len(self.loaded.src_vocab), 5), (n, 20), device=device)
-            return Batch(src=src, src_lengths=torch.full((n,), 20))
-        if kind == "features":
-            return Batch(features=torch.randn(n, 49, model.config.encoder.feature_dim,
-                                              device=device))
-        if kind == "none":
-            return Batch(prompt=torch.full((n, 1), BOS, device=device),
-                         prompt_lengths=torch.ones(n, dtype=torch.long))
-        return None
-
-    @property
-    def backbone(self):
-        """The captioner's CNN, built once (its weights come from the package that ships it)."""
-        from .tasks.captioning.inference import backbone_of
-
-        self._require("captioning")
-        if self._backbone is None:
-            backbone = backbone_of(self.loaded)
-            self._cnn_precision = self._cnn_choice(backbone)
-            backbone.autocast_dtype = self._cnn_precision.dtype
-            self._backbone = backbone
-        return self._backbone
-
-    @property
-    def cnn_precision(self) -> PrecisionChoice:
-        """What a captioner's CNN runs in, measured apart from the search (convolutions and
-        recurrent steps gain differently from bf16). bf16 CNN features scored BLEU-4 16.69 vs
-        16.48 (fp32) on 500 Flickr8k dev photos, so the choice is made for speed alone."""
-        self.backbone  # noqa: B018 - builds the CNN and chooses
-        return self._cnn_precision
-
-    def _cnn_choice(self, backbone) -> PrecisionChoice:
-        if not backbone.is_cnn:
-            return PrecisionChoice(None, "fp32", "no CNN")
-        device, size = self.loaded.model.device, backbone.image_size
-
-        def run_cnn() -> None:  # a batch of 8 made-up photos, only if a timing is needed
-            with torch.inference_mode():
-                backbone(torch.rand(8, 3, size, size, device=device))
-
-        return choose_inference_precision(self.requested_precision, device, model=backbone,
-                                          decode=run_cnn, what="CNN")
+        self._fp32 = False  # evaluation: scores must not depend on the machine
 
     @classmethod
     def load(cls, model: str | Path | None = None, *, task: str | None = None,
              device: str = "auto", precision: str = "auto") -> "Pipeline":
-        """From a checkpoint path, a bundled name (``headlines``, ``translation``,
-        ``captioning``), or ``task``'s bundled model when ``model`` is None.
+        """From a checkpoint path, a task name (its bundled model), or ``task``'s bundled model
+        when ``model`` is None; with both, the checkpoint must be of that task.
 
         Raises:
             ValueError (CheckpointError included): missing file, damaged file, wrong task.
@@ -140,196 +78,139 @@ class Pipeline:
         name = str(model) if model is not None else task
         if name is None:
             raise ValueError("name a model file or a task")
-        path = bundled_model(name) if name in BUNDLED else Path(name)
-        if name in BUNDLED and not path.is_file():
+        bundled = name in registry.names() and not Path(name).is_file()
+        path = bundled_model(name) if bundled else Path(name)
+        if bundled and not path.is_file():
             raise ValueError(f"no bundled model at {path}; pass a checkpoint file")
         loaded = LoadedModel.from_file(path, device=pick_device(device))
         if task is not None and loaded.task != task:
             raise ValueError(f"{path} is a {loaded.task} model, not a {task} model")
-        if precision not in ("auto", "fp32", "bf16"):
-            raise ValueError(f"precision must be auto, fp32 or bf16; got {precision!r}")
+        if loaded.task not in registry.names():
+            raise ValueError(f"{path} is a model of the task {loaded.task!r}, which is not "
+                             f"registered (registered: {', '.join(registry.names())})")
         return cls(loaded, precision=precision)
 
     @property
     def task(self) -> str:
         return self.loaded.task
 
-    def default_options(self, **changes: object) -> SearchOptions:
-        """The task's usual search (greedy / beam 5 / beam 3), then the beam size and length
-        penalty chosen on validation for this model (its checkpoint's ``decoding``), then
-        ``changes``."""
-        tuned = tuned_decoding(self.loaded)
-        return replace(SearchOptions(**{**DEFAULT_OPTIONS.get(self.task, {}), **tuned}), **changes)
+    # -------------------------------------------------------------------------------- settings
+    def generation_config(self, caller: GenerationConfig | None = None,
+                          **settings: Any) -> GenerationConfig:
+        """The settings a search runs with: the task's defaults < this model's recorded ones <
+        ``caller`` (and ``settings``, set over it); resolved and checked."""
+        if settings:
+            caller = GenerationConfig.from_dict({**(caller or GenerationConfig()).given(),
+                                                 **settings})
+        return resolve(self.adapter.generation, recorded_settings(self.loaded.task_config),
+                       caller)
 
-    def _require(self, task: str) -> None:
-        if self.task != task:
-            raise ValueError(f"this is a {self.task} model; {task} needs a {task} model")
-
-    def _batched_search(self, task: str, options: SearchOptions | None, attention: bool,
-                        batch_size: int) -> tuple[object, int]:
-        """The searcher for ``options`` (checked) and a batch size that keeps inputs x beam
-        within ``MAX_ROWS``."""
-        self._require(task)
-        options = options or self.default_options()
-        options.check()
+    def row_budget(self, config: GenerationConfig, batch_size: int) -> int:
+        """A batch size that keeps inputs x beam within ``MAX_ROWS``."""
         if batch_size < 1:
             raise ValueError(f"batch size must be >= 1 (got {batch_size})")
-        return options.searcher(attention=attention), min(batch_size,
-                                                          max(1, MAX_ROWS // options.beam))
+        return min(batch_size, max(1, MAX_ROWS // config.beam))
 
-    def _output(self, hyp: Hypothesis, *, prefix: str = "") -> Output:
-        symbols = self.loaded.tgt_vocab.decode(hyp.tokens)
-        text = self.loaded.tgt_tokenizer.detokenize(symbols)
-        return Output(join_prompt(self.loaded, prefix, text) if prefix else text, hyp.score, symbols,
-                      hyp.attention)
+    # -------------------------------------------------------------------------------- precision
+    @property
+    def precision(self) -> PrecisionChoice:
+        """What searches run in: ``auto`` measures bf16 against fp32 once per machine and model
+        (see :func:`seqgen.precision.choose_inference_precision`); fp32 wherever unsure."""
+        if self._precision is None:
+            probe = self.adapter.probe(self.loaded)
+            if is_quantized(self.loaded.model):
+                self._precision = PrecisionChoice(None, "fp32", "int8 weights, float activations")
+            elif probe is None:
+                self._precision = PrecisionChoice(None, "fp32", "no probe input for this model")
+            else:
+                beam = 1 if probe.prompt is not None else 5
+                searcher = GenerationConfig(beam=beam, max_len=20).searcher()
+                self._precision = choose_inference_precision(
+                    self.requested_precision, self.loaded.model.device, model=self.loaded.model,
+                    decode=lambda: generate(self.loaded.model, probe, searcher))
+        return self._precision
 
-    # -------------------------------------------------------------------------------- headlines
-    def generate(self, prompts: Sequence[str], *, n: int = 1,
-                 options: SearchOptions | None = None) -> list[Result]:
-        """``n`` continuations per prompt (sampling), or its n-best list (beam search)."""
-        return [Result(list(self.iter_samples(p, n=n, options=options))) for p in prompts]
+    def autocast(self):
+        """The precision searches run in (fp32 while evaluating)."""
+        if self._fp32:
+            return nullcontext()
+        dtype = self.precision.dtype
+        return torch.autocast(self.loaded.model.device.type, dtype=dtype, enabled=dtype is not None)
 
-    def iter_samples(self, prompt: str, *, n: int = 1, options: SearchOptions | None = None
-                     ) -> Iterator[Output]:
-        """The outputs for one prompt, yielded chunk by chunk as they finish (bounded memory)."""
-        self._require("headlines")
-        options = options or self.default_options()
-        options.check()
+    @contextmanager
+    def full_precision(self) -> Iterator[None]:
+        previous, self._fp32 = self._fp32, True
+        try:
+            yield
+        finally:
+            self._fp32 = previous
+
+    # -------------------------------------------------------------------------------- inference
+    def predict(self, inputs: Sequence[Any], config: GenerationConfig | None = None, *,
+                n: int = 1, attention: bool = False, batch_size: int | None = None
+                ) -> list[Result]:
+        """One :class:`Result` per input (a text, an image path or a prompt, as the task says):
+        its outputs (n-best, or ``n`` samples), or its error."""
+        return list(self.iter_predict(inputs, config, n=n, attention=attention,
+                                      batch_size=batch_size))
+
+    def iter_predict(self, inputs: Sequence[Any], config: GenerationConfig | None = None, *,
+                     n: int = 1, attention: bool = False, batch_size: int | None = None
+                     ) -> Iterator[Result]:
+        """Like :meth:`predict`, yielding results in input order window by window."""
+        config = self.generation_config(config)
         if n < 1:
             raise ValueError(f"the number of samples must be >= 1 (got {n})")
-        if n > 1 and not options.sampling:
+        if n * config.beam > MAX_ROWS:
+            raise ValueError(f"at most {MAX_ROWS} sequences are decoded at once per input; "
+                             f"use iter_samples for {n} samples")
+        size = self.row_budget(config, batch_size or (16 if self.adapter.inputs == "image"
+                                                      else 64))
+        for start in range(0, len(inputs), WINDOW):
+            window = list(inputs[start:start + WINDOW])
+            problems = [text_problem(x) if isinstance(x, str) else None for x in window]
+            todo = [x for x, p in zip(window, problems) if p is None]
+            found = iter(self.adapter.predict(self, todo, config, n=n, attention=attention,
+                                              batch_size=size) if todo else [])
+            for problem in problems:
+                yield Result(error=problem) if problem else next(found)
+
+    def iter_samples(self, prompt: Any, config: GenerationConfig | None = None, *,
+                     n: int = 1) -> Iterator[Output]:
+        """``n`` outputs for one input, yielded chunk by chunk as they finish (bounded memory)."""
+        config = self.generation_config(config)
+        if n < 1:
+            raise ValueError(f"the number of samples must be >= 1 (got {n})")
+        if n > 1 and not config.sampling:
             raise ValueError("several samples need sampling (a temperature, top-k or top-p); "
-                             "with beam search ask for --n-best instead")
-        searcher = options.searcher()
-        batch = self._prompt_batch(prompt)
-        rows = max(1, MAX_ROWS // options.beam)
-        done = 0
-        while done < n:
-            chunk = min(rows, n - done)
-            with self._autocast():
-                results = run_search(self.loaded.model, batch, searcher, num_samples=chunk)
-            for hyp in results[0]:
-                yield self._output(hyp, prefix=prompt)
-            done += chunk
+                             "with beam search ask for n-best instead")
+        problem = text_problem(prompt) if isinstance(prompt, str) else None
+        if problem:
+            raise ValueError(problem)
+        yield from self.adapter.iter_samples(self, prompt, config, n=n,
+                                             chunk=max(1, MAX_ROWS // config.beam))
 
-    def stream(self, prompt: str, options: SearchOptions | None = None) -> Iterator[str]:
+    def stream(self, prompt: Any, config: GenerationConfig | None = None) -> Iterator[str]:
         """Yields the prompt, then each generated piece of text as soon as it is chosen."""
-        self._require("headlines")
-        options = options or self.default_options()
-        options.check()
-        if options.beam > 1:
-            raise ValueError("beam search cannot stream: it settles the text only at the end")
-        model = self.loaded.model.eval()
-        with torch.no_grad(), self._autocast():
-            state, first = model.init_state(self._prompt_batch(prompt))
-        yield prompt
-        vocab, tokenizer = self.loaded.tgt_vocab, self.loaded.tgt_tokenizer
-        symbols: list[str] = []
-        shown = prompt
-        steps = options.searcher().steps(model, state, first)
-        while True:
-            with self._autocast():  # only around the work: the caller runs between yields
-                token = next(steps, None)
-            if token is None:
-                break
-            tok = int(token[0])
-            if tok in (EOS, PAD):
-                break
-            symbols += vocab.decode([tok])
-            if tokenizer.level == "char":  # fast path: a character is its own text
-                shown += symbols[-1]
-                yield symbols[-1]
-                continue
-            # words: spacing depends on the neighbours ("cat ," -> "cat,"), so the text so far is
-            # detokenised as a whole, exactly as generate() does, and only what is new is yielded
-            text = join_prompt(self.loaded, prompt, tokenizer.detokenize(symbols))
-            if text.startswith(shown) and len(text) > len(shown):
-                yield text[len(shown):]
-                shown = text
+        config = self.generation_config(config)
+        problem = text_problem(prompt) if isinstance(prompt, str) else None
+        if problem:
+            raise ValueError(problem)
+        return self.adapter.stream(self, prompt, config)
 
-    def _prompt_batch(self, prompt: str):
-        return prompt_ids(self.loaded, [prompt])
-
-    # -------------------------------------------------------------------------------- translation
-    def translate(self, texts: Sequence[str], options: SearchOptions | None = None, *,
-                  attention: bool = False, batch_size: int = 64) -> list[Result]:
-        """The translation(s) of each sentence; empty sentences give empty translations."""
-        return list(self.iter_translate(texts, options, attention=attention,
-                                        batch_size=batch_size))
-
-    def iter_translate(self, texts: Sequence[str], options: SearchOptions | None = None, *,
-                       attention: bool = False, batch_size: int = 64) -> Iterator[Result]:
-        """Like :meth:`translate`, yielding results in input order window by window."""
-        from .tasks.translation.inference import MAX_SOURCE_TOKENS, translate
-
-        searcher, batch_size = self._batched_search("translation", options, attention, batch_size)
-        tokenizer = self.loaded.src_tokenizer
-        for start in range(0, len(texts), TRANSLATE_WINDOW):
-            window = list(texts[start:start + TRANSLATE_WINDOW])
-            with self._autocast():
-                found = translate(self.loaded, window, searcher, batch_size=batch_size,
-                                  shortlist=(options or SearchOptions()).shortlist)
-            for text, hyps in zip(window, found):
-                source = tokenizer.tokenize(text) if text.strip() else []
-                result = Result([self._output(h) for h in hyps], source=source[:MAX_SOURCE_TOKENS])
-                if len(source) > MAX_SOURCE_TOKENS:
-                    result.warnings.append(f"{len(source)} source pieces; only the first "
-                                           f"{MAX_SOURCE_TOKENS} were translated")
-                yield result
-
-    # -------------------------------------------------------------------------------- captioning
-    def caption(self, images: Sequence[str | Path], options: SearchOptions | None = None, *,
-                attention: bool = False, batch_size: int = 16) -> list[Result]:
-        """Caption(s) of each image file; an unreadable file gives a Result with its error."""
-        return list(self.iter_caption(images, options, attention=attention, batch_size=batch_size))
-
-    def iter_caption(self, images: Sequence[str | Path], options: SearchOptions | None = None, *,
-                     attention: bool = False, batch_size: int = 16) -> Iterator[Result]:
-        """Like :meth:`caption`, yielding results batch by batch."""
-        from .tasks.captioning.inference import caption_images
-
-        searcher, batch_size = self._batched_search("captioning", options, attention, batch_size)
-        backbone = self.backbone
-        for start in range(0, len(images), batch_size):
-            chunk = [str(p) for p in images[start:start + batch_size]]
-            with self._autocast():
-                found = caption_images(self.loaded, chunk, searcher, batch_size=batch_size,
-                                       backbone=backbone)
-            for item in found:
-                yield (Result(error=item) if isinstance(item, str)
-                       else Result([self._output(h) for h in item]))
+    def save_attention(self, item: Any, result: Result, out: str | Path) -> None:
+        """Draws ``result``'s attention (asked for with ``attention=True``) into a PNG."""
+        self.adapter.save_attention(self, item, result, Path(out))
 
     # -------------------------------------------------------------------------------- evaluation
-    def evaluate(self, data_dir: str | Path, split: str, *, beam: int | None = None,
-                 length_penalty: float | None = None, limit: int = 0,
-                 progress: bool = False, shortlist: bool = True, no_repeat_ngram: int = 0
-                 ) -> dict:
-        """The task's scores on one split of a data folder (bits/char, BLEU or caption BLEU);
-        beam and length penalty default to the model's own; ``progress`` shows a bar while image
-        features are computed; ``shortlist=False`` makes a translator score every target word;
-        ``no_repeat_ngram`` blocks repeated n-grams in the searched texts."""
+    def evaluate(self, data_dir: str | Path, split: str, config: GenerationConfig | None = None,
+                 *, limit: int = 0, progress: bool = False, cache_dir: str | None = None) -> dict:
+        """The task's scores on one split of a data folder, always in fp32 (the measured
+        precision is for speed alone: a score must not depend on the CPU it was computed on);
+        generation settings default to the model's own."""
         if limit < 0:
             raise ValueError(f"limit must be >= 0 (got {limit}); 0 scores every example")
-        options = self.default_options(**given_tuning(beam=beam, length_penalty=length_penalty),
-                                       shortlist=shortlist, no_repeat_ngram=no_repeat_ngram)
-        options.check()
-        with self._autocast():
-            return self._evaluate(str(data_dir), split, options, limit, progress)
-
-    def _evaluate(self, data_dir: str, split: str, options: SearchOptions, limit: int,
-                  progress: bool) -> dict:
-        search = dict(beam=options.beam, length_penalty=options.length_penalty,
-                      no_repeat_ngram=options.no_repeat_ngram)
-        if self.task == "headlines":
-            from .tasks.headlines.inference import evaluate_split
-            return evaluate_split(self.loaded, str(data_dir), split, limit=limit)
-        if self.task == "translation":
-            from .tasks.translation.inference import evaluate_split
-            return evaluate_split(self.loaded, str(data_dir), split, limit=limit,
-                                  shortlist=options.shortlist, **search)
-        if self.task == "captioning":
-            from .tasks.captioning.inference import evaluate_split
-            return evaluate_split(self.loaded, str(data_dir), split, limit=limit,
-                                  progress=progress, **search)
-        raise ValueError(f"unknown task {self.task!r}")
-
+        config = self.generation_config(config)
+        with self.full_precision():
+            return self.adapter.evaluate(self, str(data_dir), split, config, limit=limit,
+                                         progress=progress, cache_dir=cache_dir)

@@ -35,14 +35,18 @@ class Hypothesis:
 
 # ------------------------------------------------------------------------------------------------
 class _Searcher:
+    """Processors run in Hugging Face's order: penalties and blocks, then the bans (PAD, BOS,
+    UNK), then the sampling warpers (temperature, top-k, top-p), so that top-k and top-p choose
+    among tokens that may be emitted: a banned arg-max would otherwise leave a row with nothing."""
+
     def __init__(self, *, max_len: int, processors: Sequence[LogitsProcessor], ban_unk: bool,
-                 collect_attention: bool) -> None:
+                 collect_attention: bool, warpers: Sequence[LogitsProcessor] = ()) -> None:
         if not 1 <= max_len <= MAX_LEN:
             raise ValueError(f"max_len must be from 1 to {MAX_LEN} (got {max_len})")
         self.max_len = int(max_len)
-        self.shaping = list(processors)
+        self.shaping = [*processors, *warpers]
         self.bans = default_bans(ban_unk=ban_unk)
-        self.processors = [*self.shaping, self.bans]
+        self.processors = [*processors, self.bans, *warpers]
         self.collect_attention = collect_attention
 
 
@@ -126,8 +130,8 @@ class SampleSearch(_LeftToRight):
             shaping.append(TopK(top_k))
         if top_p is not None:
             shaping.append(TopP(top_p))
-        super().__init__(max_len=max_len, processors=[*processors, *shaping], ban_unk=ban_unk,
-                         collect_attention=collect_attention)
+        super().__init__(max_len=max_len, processors=processors, warpers=shaping,
+                         ban_unk=ban_unk, collect_attention=collect_attention)
         self.generator = generator
 
     def choose(self, logits: Tensor) -> Tensor:

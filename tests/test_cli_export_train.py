@@ -9,9 +9,10 @@ import torch
 from seqgen.checkpoint import LoadedModel, load_checkpoint
 from seqgen.cli import main
 from seqgen.tasks.translation.data import source_batch
-from seqgen.pipeline import Pipeline, SearchOptions
+from seqgen.generation import GenerationConfig
+from seqgen.pipeline import Pipeline
 
-GREEDY = SearchOptions(max_len=12)
+GREEDY = GenerationConfig(max_len=12)
 
 
 def export(ckpt, out, *extra: str) -> dict:
@@ -43,8 +44,8 @@ def test_exported_headline_model_generates_the_same_text(tiny_checkpoints, tmp_p
     before, after = Pipeline.load(tiny_checkpoints["headlines"]), Pipeline.load(tmp_path / "half.pt")
     assert next(after.loaded.model.parameters()).dtype == torch.float32  # loaded back as float32
     prompts = ["Stocks ", "Rain", ""]
-    assert [r.text for r in after.generate(prompts, options=GREEDY)] == \
-        [r.text for r in before.generate(prompts, options=GREEDY)]
+    assert [r.text for r in after.predict(prompts, GREEDY)] == \
+        [r.text for r in before.predict(prompts, GREEDY)]
 
 
 def test_exported_translation_model_gives_close_logits_and_the_same_translation(
@@ -62,7 +63,7 @@ def test_exported_translation_model_gives_close_logits_and_the_same_translation(
             logits.append(loaded.model.step(first, state)[0])
     assert not torch.equal(logits[0], logits[1])  # the weights really were rounded
     assert torch.allclose(logits[0], logits[1], atol=1e-2)
-    texts = [Pipeline(x).translate(sentences, GREEDY) for x in (before, after)]
+    texts = [Pipeline(x).predict(sentences, GREEDY) for x in (before, after)]
     assert [r.text for r in texts[0]] == [r.text for r in texts[1]]
 
 

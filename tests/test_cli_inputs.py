@@ -15,7 +15,8 @@ import seqgen.pipeline as pipeline_module
 from seqgen.checkpoint import load_checkpoint
 from seqgen.cli import main as cli
 from seqgen.fileio import decode_lines, split_lines
-from seqgen.pipeline import Pipeline, SearchOptions
+from seqgen.generation import GenerationConfig
+from seqgen.pipeline import Pipeline
 
 
 SEPARATORS = ["\u2028", "\u2029", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\r"]
@@ -109,9 +110,9 @@ def test_a_missing_gpu_is_named(tiny_checkpoints, capsys):
 
 def test_the_same_seed_gives_the_same_text_live_and_in_a_pipe(tiny_checkpoints):
     pipe = Pipeline.load(tiny_checkpoints["headlines"])
-    options = SearchOptions(temperature=1.0, seed=7, max_len=30)
+    options = GenerationConfig(temperature=1.0, seed=7, max_len=30)
     live = "".join(pipe.stream("Oil ", options))
-    piped = next(pipe.iter_samples("Oil ", n=1, options=options)).text
+    piped = next(pipe.iter_samples("Oil ", options, n=1)).text
     assert live == piped and live.startswith("Oil ")
 
 
@@ -167,8 +168,10 @@ def test_evaluate_prefers_the_split_named_and_refuses_an_empty_one(tiny_checkpoi
 
 # -- bounded memory -----------------------------------------------------------------------------
 def test_many_samples_and_wide_beams_run_in_bounded_chunks(tiny_checkpoints, monkeypatch):
+    import seqgen.tasks.headlines.adapter as headlines
+
     sizes: list[int] = []
-    real = pipeline_module.run_search
+    real = headlines.generate
 
     def spy(model, batch, searcher, **kwargs):
         results = real(model, batch, searcher, **kwargs)
@@ -177,10 +180,9 @@ def test_many_samples_and_wide_beams_run_in_bounded_chunks(tiny_checkpoints, mon
         return results
 
     monkeypatch.setattr(pipeline_module, "MAX_ROWS", 8)
-    monkeypatch.setattr(pipeline_module, "run_search", spy)
+    monkeypatch.setattr(headlines, "generate", spy)
     pipe = Pipeline.load(tiny_checkpoints["headlines"])
-    outputs = list(pipe.iter_samples("Oil", n=20, options=SearchOptions(temperature=1.0,
-                                                                        max_len=5)))
+    outputs = list(pipe.iter_samples("Oil", GenerationConfig(temperature=1.0, max_len=5), n=20))
     assert len(outputs) == 20 and sizes == [8, 8, 4]
 
     batches: list[int] = []
@@ -190,7 +192,7 @@ def test_many_samples_and_wide_beams_run_in_bounded_chunks(tiny_checkpoints, mon
     monkeypatch.setattr(translation, "generate",
                         lambda m, b, s: batches.append(b.size) or real_generate(m, b, s))
     mt = Pipeline.load(tiny_checkpoints["translation"])
-    results = mt.translate(["Ein Hund ."] * 7, SearchOptions(beam=4, max_len=3), batch_size=64)
+    results = mt.predict(["Ein Hund ."] * 7, GenerationConfig(beam=4, max_len=3), batch_size=64)
     assert len(results) == 7 and max(batches) == 2  # 8 rows / beam 4
 
 

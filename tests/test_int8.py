@@ -7,7 +7,8 @@ import torch
 from seqgen.checkpoint import load_checkpoint
 from seqgen.cli import main as cli
 from seqgen.int8 import SCALE, dequantize_rows, is_quantized, quantize_rows
-from seqgen.pipeline import Pipeline, SearchOptions
+from seqgen.generation import GenerationConfig
+from seqgen.pipeline import Pipeline
 
 
 def test_rows_round_trip_within_half_a_step():
@@ -35,8 +36,8 @@ def test_an_int8_export_loads_translates_and_stays_close(tiny_checkpoints, tmp_p
     assert any(v.dtype == torch.int8 for v in saved["model"].values())
     exact, small = Pipeline.load(source), Pipeline.load(out)
     assert is_quantized(small.loaded.model) and small.precision.name == "fp32"
-    options = SearchOptions(beam=2, max_len=5)
-    assert len(small.translate(["Ein Hund .", "", "Ein Hund läuft ."], options)) == 3
+    options = GenerationConfig(beam=2, max_len=5)
+    assert len(small.predict(["Ein Hund .", "", "Ein Hund läuft ."], options)) == 3
     from seqgen.data.batch import Batch
 
     src = torch.tensor([[4, 5, 6, 2]])

@@ -180,7 +180,8 @@ def test_decoding_precision_can_be_forced(monkeypatch):
 
 def test_a_pipeline_measures_once_and_decodes_in_what_it_chose(tiny_checkpoints, fake_cpu,
                                                                monkeypatch):
-    from seqgen.pipeline import Pipeline, SearchOptions
+    from seqgen.generation import GenerationConfig
+    from seqgen.pipeline import Pipeline
 
     monkeypatch.delenv("SEQGEN_PRECISION", raising=False)
     fake_cpu.flags = {"avx512_bf16"}
@@ -193,5 +194,5 @@ def test_a_pipeline_measures_once_and_decodes_in_what_it_chose(tiny_checkpoints,
 
     monkeypatch.setattr(precision, "_time_decoding", timing)
     pipe = Pipeline.load(tiny_checkpoints["translation"])
-    results = pipe.translate(["Ein Hund ."], SearchOptions(beam=2, max_len=4))
+    results = pipe.predict(["Ein Hund ."], GenerationConfig(beam=2, max_len=4))
     assert results[0].outputs and seen == [1] and pipe.precision.name in ("fp32", "bf16")

@@ -19,7 +19,8 @@ from seqgen.tasks.translation.data import (TranslationData, TranslationDataConfi
 from seqgen.decoder import DecoderConfig
 from seqgen.encoders import EncoderConfig
 from seqgen.model import EncoderDecoder, ModelConfig
-from seqgen.pipeline import Pipeline, SearchOptions
+from seqgen.generation import GenerationConfig
+from seqgen.pipeline import Pipeline
 from seqgen.search import build_searcher
 from seqgen.tasks.translation.inference import bleu_reward, translate, translate_texts
 from seqgen.tokenizers import SubwordTokenizer, WordTokenizer
@@ -146,7 +147,7 @@ def test_attention_ignores_source_padding(multi30k_dir):
 def test_empty_lines_translate_to_empty_output_and_long_lines_are_cut(tiny_ckpt):
     pipe = Pipeline.load(tiny_ckpt)
     texts = ["Ein Mann fährt Fahrrad.", "", "   ", " ".join(["Hund"] * 500)]
-    results = pipe.translate(texts, SearchOptions(beam=3, max_len=8))
+    results = pipe.predict(texts, GenerationConfig(beam=3, max_len=8))
     assert len(results) == 4 and results[1].text == "" and results[2].text == ""
     assert not results[0].warnings and "500 source pieces" in results[3].warnings[0]
     assert translate_texts(pipe.loaded, texts, beam=3, max_len=8) == [r.text for r in results]

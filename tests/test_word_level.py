@@ -13,13 +13,14 @@ import torch
 
 from conftest import tiny_model
 from seqgen.checkpoint import LoadedModel, load_checkpoint
-from seqgen.pipeline import Pipeline, SearchOptions
+from seqgen.generation import GenerationConfig
+from seqgen.pipeline import Pipeline
 from seqgen.tokenizers import WordTokenizer
 from seqgen.vocab import SPECIALS, Vocab
 
 ROOT = Path(__file__).resolve().parents[1]
 WORDS = "the cat dog sat ran on a mat rug fast slow big small red".split()
-OPTIONS = SearchOptions(temperature=1.0, seed=0, max_len=15)
+OPTIONS = GenerationConfig(temperature=1.0, seed=0, max_len=15)
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +54,7 @@ def test_the_recipe_writes_a_word_level_model(word_model):
 @pytest.mark.parametrize("prompt", ["the cat", "Today", ""])
 def test_generated_text_is_the_prompt_then_words_separated_by_spaces(word_model, prompt):
     pipe = Pipeline.load(word_model)
-    [result] = pipe.generate([prompt], options=OPTIONS)
+    [result] = pipe.predict([prompt], OPTIONS)
     text = result.text
     assert result.ok and text.startswith(prompt)
     rest = text[len(prompt):]
@@ -61,7 +62,7 @@ def test_generated_text_is_the_prompt_then_words_separated_by_spaces(word_model,
         assert rest == "" or rest.startswith(" ")
     words = rest.split(" ")[1:] if prompt else rest.split(" ")
     assert words and all(w in WORDS for w in words), text  # single spaces, vocabulary words only
-    again = pipe.generate([prompt], options=OPTIONS)[0].text
+    again = pipe.predict([prompt], OPTIONS)[0].text
     assert again == text  # seeded: reproducible
 
 
@@ -69,7 +70,7 @@ def test_generated_text_is_the_prompt_then_words_separated_by_spaces(word_model,
 def test_streaming_gives_the_same_text_as_sampling(word_model, prompt):
     pipe = Pipeline.load(word_model)
     streamed = list(pipe.stream(prompt, OPTIONS))
-    [first] = list(pipe.iter_samples(prompt, n=1, options=OPTIONS))
+    [first] = list(pipe.iter_samples(prompt, OPTIONS, n=1))
     assert streamed[0] == prompt and len(streamed) > 1
     assert "".join(streamed) == first.text
 
@@ -77,7 +78,7 @@ def test_streaming_gives_the_same_text_as_sampling(word_model, prompt):
 def test_streaming_a_prompt_that_ends_in_a_space(word_model):
     pipe = Pipeline.load(word_model)
     streamed = "".join(pipe.stream("the cat ", OPTIONS))
-    assert streamed == next(pipe.iter_samples("the cat ", n=1, options=OPTIONS)).text
+    assert streamed == next(pipe.iter_samples("the cat ", OPTIONS, n=1)).text
 
 
 def test_streaming_punctuation_matches_sampling():
@@ -88,6 +89,6 @@ def test_streaming_punctuation_matches_sampling():
         model.decoder.output.bias[vocab.stoi["."]] = 3.0
         model.decoder.output.bias[vocab.stoi[","]] = 3.0
     pipe = Pipeline(LoadedModel(model, "headlines", vocab, tokenizer))
-    first = next(pipe.iter_samples("the cat", n=1, options=OPTIONS)).text
+    first = next(pipe.iter_samples("the cat", OPTIONS, n=1)).text
     assert "." in first or "," in first
     assert "".join(pipe.stream("the cat", OPTIONS)) == first

@@ -1,46 +1,47 @@
-"""The web app and JSON API over :mod:`seqgen.pipeline` (``seqgen serve``); no inference of its own.
+"""The web app and JSON API over :mod:`seqgen.pipeline` (``seqgen serve``), generic over the task
+registry: every loaded model gets the same endpoints, named by its task (or its CLI verb).
 
-    GET  /healthz                  {"status": "ok"}
-    GET  /api/models               what is loaded: task, file size, parameters, vocabulary
-    POST /api/generate             {"prompt", "temperature", "top_k", "top_p", "n", "max_len",
-                                    "seed"} -> {"samples": [{"text", "score"}, ...]}
-    GET  /api/generate/stream      the same as query parameters; server-sent events, then "end"
-    POST /api/translate            {"texts": [...], "beam", "n_best", "max_len", "attention"}
-    POST /api/caption              multipart: files (repeatable), beam, max_len, attention
+    GET  /healthz               {"status": "ok"}
+    GET  /api/models            per model: task, verb, inputs, panel, generation defaults, size
+    POST /api/{task}            text and prompt tasks: JSON {"inputs": [...], "n", "attention",
+                                and any generation setting: "beam", "temperature", "top_k", ...}
+                                image tasks: multipart "files" (repeatable) and the same fields
+                                -> {"results": [{"text", "score", "outputs", "error", ...}, ...]}
+    GET  /api/{task}/stream     prompt tasks: ?prompt=...&temperature=...; server-sent events
 
-Every list comes back one entry per input, in order; an input that fails (an empty text, an image
-that cannot be decoded or has too many pixels) carries its ``error`` and the others still get
-results. Whole requests are refused with a JSON ``{"error": ...}``: 422 for a parameter out of range
-(the CLI's checks, :meth:`SearchOptions.check`), 413 for a body over ``max_upload_mb``, 415 when an
-uploaded file is no image format at all. Texts longer than ``max_text_chars`` are cut, with a
-warning. Requests that arrive together share one batched search (:mod:`.batching`).
+Generation settings resolve as everywhere else (task default < the model's recorded settings <
+the request's), so the page, the API and ``seqgen`` give the same output for the same input. Every
+list comes back one entry per input, in order; an input that fails (an empty text, a text that is
+not valid Unicode, a file that is not an image) carries its ``error`` and the others still get
+results. Whole requests are refused with a JSON ``{"error": ...}``: 422 for a setting out of range,
+413 for a body over ``max_upload_mb``, 415 when no uploaded file is an image. Texts longer than
+``max_text_chars`` are cut, with a warning. Requests that arrive together share one batched search
+(:mod:`.batching`), and a request's result never depends on which others it was batched with.
 """
 from __future__ import annotations
 
-import io
 import json
 import math
 import tempfile
 import threading
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Mapping
 
-from fastapi import APIRouter, FastAPI, File, Form, HTTPException, Request, UploadFile
+from fastapi import APIRouter, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
-from PIL import Image, UnidentifiedImageError
-from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..options import Output, Result, SearchOptions
+from ..generation import GenerationConfig
 from ..pipeline import Pipeline
+from ..results import Output, Result
+from ..tasks import registry
 from .batching import Batcher
+from .requests import LIMITS, PredictRequest, form_request, is_image
 
 STATIC = Path(__file__).with_name("static")
-LIMITS = {"n": 64, "max_len": 512, "beam": 32, "texts": 256, "files": 32}  # work per request
 
 
 @dataclass
@@ -67,95 +68,14 @@ def serve_models(models: Mapping[str, Pipeline | str | Path]) -> dict[str, Serve
 
 
 def _call(pipe: Pipeline):
-    """What one batched call of each task runs; ``key`` holds the options every item shares."""
+    """One batched call; ``key`` holds what every merged item shares (settings, n, attention)."""
     def call(key, items):
-        if pipe.task == "headlines":
-            options, n = key
-            return pipe.generate(items, n=n, options=options)
-        options, attention = key
-        if pipe.task == "translation":
-            return pipe.translate(items, options, attention=attention)
-        return pipe.caption(items, options, attention=attention)
+        config, n, attention = key
+        return pipe.predict(items, config, n=n, attention=attention)
     return call
 
 
 # ------------------------------------------------------------------------------------------------
-class GenerateRequest(BaseModel):
-    prompt: str = ""
-    temperature: float | None = None
-    top_k: int | None = None
-    top_p: float | None = None
-    n: int = 1
-    max_len: int = 100
-    seed: int | None = None
-
-
-class TranslateRequest(BaseModel):
-    texts: list[str]
-    beam: int = 5
-    n_best: int = 1
-    max_len: int = 120
-    attention: bool = False
-
-
-def checked(pipe: Pipeline, **changes) -> SearchOptions:
-    """The task's default search with ``changes``, range-checked as the CLI does (422 if not)."""
-    for name in ("n", "max_len", "beam"):
-        if name in changes and changes[name] > LIMITS[name]:
-            raise HTTPException(422, f"{name} must be at most {LIMITS[name]} on this server "
-                                     f"(got {changes[name]})")
-    changes.pop("n", None)
-    options = pipe.default_options(**changes)
-    try:
-        options.check()
-    except ValueError as err:
-        raise HTTPException(422, str(err)) from None
-    return options
-
-
-def number(x: float) -> float | None:
-    return round(float(x), 4) if math.isfinite(x) else None  # JSON has no NaN or infinity
-
-
-def grid(attention) -> list[list[float]]:
-    return [[round(float(w), 4) for w in row] for row in attention.float().cpu().tolist()]
-
-
-def cut(text: str, limit: int) -> tuple[str, list[str]]:
-    if len(text) <= limit:
-        return text, []
-    return text[:limit], [f"text of {len(text)} characters cut to the first {limit}"]
-
-
-def is_image(data: bytes) -> bool:
-    """Whether the bytes start like an image format PIL knows (the header only; no decoding)."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            Image.open(io.BytesIO(data)).close()
-    except UnidentifiedImageError:
-        return False
-    except Exception:  # noqa: BLE001 - a known format, damaged or too large: a per-item error
-        return True
-    return True
-
-
-# ------------------------------------------------------------------------------------------------
-class BodyLimit:
-    """Refuses a request whose declared body is over ``limit`` bytes (413) before reading it."""
-
-    def __init__(self, app, limit: int) -> None:
-        self.app, self.limit = app, limit
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] == "http":
-            length = dict(scope["headers"]).get(b"content-length", b"0")
-            if length.isdigit() and int(length) > self.limit:
-                message = f"upload of {int(length):,} bytes is over the {self.limit:,}-byte limit"
-                return await JSONResponse({"error": message}, 413)(scope, receive, send)
-        return await self.app(scope, receive, send)
-
-
 def create_app(pipelines: Mapping[str, Pipeline | str | Path], *, max_upload_mb: float = 10,
                max_text_chars: int = 2000) -> FastAPI:
     """The app serving ``pipelines`` (task -> pipeline or checkpoint file).
@@ -164,6 +84,8 @@ def create_app(pipelines: Mapping[str, Pipeline | str | Path], *, max_upload_mb:
         max_upload_mb: the largest request body (all uploaded files together); larger is a 413.
         max_text_chars: longer texts and prompts are cut to this many characters, with a warning.
     """
+    from .limits import BodyLimit
+
     app = FastAPI(title="seqgen", description=__doc__.split("\n\n")[0])
     app.state.models = serve_models(pipelines)
     app.state.limit = int(max_upload_mb * 1024 * 1024)
@@ -186,11 +108,31 @@ async def bad_request(request: Request, err: RequestValidationError) -> JSONResp
     return JSONResponse({"error": problems}, 422)
 
 
-def model(request: Request, task: str) -> Served:
+def served_model(request: Request, name: str) -> Served:
+    """The model of task ``name`` (or of the task whose CLI verb is ``name``)."""
     models = request.app.state.models
+    task = next((t.name for t in registry.tasks() if name in (t.name, t.adapter.verb)), name)
     if task not in models:
         raise HTTPException(404, f"no {task} model is loaded; start the server with --{task} FILE")
     return models[task]
+
+
+def settings(served: Served, req: PredictRequest) -> GenerationConfig:
+    """The request's generation settings over the model's, checked as the CLI checks them."""
+    for name in ("n", "max_len", "beam"):
+        value = getattr(req, name)
+        if value is not None and value > LIMITS[name]:
+            raise HTTPException(422, f"{name} must be at most {LIMITS[name]} on this server "
+                                     f"(got {value})")
+    if req.n < 1:
+        raise HTTPException(422, f"n must be >= 1 (got {req.n})")
+    try:
+        config = served.pipe.generation_config(req.generation())
+    except ValueError as err:
+        raise HTTPException(422, str(err)) from None
+    if req.n > 1 and not config.sampling:
+        raise HTTPException(422, "several samples need sampling (a temperature, top_k or top_p)")
+    return config
 
 
 # ------------------------------------------------------------------------------------------------
@@ -212,76 +154,81 @@ def list_models(request: Request):
     return {"models": [describe(task, s) for task, s in request.app.state.models.items()]}
 
 
-@router.post("/api/generate")
-async def generate(req: GenerateRequest, request: Request):
-    served = model(request, "headlines")
-    options = checked(served.pipe, temperature=req.temperature, top_k=req.top_k, top_p=req.top_p,
-                      n=req.n, max_len=req.max_len, seed=req.seed)
-    if req.n < 1:
-        raise HTTPException(422, f"n must be >= 1 (got {req.n})")
-    if req.n > 1 and not options.sampling:
-        raise HTTPException(422, "several samples need sampling (a temperature, top_k or top_p)")
-    prompt, warns = cut(req.prompt, request.app.state.max_text_chars)
-    [result] = await run(served, (options, req.n), [prompt])
-    return {"samples": [output(o) for o in result.outputs], "warnings": warns}
-
-
-@router.get("/api/generate/stream")
-def stream(request: Request, prompt: str = "", temperature: float | None = None,
-           top_k: int | None = None, top_p: float | None = None, max_len: int = 100,
-           seed: int | None = None):
-    """Server-sent events: ``data: {"text": piece}`` per piece (the prompt first), then
-    ``event: end``; a failure mid-way is an ``event: error`` with ``{"error": ...}``."""
-    served = model(request, "headlines")
-    options = checked(served.pipe, temperature=temperature, top_k=top_k, top_p=top_p,
-                      max_len=max_len, seed=seed)
-    prompt = cut(prompt, request.app.state.max_text_chars)[0]
-    return StreamingResponse(events(served, prompt, options), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
-
-
-@router.post("/api/translate")
-async def translate(req: TranslateRequest, request: Request):
-    """One entry per text, in order; an empty text is an entry with ``error``."""
-    served = model(request, "translation")
-    options = checked(served.pipe, beam=req.beam, n_best=req.n_best, max_len=req.max_len)
-    if len(req.texts) > LIMITS["texts"]:
-        raise HTTPException(422, f"at most {LIMITS['texts']} texts per request "
-                                 f"(got {len(req.texts)})")
-    cuts = [cut(t, request.app.state.max_text_chars) for t in req.texts]
-    todo = [text for text, _ in cuts if text.strip()]
-    found = iter(await run(served, (options, req.attention), todo) if todo else [])
+@router.post("/api/{name}")
+async def predict(name: str, request: Request):
+    """One entry per input, in order; a bad input is an entry with ``error``."""
+    served = served_model(request, name)
+    if served.pipe.adapter.inputs == "image":
+        return await predict_images(served, request)
+    try:
+        body = await request.json()
+    except ValueError:
+        raise HTTPException(422, "the body must be JSON") from None
+    req = PredictRequest.parse(body)
+    config = settings(served, req)
+    texts = req.texts()
+    if len(texts) > LIMITS["inputs"]:
+        raise HTTPException(422, f"at most {LIMITS['inputs']} inputs per request (got "
+                                 f"{len(texts)})")
+    limit, prompts = request.app.state.max_text_chars, served.pipe.adapter.inputs == "prompt"
+    cuts = [cut(t, limit) for t in texts]
+    todo = [text for text, _ in cuts if prompts or text.strip()]
+    found = iter(await run(served, (config, req.n, req.attention), todo) if todo else [])
     entries = []
     for text, warns in cuts:
-        result = next(found) if text.strip() else Result(error="empty text")
+        result = next(found) if prompts or text.strip() else Result(error="empty text")
         result.warnings[:0] = warns
-        entries.append(translation(result, req.attention))
-    return {"translations": entries}
+        entries.append(entry(served, result, req.attention))
+    return {"results": entries}
 
 
-@router.post("/api/caption")
-async def caption(request: Request, files: list[UploadFile] = File(...), beam: int = Form(3),
-                  max_len: int = Form(40), attention: bool = Form(False)):
-    """One entry per file, in order; an image that cannot be decoded is an entry with ``error``,
-    a file that is no image format at all refuses the request (415)."""
-    served = model(request, "captioning")
-    options = checked(served.pipe, beam=beam, max_len=max_len)
+async def predict_images(served: Served, request: Request) -> dict:
+    """Multipart uploads: one entry per file; 415 only when no file is an image at all."""
+    form = await request.form()
+    files = [f for f in form.getlist("files") if hasattr(f, "read")]
+    if not files:
+        raise HTTPException(422, "no files: send them as multipart field 'files'")
     if len(files) > LIMITS["files"]:
         raise HTTPException(422, f"at most {LIMITS['files']} files per request")
+    req = form_request(form)
+    config = settings(served, req)
     blobs, limit = [await f.read() for f in files], request.app.state.limit
     if sum(map(len, blobs)) > limit:  # a body sent without its length
         raise HTTPException(413, f"upload is over the {limit:,}-byte limit")
     names = [f.filename or f"file {i + 1}" for i, f in enumerate(files)]
-    for name, blob in zip(names, blobs):
-        if not is_image(blob):
-            raise HTTPException(415, f"{name}: not an image file (or an unsupported format)")
+    images = [is_image(blob) for blob in blobs]
+    if not any(images):
+        raise HTTPException(415, f"{names[0]}: not an image file (or an unsupported format)"
+                            if len(names) == 1 else "none of the files is an image")
     with tempfile.TemporaryDirectory(prefix="seqgen-serve-") as folder:
         paths = [str(Path(folder) / str(i)) for i in range(len(blobs))]  # never a client's name
         for path, blob in zip(paths, blobs):
             Path(path).write_bytes(blob)
-        results = await run(served, (options, attention), paths)
-    return {"captions": [captioned(name, path, r, attention)
-                         for name, path, r in zip(names, paths, results)]}
+        todo = [p for p, ok in zip(paths, images) if ok]
+        found = iter(await run(served, (config, 1, req.attention), todo))
+        results = [next(found) if ok else Result(error=f"{path}: not an image file (or an "
+                                                       "unsupported format)")
+                   for path, ok in zip(paths, images)]
+    return {"results": [{"filename": name, **entry(served, r, req.attention, path, name)}
+                        for name, path, r in zip(names, paths, results)]}
+
+
+@router.get("/api/{name}/stream")
+def stream(name: str, request: Request):
+    """Server-sent events: ``data: {"text": piece}`` per piece (the prompt first), then
+    ``event: end``; a failure mid-way is an ``event: error`` with ``{"error": ...}``."""
+    served = served_model(request, name)
+    if served.pipe.adapter.inputs != "prompt":
+        raise HTTPException(404, f"the {served.pipe.task} task does not stream")
+    req = PredictRequest.parse({k: v for k, v in request.query_params.items()}, query=True)
+    config = settings(served, req)
+    prompt = cut(req.prompt or "", request.app.state.max_text_chars)[0]
+    try:
+        pieces = served.pipe.stream(prompt, config)
+    except ValueError as err:
+        raise HTTPException(422, str(err)) from None
+    return StreamingResponse(events(served, pieces), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
 # ------------------------------------------------------------------------------------------------
@@ -293,9 +240,8 @@ async def run(served: Served, key: tuple, items: list) -> list:
         raise HTTPException(422, str(err)) from None
 
 
-def events(served: Served, prompt: str, options: SearchOptions) -> Iterator[str]:
+def events(served: Served, pieces: Iterator[str]) -> Iterator[str]:
     """Server-sent events: one ``data: {"text": piece}`` per piece, then ``event: end``."""
-    pieces = served.pipe.stream(prompt, options)
     try:
         while True:
             with served.lock:  # one step at a time, between the batched calls on the same model
@@ -308,61 +254,48 @@ def events(served: Served, prompt: str, options: SearchOptions) -> Iterator[str]
     yield "event: end\ndata: {}\n\n"
 
 
+def cut(text: str, limit: int) -> tuple[str, list[str]]:
+    if len(text) <= limit:
+        return text, []
+    return text[:limit], [f"text of {len(text)} characters cut to the first {limit}"]
+
+
+def number(x: float) -> float | None:
+    return round(float(x), 4) if math.isfinite(x) else None  # JSON has no NaN or infinity
+
+
 def output(o: Output) -> dict:
     return {"text": o.text, "score": number(o.score)}
 
 
-def translation(result: Result, attention: bool) -> dict:
-    best = result.outputs[0] if result.outputs else None
-    entry = {"text": result.text if result.ok else None,
-             "score": number(result.score) if best else None,
-             "n_best": [output(o) for o in result.outputs], "source": result.source,
-             "target": best.symbols if best else [], "warnings": result.warnings,
-             "error": result.error}
-    if attention:  # rows: target symbols (and the end, if chosen); columns: source and its end
-        weights = best.attention if best else None
-        entry["attention"] = (grid(weights[: len(best.symbols) + 1, : len(result.source) + 1])
-                              if weights is not None else None)
-    return entry
-
-
-def captioned(name: str, path: str, result: Result, attention: bool) -> dict:
+def entry(served: Served, result: Result, attention: bool, path: str = "", name: str = ""
+          ) -> dict:
+    """One input's JSON: the best text and score, all outputs, the symbols, warnings, error."""
     if not result.ok:
-        return {"filename": name, "text": None, "score": None,
-                "error": result.error.replace(path, name)}
-    best = result.outputs[0]
-    entry = {"filename": name, "text": best.text, "score": number(best.score),
-             "words": best.symbols, "error": None}
-    if attention and best.attention is not None:
-        cells = best.attention.size(1)
-        entry.update(attention=grid(best.attention), grid=int(round(cells ** 0.5)))
-    return entry
+        error = result.error.replace(path, name) if path else result.error
+        return {"text": None, "score": None, "outputs": [], "symbols": [], "source": [],
+                "warnings": result.warnings, "error": error}
+    best = result.outputs[0] if result.outputs else None
+    data = {"text": result.text, "score": number(result.score) if best else None,
+            "outputs": [output(o) for o in result.outputs], "symbols": best.symbols if best else [],
+            "source": result.source, "warnings": result.warnings, "error": None}
+    if attention:
+        data.update(served.pipe.adapter.attention_grid(result))
+    return data
 
 
 def describe(task: str, served: Served) -> dict:
-    loaded = served.pipe.loaded
-    info = {"task": task, "file": served.path.name if served.path else None,
+    pipe, loaded = served.pipe, served.pipe.loaded
+    adapter = pipe.adapter
+    panel = adapter.panel
+    return {"task": task, "verb": adapter.verb, "inputs": adapter.inputs,
+            "panel": None if panel is None else {"title": panel.title, "example": panel.example,
+                                                 "placeholder": panel.placeholder,
+                                                 "attention": panel.attention},
+            "generation": pipe.generation_config().given(),
+            "file": served.path.name if served.path else None,
             "file_size": served.path.stat().st_size if served.path else None,
             "parameters": sum(p.numel() for p in loaded.model.parameters()),
-            "vocab_size": len(loaded.tgt_vocab)}
-    if loaded.src_vocab is not None:
-        info["src_vocab_size"] = len(loaded.src_vocab)
-    if task == "translation":
-        signature = find_signature(loaded.task_config)
-        if signature:
-            info["sacrebleu_signature"] = signature
-    return info
-
-
-def find_signature(config: object) -> str | None:
-    """A sacreBLEU signature stored anywhere in a checkpoint's task config (``nrefs:1|...``)."""
-    if isinstance(config, dict):
-        for key, value in config.items():
-            if key in ("signature", "sacrebleu_signature", "bleu_signature") and isinstance(value,
-                                                                                         str):
-                return value
-            found = find_signature(value)
-            if found:
-                return found
-    return None
-
+            "vocab_size": len(loaded.tgt_vocab),
+            **({"src_vocab_size": len(loaded.src_vocab)} if loaded.src_vocab else {}),
+            **adapter.describe(loaded)}

@@ -14,6 +14,7 @@ from ..shortlist import Shortlist
 from ..tokenizers import Tokenizer
 from ..train import Objective
 from ..vocab import Vocab
+from .adapter import Adapter
 
 
 @dataclass
@@ -54,6 +55,7 @@ class Task:
     Attributes:
         name: the task written into checkpoints and registered under (see :mod:`.registry`).
         config: the dataclass of the task's default config (what ``seqgen train NAME`` runs).
+        adapter: its inference side (see :class:`.adapter.Adapter`): inputs, outputs, defaults.
         shortcuts: ``{"--data-dir": ("data.data_dir", help)}``: flags that set config keys.
         presets: named changes to the default config, chosen with ``--preset NAME``.
         monitor, mode: the validation metric that picks ``best.pt``, and its direction.
@@ -62,6 +64,7 @@ class Task:
 
     name = ""
     config: type = object
+    adapter: Adapter = Adapter()
     shortcuts: dict[str, tuple[str, str]] = {}
     presets: dict[str, Callable[[Any], None]] = {}
     monitor, mode = "val_loss", "min"

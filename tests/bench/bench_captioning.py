@@ -30,7 +30,8 @@ from PIL import Image
 
 from machine import machine, machine_line
 from seqgen.checkpoint import LoadedModel
-from seqgen.pipeline import Pipeline, SearchOptions
+from seqgen.generation import GenerationConfig
+from seqgen.pipeline import Pipeline
 from seqgen.runs import run_minutes
 from seqgen.data.batch import Batch, target_pair
 from seqgen.tasks.captioning.data import caption_set, flickr_layout, read_captions, read_split
@@ -44,12 +45,12 @@ DATA = ROOT.parent / "shared" / "data" / "flickr8k"
 def images_per_second(pipe: Pipeline, paths: list[str], beam: int = 3) -> float:
     """JPEG files to captions through the inference API: decoding, the CNN and beam search (each
     in the precision the pipeline measured for it)."""
-    options = SearchOptions(beam=beam, max_len=40)
+    options = GenerationConfig(beam=beam, max_len=40)
     # warm-up at the measured batch size: the one-off precision timing, and oneDNN's kernels,
     # which are prepared per input shape
-    pipe.caption(paths[:32], options, batch_size=32)
+    pipe.predict(paths[:32], options, batch_size=32)
     start = time.perf_counter()
-    pipe.caption(paths, options, batch_size=32)
+    pipe.predict(paths, options, batch_size=32)
     return len(paths) / (time.perf_counter() - start)
 
 
@@ -148,7 +149,7 @@ def main() -> int:
     n_speed = args.limit or (96 if args.quick else 320)
     pipe = Pipeline(loaded)
     speed = images_per_second(pipe, dev.paths[:n_speed])
-    print(f"captioning, CNN included ({pipe.cnn_precision.name}: {pipe.cnn_precision.note}), "
+    print(f"captioning, CNN included ({cnn_precision(pipe).name}: {cnn_precision(pipe).note}), "
           f"beam 3 ({pipe.precision.name}: {pipe.precision.note}): {speed:.1f} images/s",
           file=sys.stderr)
     with tempfile.TemporaryDirectory() as tmp:
@@ -176,7 +177,7 @@ def main() -> int:
                       dev_bleu3=scores["bleu3"], dev_bleu4=scores["bleu4"],
                       dev_cider=scores["cider"],
                       train_minutes=run_minutes(Path(args.run_dir) if args.run_dir else ckpt.parent))
-    precision = {"cnn": pipe.cnn_precision.name, "decoder": pipe.precision.name}
+    precision = {"cnn": cnn_precision(pipe).name, "decoder": pipe.precision.name}
     print(machine_line(precision), file=sys.stderr)
     result["machine"] = machine(precision)
     print(json.dumps(result))
@@ -185,3 +186,9 @@ def main() -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def cnn_precision(pipe: Pipeline):
+    """What the captioner's CNN runs in (chosen when the pipeline first builds it)."""
+    pipe.adapter.backbone(pipe)
+    return pipe.state["cnn_precision"]

@@ -38,7 +38,8 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from machine import machine, machine_line
 from seqgen.checkpoint import LoadedModel
 from seqgen.metrics import translation_scores
-from seqgen.pipeline import Pipeline, SearchOptions
+from seqgen.generation import GenerationConfig
+from seqgen.pipeline import Pipeline
 from seqgen.runs import run_minutes
 from seqgen.data.batch import bucket_plan, pad
 from seqgen.tasks.translation.data import TranslationDataConfig, load_pairs
@@ -215,7 +216,7 @@ def quality_after(minutes: float, data_dir: Path, src: list[str], tgt: list[str]
 
     anchor = Anchor(src, tgt)
     anchor.train(minutes * 60)
-    anchor_bleu = translation_scores(anchor.translate(val_src), val_ref)["bleu"]
+    anchor_bleu = translation_scores(anchor.predict(val_src), val_ref)["bleu"]
     say(f"anchor after {minutes:g} min: val BLEU {anchor_bleu} (greedy)")
     from seqgen.tasks.translation.task import Translation, TranslationConfig
 
@@ -233,12 +234,12 @@ def quality_after(minutes: float, data_dir: Path, src: list[str], tgt: list[str]
 def decoding_speed(pipe: Pipeline, sources: list[str], beam: int = 5, *, shortlist: bool = True
                    ) -> tuple[float, list[str]]:
     """Sentences per second through the inference API (its measured precision), and the text."""
-    options = SearchOptions(beam=beam, max_len=120, shortlist=shortlist)
+    options = GenerationConfig(beam=beam, max_len=120, shortlist=shortlist)
     # warm-up at the measured batch size: the one-off precision timing, and oneDNN's kernels,
     # which are prepared per input shape (a first call at a new size ran 20% slower)
-    pipe.translate(sources[:100], options, batch_size=100)
+    pipe.predict(sources[:100], options, batch_size=100)
     start = time.perf_counter()
-    results = pipe.translate(sources, options, batch_size=100)
+    results = pipe.predict(sources, options, batch_size=100)
     return len(sources) / (time.perf_counter() - start), [r.text for r in results]
 
 

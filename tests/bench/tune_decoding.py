@@ -18,6 +18,7 @@ import sys
 import time
 
 from seqgen.checkpoint import CheckpointError, LoadedModel
+from seqgen.generation import GenerationConfig
 from seqgen.pipeline import Pipeline
 
 METRIC = {"translation": "bleu", "captioning": "bleu4"}
@@ -50,8 +51,8 @@ def main() -> int:
     for beam, alpha, ngram in itertools.product(args.beams, args.length_penalties,
                                                     args.no_repeat_ngrams):
         start = time.perf_counter()
-        result = pipe.evaluate(args.data_dir, args.split, beam=beam, length_penalty=alpha,
-                               no_repeat_ngram=ngram, limit=args.limit)
+        result = pipe.evaluate(args.data_dir, args.split, GenerationConfig(
+            beam=beam, length_penalty=alpha, no_repeat_ngram=ngram), limit=args.limit)
         rows.append({"beam": beam, "length_penalty": alpha, "no_repeat_ngram": ngram,
                      **{k: result[k] for k in ("bleu", "chrf", "bleu4", "cider", "distinct")
                         if k in result}, "seconds": round(time.perf_counter() - start, 1)})

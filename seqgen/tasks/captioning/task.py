@@ -16,6 +16,7 @@ from ...model import EncoderDecoder, ModelConfig
 from ...self_critical import SelfCritical, SelfCriticalConfig, fine_tuning_schedule
 from ...search import build_searcher, generate
 from ..spec import Built, Task
+from .adapter import CaptioningAdapter
 from .inference import cider_reward, evaluate_batches
 from ...train import TrainConfig
 from ...vocab import Vocab
@@ -59,6 +60,7 @@ def self_critical(config: CaptioningConfig) -> None:
 
 class Captioning(Task):
     name = "captioning"
+    adapter = CaptioningAdapter()
     config = CaptioningConfig
     monitor, mode = "val_bleu4", "max"
     other_monitors = {"val_cider": "max"}

@@ -12,6 +12,7 @@ from .data import HeadlineData, HeadlineDataConfig
 from ...decoder import DecoderConfig
 from ...model import EncoderDecoder, ModelConfig
 from ..spec import Built, Task
+from .adapter import HeadlinesAdapter
 from .inference import PROMPTS, TEMPERATURES, evaluate_texts, sample_table
 from ...tokenizers import tokenizer_from_dict
 from ...train import TrainConfig
@@ -33,6 +34,7 @@ class HeadlinesConfig:
 
 class Headlines(Task):
     name = "headlines"
+    adapter = HeadlinesAdapter()
     config = HeadlinesConfig
     shortcuts = {
         "--data-dir": ("data.data_dir", "folder with AG News train.csv / test.csv (or .gz)"),

@@ -17,6 +17,7 @@ from ...model import EncoderDecoder, ModelConfig
 from ...self_critical import SelfCritical, SelfCriticalConfig, fine_tuning_schedule
 from ...shortlist import Shortlist
 from ..spec import Built, Task
+from .adapter import TranslationAdapter
 from .inference import (bleu_reward, evaluate_split, evaluate_texts, greedy_bleu,
                                      translate_texts)
 from ...tokenizers import tokenizer_from_dict
@@ -53,6 +54,7 @@ def self_critical(config: TranslationConfig) -> None:
 
 class Translation(Task):
     name = "translation"
+    adapter = TranslationAdapter()
     config = TranslationConfig
     monitor, mode = "val_bleu", "max"
     presets = {"self-critical": self_critical}

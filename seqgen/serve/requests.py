@@ -1,0 +1,84 @@
+"""What a request to the server may say, with strict types: a boolean is not a beam, a seed out
+of range names the seed, an unknown field is refused rather than ignored."""
+from __future__ import annotations
+
+import io
+import warnings
+from typing import Annotated, Any, Mapping
+
+from fastapi import HTTPException
+from PIL import Image, UnidentifiedImageError
+from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError
+
+from ..generation import GenerationConfig
+
+LIMITS = {"n": 64, "max_len": 512, "beam": 32, "inputs": 256, "files": 32}  # work per request
+Int = Annotated[int, Strict()]
+Seed = Annotated[int, Strict(), Field(ge=0, le=2 ** 63 - 1)]
+Number = Annotated[float, Field(allow_inf_nan=False)]
+SETTINGS = ("beam", "n_best", "temperature", "top_k", "top_p", "length_penalty",
+            "repetition_penalty", "no_repeat_ngram", "min_length", "max_len", "seed", "shortlist")
+
+
+class PredictRequest(BaseModel):
+    """Inputs (``inputs``, or one ``prompt``), samples per input, attention, and generation
+    settings; unset settings fall back to the model's own, then the task's."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    inputs: list[str] = []
+    prompt: str | None = None
+    n: Int = 1
+    attention: bool = False
+    beam: Int | None = None
+    n_best: Int | None = None
+    temperature: Number | Int | None = None
+    top_k: Int | None = None
+    top_p: Number | Int | None = None
+    length_penalty: Number | Int | None = None
+    repetition_penalty: Number | Int | None = None
+    no_repeat_ngram: Int | None = None
+    min_length: Int | None = None
+    max_len: Int | None = None
+    seed: Seed | None = None
+    shortlist: bool | None = None
+
+    @classmethod
+    def parse(cls, body: Any, *, query: bool = False) -> "PredictRequest":
+        """A validated request, or a 422 naming each bad field; ``query`` values are strings
+        (query parameters and form fields) and are read in lax mode."""
+        if not isinstance(body, dict):
+            raise HTTPException(422, "the body must be a JSON object")
+        try:
+            return cls.model_validate(body, strict=not query)
+        except ValidationError as err:
+            problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}"
+                                 for e in err.errors())
+            raise HTTPException(422, problems) from None
+
+    def texts(self) -> list[str]:
+        return [self.prompt] if self.prompt is not None and not self.inputs else list(self.inputs)
+
+    def generation(self) -> GenerationConfig:
+        return GenerationConfig.from_dict({k: getattr(self, k) for k in SETTINGS})
+
+
+def form_request(form: Mapping[str, Any]) -> PredictRequest:
+    """The settings of a multipart upload (every field but the files)."""
+    fields = {k: v for k, v in form.items() if k != "files" and isinstance(v, str)}
+    return PredictRequest.parse(fields, query=True)
+
+
+def is_image(data: bytes) -> bool:
+    """Whether the bytes start like an image format PIL knows (the header only; no decoding)."""
+    if not data:
+        return False
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            Image.open(io.BytesIO(data)).close()
+    except UnidentifiedImageError:
+        return False
+    except Exception:  # noqa: BLE001 - a known format, damaged or too large: a per-item error
+        return True
+    return True

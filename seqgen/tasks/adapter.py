@@ -1,0 +1,117 @@
+"""What a task says about inference: how raw inputs become outputs, its default generation
+settings, its evaluation, its attention pictures, its bundled model, its CLI verb and page panel.
+
+:class:`seqgen.pipeline.Pipeline`, the CLI and the server read only this. Their calls pass a
+*session*: the loaded pipeline, which gives an adapter ``session.loaded`` (model, vocabularies,
+tokenizers), ``session.autocast()`` (the precision searches run in; fp32 while evaluating),
+``session.state`` (a dict for objects an adapter builds once per model, such as a CNN) and
+``session.requested_precision``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+from ..checkpoint import LoadedModel
+from ..data.batch import Batch
+from ..generation import GenerationConfig
+from ..results import Output, Result
+from ..search import Hypothesis
+
+INPUT_KINDS = ("text", "image", "prompt")  # a text per line / an image file per path / a prompt
+
+
+@dataclass(frozen=True)
+class Panel:
+    """How the page shows a task: a title, an example input, and the attention picture it draws
+    (``heatmap``: source symbols x output symbols; ``strip``: image regions per word; None)."""
+
+    title: str
+    example: str = ""
+    placeholder: str = ""
+    attention: str | None = None
+
+
+class Adapter:
+    """A task's inference side. Subclasses set the attributes and override what applies.
+
+    Attributes:
+        bundled: file name of the task's shipped model under ``assets/models`` (None: none).
+        verb, help: the task's own CLI sub-command (``seqgen VERB``) and its one-line help.
+        inputs: one of ``INPUT_KINDS``: what one input is on the command line and in the API.
+        generation: the task's default generation settings (the lowest layer of the three).
+        panel: the page's panel (None: no panel).
+        example: an input for ``--help`` and the docs.
+    """
+
+    bundled: str | None = None
+    verb: str | None = None
+    help: str = ""
+    inputs: str = "text"
+    generation = GenerationConfig()
+    panel: Panel | None = None
+    example: str = ""
+
+    # -------------------------------------------------------------------------------- inference
+    def predict(self, session: Any, inputs: Sequence[Any], config: GenerationConfig, *,
+                n: int = 1, attention: bool = False, batch_size: int = 64) -> list[Result]:
+        """One :class:`Result` per input, in order; a bad input carries its error instead.
+
+        ``config`` is resolved (every field filled); ``n`` samples per input need sampling."""
+        raise NotImplementedError
+
+    def iter_samples(self, session: Any, prompt: Any, config: GenerationConfig, *, n: int,
+                     chunk: int) -> Iterator[Output]:
+        """``n`` outputs for one input, ``chunk`` at a time (bounded memory for large ``n``)."""
+        done = 0
+        while done < n:
+            size = min(chunk, n - done)
+            [result] = self.predict(session, [prompt], config, n=size)
+            if not result.ok:
+                raise ValueError(result.error)
+            yield from result.outputs
+            done += size
+
+    def stream(self, session: Any, prompt: Any, config: GenerationConfig) -> Iterator[str]:
+        """Text pieces as they are chosen (tasks whose inputs are prompts)."""
+        raise ValueError("this task's outputs cannot be streamed")
+
+    def evaluate(self, session: Any, data_dir: str, split: str, config: GenerationConfig, *,
+                 limit: int = 0, progress: bool = False, cache_dir: str | None = None) -> dict:
+        """The task's scores on one split of a data folder in its standard layout."""
+        raise ValueError("this task has no evaluation")
+
+    def probe(self, loaded: LoadedModel) -> Batch | None:
+        """A made-up input of a realistic size, for timing bf16 against fp32 (None: no timing)."""
+        return None
+
+    # -------------------------------------------------------------------------------- pictures
+    def save_attention(self, session: Any, item: Any, result: Result, out: Path) -> None:
+        """Draws the best output's attention for input ``item`` into ``out`` (a PNG)."""
+        raise ValueError("this task draws no attention pictures")
+
+    def attention_grid(self, result: Result) -> dict:
+        """The best output's attention as JSON for the page (rows: output symbols)."""
+        best = result.outputs[0] if result.outputs else None
+        if best is None or best.attention is None:
+            return {}
+        return {"attention": [[round(float(w), 4) for w in row]
+                              for row in best.attention.float().cpu().tolist()]}
+
+    def learn_shortlist(self, loaded: LoadedModel, data_dir: str) -> Any:
+        """A vocabulary shortlist for a trained model from a data folder's training pairs."""
+        raise ValueError(f"--shortlist-data is for tasks with a source text; this is a "
+                         f"{loaded.task} model")
+
+    def describe(self, loaded: LoadedModel) -> dict:
+        """What ``/api/models`` says of a loaded model beyond its size (a language pair, ...)."""
+        return {}
+
+
+# ------------------------------------------------------------------------------------------------
+def output(loaded: LoadedModel, hyp: Hypothesis, text: str | None = None) -> Output:
+    """An :class:`Output` from a hypothesis: its symbols, its detokenised text (or ``text``)."""
+    symbols = loaded.tgt_vocab.decode(hyp.tokens)
+    return Output(loaded.tgt_tokenizer.detokenize(symbols) if text is None else text, hyp.score,
+                  symbols, hyp.attention)

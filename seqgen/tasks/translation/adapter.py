@@ -1,0 +1,86 @@
+"""Translation at inference: sentences in, translations out (batched by length, decoded over the
+model's vocabulary shortlist when it has one), sacreBLEU evaluation, source x target heatmaps."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+
+from ...checkpoint import LoadedModel
+from ...data.batch import Batch
+from ...generation import GenerationConfig
+from ...results import Result
+from ..adapter import Adapter, Panel, output
+from .inference import (MAX_SOURCE_TOKENS, evaluate_split, learn_shortlist,
+                        save_attention_heatmap, translate)
+
+log = logging.getLogger(__name__)
+
+
+class TranslationAdapter(Adapter):
+    bundled = "multi30k-de-en.pt"
+    verb = "translate"
+    help = "translate sentences (arguments, --input FILE or stdin; one per line)"
+    inputs = "text"
+    generation = GenerationConfig(beam=5, max_len=120)
+    panel = Panel(title="Translator", example="Ein Mann fährt Fahrrad.\nZwei Hunde spielen im "
+                  "Schnee.", placeholder="One sentence per line", attention="heatmap")
+    example = "Ein Mann fährt Fahrrad."
+
+    def predict(self, session: Any, inputs: Sequence[str], config: GenerationConfig, *,
+                n: int = 1, attention: bool = False, batch_size: int = 64) -> list[Result]:
+        """The translation(s) of each sentence; empty sentences give empty translations."""
+        if n > 1:
+            raise ValueError("translation gives one output per sentence; ask for n-best instead")
+        loaded = session.loaded
+        with session.autocast():
+            found = translate(loaded, list(inputs), config.searcher(attention=attention),
+                              batch_size=batch_size, shortlist=config.shortlist)
+        results = []
+        for text, hyps in zip(inputs, found):
+            source = loaded.src_tokenizer.tokenize(text) if text.strip() else []
+            result = Result([output(loaded, h) for h in hyps], source=source[:MAX_SOURCE_TOKENS])
+            if len(source) > MAX_SOURCE_TOKENS:
+                result.warnings.append(f"{len(source)} source pieces; only the first "
+                                       f"{MAX_SOURCE_TOKENS} were translated")
+            results.append(result)
+        return results
+
+    def evaluate(self, session: Any, data_dir: str, split: str, config: GenerationConfig, *,
+                 limit: int = 0, progress: bool = False, cache_dir: str | None = None) -> dict:
+        return evaluate_split(session.loaded, data_dir, split, limit=limit,
+                              shortlist=config.shortlist, beam=config.beam,
+                              length_penalty=config.length_penalty,
+                              no_repeat_ngram=config.no_repeat_ngram)
+
+    def probe(self, loaded: LoadedModel) -> Batch | None:
+        if loaded.src_vocab is None:
+            return None
+        n, device = 32, loaded.model.device
+        src = torch.randint(4, max(len(loaded.src_vocab), 5), (n, 20), device=device)
+        return Batch(src=src, src_lengths=torch.full((n,), 20))
+
+    def save_attention(self, session: Any, item: str, result: Result, out: Path) -> None:
+        best = result.outputs[0] if result.outputs else None
+        if best is None or best.attention is None or not item.strip():
+            raise ValueError("no attention to draw for an empty translation")
+        save_attention_heatmap(result.source, best.symbols, best.attention, out)
+
+    def attention_grid(self, result: Result) -> dict:
+        """Rows: target symbols (and the end, if chosen); columns: source symbols and their end."""
+        best = result.outputs[0] if result.outputs else None
+        if best is None or best.attention is None:
+            return {"attention": None}
+        weights = best.attention[: len(best.symbols) + 1, : len(result.source) + 1]
+        return {"attention": [[round(float(w), 4) for w in row]
+                              for row in weights.float().cpu().tolist()]}
+
+    def learn_shortlist(self, loaded: LoadedModel, data_dir: str) -> Any:
+        return learn_shortlist(loaded, data_dir)
+
+    def describe(self, loaded: LoadedModel) -> dict:
+        saved = loaded.task_config.get("data", {})
+        return {"src": saved.get("src", "de"), "tgt": saved.get("tgt", "en"),
+                "shortlist": loaded.shortlist is not None}
