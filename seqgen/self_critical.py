@@ -12,7 +12,7 @@ lists for the batch rows ``ids``.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Sequence
 
 import torch
@@ -45,7 +45,8 @@ def fine_tuning_schedule(train: TrainConfig) -> None:
 class SelfCritical:
     """A trainer objective: ``(net, batch) -> (loss summed over tokens, number of tokens)``.
 
-    ``batch`` holds inputs (features, source) and ``ids``; targets are the model's own samples.
+    ``batch`` holds whatever inputs its task defines, and ``ids``; targets are the model's own
+    samples, so nothing here names a field of any task.
     """
 
     def __init__(self, reward: Reward, config: SelfCriticalConfig = SelfCriticalConfig()) -> None:
@@ -61,8 +62,7 @@ class SelfCritical:
             raise ValueError("self-critical batches need ids (which references score a sample)")
         model = getattr(net, "module", net)  # samples come from the bare model, without DDP
         k = self.config.samples
-        inputs = Batch(features=batch.features, src=batch.src, src_lengths=batch.src_lengths)
-        hyps = generate(model, inputs, self.searcher, num_samples=k)
+        hyps = generate(model, batch.inputs(), self.searcher, num_samples=k)
         samples = [h.tokens for per_input in hyps for h in per_input]  # B*k, input-major
         ids = batch.ids.repeat_interleave(k).tolist()
         rewards = torch.tensor(list(self.reward(ids, samples)), dtype=torch.float32).view(-1, k)
@@ -70,10 +70,8 @@ class SelfCritical:
         advantage = (rewards - baseline).flatten().to(batch.ids.device)
         self.last_reward = float(rewards.mean())
         tgt_in, tgt_out = target_pair(samples)
-        repeat = lambda t: None if t is None else t.repeat_interleave(k, dim=0)  # noqa: E731
-        sampled = Batch(features=repeat(batch.features), src=repeat(batch.src),
-                        src_lengths=repeat(batch.src_lengths), tgt_in=tgt_in.to(advantage.device),
-                        tgt_out=tgt_out.to(advantage.device))
+        sampled = replace(batch.repeat_rows(k), tgt_in=tgt_in.to(advantage.device),
+                          tgt_out=tgt_out.to(advantage.device))
         was_training = net.training
         net.train(self.config.dropout)
         try:

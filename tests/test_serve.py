@@ -89,7 +89,11 @@ def test_health_models_page_and_docs(client):
     assert page.status_code == 200 and "<canvas" in page.text and "/static/app.js" in page.text
     for name in ("app.js", "style.css"):
         assert client.get(f"/static/{name}").status_code == 200
-    assert "/api/translate" in client.get("/openapi.json").json()["paths"]
+    assert "/api/{name}" in client.get("/openapi.json").json()["paths"]
+    assert [m["inputs"] for m in models.values()] == ["prompt", "text", "image"]
+    assert models["translation"]["verb"] == "translate"
+    assert models["translation"]["panel"]["attention"] == "heatmap"
+    assert models["translation"]["generation"]["beam"] == 5  # the task's default, resolved
     assert client.get("/docs").status_code == 200
     assert client.get("/nowhere").json() == {"error": "Not Found"}
 
@@ -98,11 +102,12 @@ def test_health_models_page_and_docs(client):
 def test_generate_samples_are_seeded_and_checked(client):
     body = {"prompt": "Oil ", "temperature": 0.8, "top_k": 5, "n": 3, "max_len": 20, "seed": 1}
     first = client.post("/api/generate", json=body).json()
-    assert len(first["samples"]) == 3
-    assert all(s["text"].startswith("Oil ") for s in first["samples"])
+    samples = first["results"][0]["outputs"]
+    assert len(samples) == 3
+    assert all(s["text"].startswith("Oil ") for s in samples)
     assert client.post("/api/generate", json=body).json() == first
     greedy = client.post("/api/generate", json={"prompt": "Oil ", "max_len": 10}).json()
-    assert len(greedy["samples"]) == 1
+    assert len(greedy["results"][0]["outputs"]) == 1
 
 
 @pytest.mark.parametrize("body, words", [
@@ -123,7 +128,7 @@ def test_stream_sends_pieces_then_end(client):
     events = [e for e in text.split("\n\n") if e]
     pieces = [json.loads(e[len("data: "):])["text"] for e in events if e.startswith("data: ")]
     assert pieces[0] == "Oil " and events[-1].startswith("event: end")
-    sample = client.post("/api/generate", json={**params, "n": 1}).json()["samples"][0]["text"]
+    sample = client.post("/api/generate", json={**params, "n": 1}).json()["results"][0]["text"]
     assert "".join(pieces) == sample  # streaming gives the same text as generating
     bad = client.get("/api/generate/stream", params={"temperature": -1})
     assert bad.status_code == 422 and "temperature" in bad.json()["error"]
@@ -132,29 +137,31 @@ def test_stream_sends_pieces_then_end(client):
 # -- translation -------------------------------------------------------------------------------
 def test_translate_keeps_order_and_marks_bad_items(client):
     texts = ["Ein Hund läuft .", "", "   ", "Team wins the cup final", "x" * 100]
-    body = {"texts": texts, "beam": 3, "n_best": 2, "attention": True}
-    out = client.post("/api/translate", json=body).json()["translations"]
+    body = {"inputs": texts, "beam": 3, "n_best": 2, "attention": True}
+    out = client.post("/api/translate", json=body).json()["results"]
     assert len(out) == len(texts)
     assert [t["error"] for t in out[1:3]] == ["empty text", "empty text"]
     for t in (out[0], out[3], out[4]):
-        assert t["error"] is None and len(t["n_best"]) == 2 and t["text"] == t["n_best"][0]["text"]
+        assert t["error"] is None and len(t["outputs"]) == 2 and t["text"] == t["outputs"][0]["text"]
         # a row per symbol (and the end, if chosen), a column per source symbol and its end
-        assert len(t["target"]) <= len(t["attention"]) <= len(t["target"]) + 1
+        assert len(t["symbols"]) <= len(t["attention"]) <= len(t["symbols"]) + 1
         assert all(len(row) == len(t["source"]) + 1 for row in t["attention"])
     assert out[0]["source"] == ["Ein", "Hund", "läuft", "."]
     assert out[4]["warnings"] == ["text of 100 characters cut to the first 40"]
     # alone, each sentence gives the same translation as in the batch
     for text, t in zip(texts, out):
         if text.strip():
-            alone = client.post("/api/translate", json={**body, "texts": [text]}).json()
-            assert alone["translations"][0]["text"] == t["text"]
-    assert client.post("/api/translate", json={"texts": []}).json() == {"translations": []}
+            alone = client.post("/api/translation", json={**body, "inputs": [text]}).json()
+            assert alone["results"][0]["text"] == t["text"]
+    assert client.post("/api/translate", json={"inputs": []}).json() == {"results": []}
 
 
 @pytest.mark.parametrize("body, words", [
-    ({"texts": ["a"], "beam": 0}, "beam"), ({"texts": ["a"], "beam": 2, "n_best": 3}, "n-best"),
-    ({"texts": "not a list"}, "texts"), ({"beam": 2}, "texts"),
-    ({"texts": ["a"] * 1000}, "at most"),
+    ({"inputs": ["a"], "beam": 0}, "beam"), ({"inputs": ["a"], "beam": 2, "n_best": 3}, "n-best"),
+    ({"inputs": "not a list"}, "inputs"), ({"inputs": ["a"], "texts": ["a"]}, "texts"),
+    ({"inputs": ["a"] * 1000}, "at most"), ({"inputs": ["a"], "beam": True}, "beam"),
+    ({"inputs": ["a"], "seed": 2 ** 64}, "seed"), ({"inputs": [1]}, "inputs"),
+    ({"inputs": ["a"], "beam": 2, "temperature": 0.5}, "not both"),
 ])
 def test_translate_bad_parameters_are_422(client, body, words):
     response = client.post("/api/translate", json=body)
@@ -169,13 +176,13 @@ def test_concurrent_translations_share_one_batched_search(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
             return await asyncio.gather(*[
-                c.post("/api/translate", json={"texts": [t, "Ein Hund läuft ."], "beam": 2})
+                c.post("/api/translate", json={"inputs": [t, "Ein Hund läuft ."], "beam": 2})
                 for t in TITLES[:6]])
 
     responses = asyncio.run(together())
     assert stats.calls - before < 6  # fewer searches than requests
     for title, response in zip(TITLES, responses):
-        [first, second] = response.json()["translations"]
+        [first, second] = response.json()["results"]
         assert first["source"] == title.split() and second["source"][0] == "Ein"
 
 
@@ -208,23 +215,29 @@ def test_caption_keeps_order_and_fails_items_alone(client):
              ("files", ("b.jpg", jpeg(), "image/jpeg"))]
     response = client.post("/api/caption", files=files, data={"beam": "2", "attention": "true"})
     assert response.status_code == 200
-    out = response.json()["captions"]
+    out = response.json()["results"]
     assert [c["filename"] for c in out] == ["a.png", "bomb.png", "cut.jpg", "b.jpg"]
     assert "pixel" in out[1]["error"] and out[1]["error"].startswith("bomb.png")
     assert "truncated" in out[2]["error"] and out[2]["error"].startswith("cut.jpg")
     for c in (out[0], out[3]):
         assert c["error"] is None and isinstance(c["text"], str) and c["grid"] == 3
-        assert len(c["words"]) <= len(c["attention"]) <= len(c["words"]) + 1
+        assert len(c["symbols"]) <= len(c["attention"]) <= len(c["symbols"]) + 1
         assert all(len(row) == 9 for row in c["attention"])
     alone = client.post("/api/caption", files=[("files", ("a.png", good, "image/png"))],
-                        data={"beam": "2"}).json()["captions"][0]
+                        data={"beam": "2"}).json()["results"][0]
     assert alone["text"] == out[0]["text"] and "attention" not in alone
 
 
 def test_caption_refuses_non_images_oversized_uploads_and_bad_options(client):
-    text = client.post("/api/caption", files=[("files", ("a.png", png(), "image/png")),
-                                              ("files", ("notes.txt", b"hello", "text/plain"))])
-    assert text.status_code == 415 and "notes.txt" in text.json()["error"]
+    files = [("files", ("a.png", png(), "image/png")), ("files", ("notes.txt", b"hello", "text/plain")),
+             ("files", ("empty.jpg", b"", "image/jpeg")), ("files", ("x.svg", b"<svg/>", "image/svg"))]
+    mixed = client.post("/api/caption", files=files)
+    assert mixed.status_code == 200  # the photo is captioned, each bad file named alone
+    out = mixed.json()["results"]
+    assert out[0]["error"] is None and isinstance(out[0]["text"], str)
+    assert [c["error"].split(":")[0] for c in out[1:]] == ["notes.txt", "empty.jpg", "x.svg"]
+    text = client.post("/api/caption", files=files[1:])
+    assert text.status_code == 415 and "none of the files" in text.json()["error"]
     big = client.post("/api/caption", files=[("files", ("big.png", b"\x89PNG" + b"0" * 600_000,
                                                         "image/png"))])
     assert big.status_code == 413 and "limit" in big.json()["error"]
@@ -243,7 +256,7 @@ def test_uploads_never_use_the_client_file_name_and_leave_no_file(client, tmp_pa
     secret.write_bytes(png(colour=(0, 0, 255)))
     name = str(secret)  # a path on the server named by the client: must not be read
     out = client.post("/api/caption", files=[("files", (name, jpeg()[:300], "image/jpeg"))])
-    [item] = out.json()["captions"]
+    [item] = out.json()["results"]
     assert item["filename"] == name and "truncated" in item["error"]  # its own bytes were used
     assert not list(Path(tempfile.gettempdir()).glob("seqgen-serve-*"))
 
@@ -270,7 +283,7 @@ def test_stream_and_batches_share_the_model_safely(client):
 
     def translate():
         for _ in range(3):
-            r = client.post("/api/translate", json={"texts": ["Ein Hund ."], "beam": 2})
+            r = client.post("/api/translate", json={"inputs": ["Ein Hund ."], "beam": 2})
             if r.status_code != 200:
                 errors.append(r.status_code)
 
@@ -280,3 +293,17 @@ def test_stream_and_batches_share_the_model_safely(client):
     text = client.get("/api/generate/stream", params={"max_len": 30}).text
     thread.join(timeout=30)
     assert not errors and "event: end" in text and time.monotonic() - start < 30
+
+
+def test_lone_surrogates_are_per_item_errors_never_a_500(client):
+    body = json.dumps({"inputs": ["Ein Hund .", "Ein \udc80 Hund ."]})
+    out = client.post("/api/translate", content=body,
+                      headers={"content-type": "application/json"})
+    assert out.status_code == 200
+    first, second = out.json()["results"]
+    assert first["error"] is None and "surrogate" in second["error"]
+    prompt = client.post("/api/generate", content=json.dumps({"prompt": "\ud800abc"}),
+                         headers={"content-type": "application/json"})
+    assert prompt.status_code == 200 and "surrogate" in prompt.json()["results"][0]["error"]
+    stream = client.get("/api/generate/stream", params={"prompt": "x", "beam": "3"})
+    assert stream.status_code == 422 and "stream" in stream.json()["error"]

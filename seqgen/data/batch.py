@@ -2,8 +2,8 @@
 protocol the trainer reads batches through."""
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
-from typing import Iterable, Protocol, Sequence
+from dataclasses import dataclass, field, fields, replace
+from typing import Callable, ClassVar, Iterable, Protocol, Sequence
 
 import torch
 from torch import Tensor
@@ -23,6 +23,8 @@ class Batch:
         prompt: (B, P) BOS + prompt ids to run before generating; prompt_lengths: (B,).
         ids: (B,) the rows' indices in their data module (captioning: the photo; translation:
             the pair), for objectives that score samples against that row's references.
+        extra: further (B, ...) tensors a task defines for its own encoder or objective; they
+            travel with the batch (moved, repeated, selected) like the named inputs.
     """
 
     tgt_in: Tensor | None = None
@@ -33,6 +35,9 @@ class Batch:
     prompt: Tensor | None = None
     prompt_lengths: Tensor | None = None
     ids: Tensor | None = None
+    extra: dict[str, Tensor] = field(default_factory=dict)
+
+    TARGETS: ClassVar[tuple[str, ...]] = ("tgt_in", "tgt_out", "ids")  # what a batch learns from, not what it encodes
 
     @property
     def size(self) -> int:
@@ -43,9 +48,24 @@ class Batch:
         return 0
 
     def to(self, device: torch.device | str) -> "Batch":
-        moved = {f.name: getattr(self, f.name).to(device, non_blocking=True)
-                 for f in fields(self) if isinstance(getattr(self, f.name), Tensor)}
-        return replace(self, **moved)
+        return self.map(lambda t: t.to(device, non_blocking=True))
+
+    def map(self, fn: Callable[[Tensor], Tensor], *, inputs_only: bool = False) -> "Batch":
+        """A new batch with ``fn`` applied to every tensor (``inputs_only``: targets and ids
+        dropped), whatever fields the task uses."""
+        changed = {f.name: fn(getattr(self, f.name)) for f in fields(self)
+                   if isinstance(getattr(self, f.name), Tensor)}
+        if inputs_only:
+            changed.update({name: None for name in self.TARGETS})
+        return replace(self, **changed, extra={k: fn(v) for k, v in self.extra.items()})
+
+    def inputs(self) -> "Batch":
+        """The batch without its targets: what the encoder reads."""
+        return self.map(lambda t: t, inputs_only=True)
+
+    def repeat_rows(self, k: int) -> "Batch":
+        """Each row ``k`` times in a row (samples of one input side by side), inputs only."""
+        return self.map(lambda t: t.repeat_interleave(k, dim=0), inputs_only=True)
 
 
 class DataModule(Protocol):

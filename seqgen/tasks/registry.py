@@ -33,7 +33,9 @@ _discovered = False
 
 def register(task: "Task", *, replace: bool = False) -> "Task":
     """Adds ``task`` under ``task.name``; a second task of the same name is an error unless
-    ``replace`` (tests re-register theirs)."""
+    ``replace`` (tests re-register theirs). The built-in tasks are loaded first, so they keep
+    their places at the head of every listing."""
+    _discover()
     if not task.name or not task.name.replace("_", "").replace("-", "").isalnum():
         raise ValueError(f"a task needs a name of letters, digits, - or _ (got {task.name!r})")
     if task.name in _tasks and not replace and _tasks[task.name] is not task:
