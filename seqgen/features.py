@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
 import sys
 import warnings
@@ -24,6 +25,8 @@ from .fileio import atomic_save
 
 MAX_PIXELS = 40_000_000  # larger images are refused (decompression-bomb guard)
 DEFAULT_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "seqgen" / "features"
+
+log = logging.getLogger(__name__)
 
 
 class ImageError(ValueError):
@@ -150,6 +153,7 @@ class FeatureCache:
                        f"{'-mirrored' if mirrored else ''}")
         self.digests = digests
         self.hits = self.misses = 0
+        self.unwritable = False
 
     def key(self, path: str | Path) -> Path:
         """A file name made from the image's bytes: it changes when the image does, and not when
@@ -187,9 +191,22 @@ class FeatureCache:
             errors.update(bad)
             for name, grid in zip(names, grids.half()):
                 grid = grid.clone()  # its own storage: saving a view would save the whole batch
-                atomic_save(grid, keys[name])
+                self._store(grid, keys[name])
                 found[name] = grid
         return found, errors
+
+    def _store(self, grid: Tensor, key: Path) -> None:
+        """Saves one image's features; a cache that cannot be written (read-only, full) is used
+        no further, with one warning: scoring goes on without it."""
+        if self.unwritable:
+            return
+        try:
+            atomic_save(grid, key)
+        except (OSError, RuntimeError) as err:  # torch reports a full disk as RuntimeError
+            self.unwritable = True
+            reason = getattr(err, "strerror", None) or str(err).splitlines()[0]
+            log.warning("feature cache %s cannot be written (%s); going on without caching "
+                        "(choose another with --cache-dir)", self.folder, reason)
 
     def stack(self, paths: Iterable[str | Path], **kwargs) -> tuple[Tensor, list[str], dict[str, str]]:
         """One (n, N, C) float16 tensor of the readable images, their paths, and the errors."""

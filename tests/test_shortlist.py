@@ -147,7 +147,7 @@ def test_shortlist_data_is_refused_for_other_tasks(tiny_checkpoints, tmp_path, c
 
     code = cli_main(["export", "--ckpt", str(tiny_checkpoints["headlines"]), "--out",
                      str(tmp_path / "x.pt"), "--shortlist-data", str(tmp_path)])
-    assert code == 2 and "for translation models" in capsys.readouterr().err
+    assert code == 2 and "for tasks with a source text" in capsys.readouterr().err
 
 
 def test_a_shortlist_that_does_not_fit_the_model_is_a_checkpoint_error(tiny_checkpoints, tmp_path):
