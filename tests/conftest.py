@@ -140,3 +140,30 @@ def tiny_checkpoints(tmp_path_factory) -> dict[str, Path]:
                                 task_config={"data": {"src": "de", "tgt": "en"}}),
                 paths["translation"])
     return paths
+
+
+def tiny_captioner(folder: Path, *, decoding: dict | None = None, seed: int = 5) -> Path:
+    """An untrained captioner on the ``pixels`` backbone (48 px: a 3x3 grid of 16 px patches),
+    recording ``decoding`` (search settings) as a shipped model does."""
+    from seqgen.backbones import build_backbone
+    from seqgen.checkpoint import atomic_save, make_checkpoint
+    from seqgen.decoder import DecoderConfig
+    from seqgen.encoders import EncoderConfig
+    from seqgen.model import EncoderDecoder, ModelConfig
+    from seqgen.tokenizers import WordTokenizer
+    from seqgen.vocab import Vocab
+
+    torch.manual_seed(seed)
+    words = WordTokenizer()
+    vocab = Vocab.build([words.tokenize(t) for t in TITLES])
+    dim = build_backbone("pixels", image_size=48).feature_dim
+    config = ModelConfig(encoder=EncoderConfig(kind="features", emb_dim=6, hidden_dim=5,
+                                               feature_dim=dim),
+                         decoder=DecoderConfig(emb_dim=6, hidden_dim=8, attention="general"))
+    model = EncoderDecoder(config, src_vocab_size=len(vocab), tgt_vocab_size=len(vocab)).eval()
+    path = folder / "captioner.pt"
+    atomic_save(make_checkpoint(model, task="captioning", tgt_vocab=vocab, tgt_tokenizer=words,
+                                task_config={"backbone": {"name": "pixels", "image_size": 48},
+                                             **({"decoding": decoding} if decoding else {})}),
+                path)
+    return path

@@ -13,6 +13,8 @@ from seqgen.pipeline import Pipeline
 from seqgen.search import build_searcher
 from seqgen.vocab import BOS, PAD, UNK
 
+from conftest import tiny_captioner
+
 TASK = GenerationConfig(beam=3, max_len=40)
 MODEL = GenerationConfig(beam=2, length_penalty=0.6)
 
@@ -98,7 +100,7 @@ def test_captions_are_the_same_through_cli_pipeline_and_server(tmp_path, capsys)
 
     from seqgen.serve import create_app
 
-    ckpt = str(tiny_captioner(tmp_path))
+    ckpt = str(tiny_captioner(tmp_path, decoding={"beam": 2}))  # records a beam, as shipped
     photos = []
     for i, colour in enumerate([(200, 30, 30), (20, 160, 40)]):
         photos.append(tmp_path / f"p{i}.png")
@@ -131,30 +133,3 @@ def test_headlines_are_the_same_through_cli_pipeline_and_server(tiny_checkpoints
     with TestClient(create_app({"headlines": ckpt})) as client:
         served = client.post("/api/headlines", json={"prompt": "Oil ", **caller.given()}).json()
     assert served["results"][0]["text"] == here
-
-
-def tiny_captioner(folder) -> str:
-    """An untrained captioner on the pixels backbone that records beam 2, as the shipped one."""
-    from seqgen.backbones import build_backbone
-    from seqgen.checkpoint import atomic_save, make_checkpoint
-    from seqgen.decoder import DecoderConfig
-    from seqgen.encoders import EncoderConfig
-    from seqgen.model import EncoderDecoder, ModelConfig
-    from seqgen.tokenizers import WordTokenizer
-    from seqgen.vocab import Vocab
-
-    from conftest import TITLES
-
-    torch.manual_seed(5)
-    words = WordTokenizer()
-    vocab = Vocab.build([words.tokenize(t) for t in TITLES])
-    dim = build_backbone("pixels", image_size=48).feature_dim
-    config = ModelConfig(encoder=EncoderConfig(kind="features", emb_dim=6, hidden_dim=5,
-                                               feature_dim=dim),
-                         decoder=DecoderConfig(emb_dim=6, hidden_dim=8, attention="general"))
-    model = EncoderDecoder(config, src_vocab_size=len(vocab), tgt_vocab_size=len(vocab)).eval()
-    path = folder / "captioner.pt"
-    atomic_save(make_checkpoint(model, task="captioning", tgt_vocab=vocab, tgt_tokenizer=words,
-                                task_config={"backbone": {"name": "pixels", "image_size": 48},
-                                             "decoding": {"beam": 2}}), path)
-    return path

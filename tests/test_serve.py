@@ -21,34 +21,12 @@ from seqgen.backbones import build_backbone  # noqa: E402
 from seqgen.serve import create_app  # noqa: E402
 from seqgen.serve.batching import Batcher  # noqa: E402
 
-from conftest import TITLES  # noqa: E402
+from conftest import TITLES, tiny_captioner  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def captioner(tmp_path_factory):
-    """An untrained captioner on the ``pixels`` backbone (48 px: a 3x3 grid of 16 px patches)."""
-    import torch
-
-    from seqgen.checkpoint import atomic_save, make_checkpoint
-    from seqgen.decoder import DecoderConfig
-    from seqgen.encoders import EncoderConfig
-    from seqgen.model import EncoderDecoder, ModelConfig
-    from seqgen.tokenizers import WordTokenizer
-    from seqgen.vocab import Vocab
-
-    torch.manual_seed(3)
-    words = WordTokenizer()
-    vocab = Vocab.build([words.tokenize(t) for t in TITLES])
-    dim = build_backbone("pixels", image_size=48).feature_dim
-    config = ModelConfig(encoder=EncoderConfig(kind="features", emb_dim=6, hidden_dim=5,
-                                               feature_dim=dim),
-                         decoder=DecoderConfig(emb_dim=6, hidden_dim=8, attention="general"))
-    model = EncoderDecoder(config, src_vocab_size=len(vocab), tgt_vocab_size=len(vocab)).eval()
-    path = tmp_path_factory.mktemp("captioner") / "captioner.pt"
-    atomic_save(make_checkpoint(model, task="captioning", tgt_vocab=vocab, tgt_tokenizer=words,
-                                task_config={"backbone": {"name": "pixels", "image_size": 48}}),
-                path)
-    return path
+    return tiny_captioner(tmp_path_factory.mktemp("captioner"), seed=3)
 
 
 @pytest.fixture(scope="module")
