@@ -25,9 +25,9 @@ import threading
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Mapping
+from typing import Annotated, Iterator, Mapping
 
-from fastapi import APIRouter, FastAPI, File, Form, HTTPException, Request, UploadFile
+from fastapi import APIRouter, FastAPI, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
@@ -37,7 +37,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..options import Output, Result, SearchOptions
 from ..pipeline import Pipeline
+from ..text import text_problem
 from .batching import Batcher
+from .errors import install_error_handlers
+from .fields import SEED_MAX, Natural, Real, Seed, Text
+from .limits import BodyLimit
+from .security import HostGuard, allowed_hosts
 
 STATIC = Path(__file__).with_name("static")
 LIMITS = {"n": 64, "max_len": 512, "beam": 32, "texts": 256, "files": 32}  # work per request
@@ -81,20 +86,20 @@ def _call(pipe: Pipeline):
 
 # ------------------------------------------------------------------------------------------------
 class GenerateRequest(BaseModel):
-    prompt: str = ""
-    temperature: float | None = None
-    top_k: int | None = None
-    top_p: float | None = None
-    n: int = 1
-    max_len: int = 100
-    seed: int | None = None
+    prompt: Text = ""
+    temperature: Real | None = None
+    top_k: Natural | None = None
+    top_p: Real | None = None
+    n: Natural = 1
+    max_len: Natural = 100
+    seed: Seed | None = None
 
 
 class TranslateRequest(BaseModel):
-    texts: list[str]
-    beam: int = 5
-    n_best: int = 1
-    max_len: int = 120
+    texts: list[str]  # each checked alone (text_problem): a bad one is that entry's error
+    beam: Natural = 5
+    n_best: Natural = 1
+    max_len: Natural = 120
     attention: bool = False
 
 
@@ -141,34 +146,22 @@ def is_image(data: bytes) -> bool:
 
 
 # ------------------------------------------------------------------------------------------------
-class BodyLimit:
-    """Refuses a request whose declared body is over ``limit`` bytes (413) before reading it."""
-
-    def __init__(self, app, limit: int) -> None:
-        self.app, self.limit = app, limit
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] == "http":
-            length = dict(scope["headers"]).get(b"content-length", b"0")
-            if length.isdigit() and int(length) > self.limit:
-                message = f"upload of {int(length):,} bytes is over the {self.limit:,}-byte limit"
-                return await JSONResponse({"error": message}, 413)(scope, receive, send)
-        return await self.app(scope, receive, send)
-
-
 def create_app(pipelines: Mapping[str, Pipeline | str | Path], *, max_upload_mb: float = 10,
-               max_text_chars: int = 2000) -> FastAPI:
+               max_text_chars: int = 2000, host: str = "127.0.0.1") -> FastAPI:
     """The app serving ``pipelines`` (task -> pipeline or checkpoint file).
 
     Args:
         max_upload_mb: the largest request body (all uploaded files together); larger is a 413.
         max_text_chars: longer texts and prompts are cut to this many characters, with a warning.
+        host: the address served; requests naming another host are refused (:mod:`.security`).
     """
     app = FastAPI(title="seqgen", description=__doc__.split("\n\n")[0])
     app.state.models = serve_models(pipelines)
     app.state.limit = int(max_upload_mb * 1024 * 1024)
     app.state.max_text_chars = max_text_chars
     app.add_middleware(BodyLimit, limit=app.state.limit)
+    app.add_middleware(HostGuard, hosts=allowed_hosts(host))  # outermost: checked first
+    install_error_handlers(app)  # Busy -> 503, a gone client, anything else -> JSON 500
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, bad_request)
     app.include_router(router)
@@ -222,14 +215,14 @@ async def generate(req: GenerateRequest, request: Request):
     if req.n > 1 and not options.sampling:
         raise HTTPException(422, "several samples need sampling (a temperature, top_k or top_p)")
     prompt, warns = cut(req.prompt, request.app.state.max_text_chars)
-    [result] = await run(served, (options, req.n), [prompt])
+    [result] = await run(served, (options, req.n), [prompt], request)
     return {"samples": [output(o) for o in result.outputs], "warnings": warns}
 
 
 @router.get("/api/generate/stream")
 def stream(request: Request, prompt: str = "", temperature: float | None = None,
            top_k: int | None = None, top_p: float | None = None, max_len: int = 100,
-           seed: int | None = None):
+           seed: Annotated[int | None, Query(ge=0, le=SEED_MAX)] = None):
     """Server-sent events: ``data: {"text": piece}`` per piece (the prompt first), then
     ``event: end``; a failure mid-way is an ``event: error`` with ``{"error": ...}``."""
     served = model(request, "headlines")
@@ -249,11 +242,12 @@ async def translate(req: TranslateRequest, request: Request):
         raise HTTPException(422, f"at most {LIMITS['texts']} texts per request "
                                  f"(got {len(req.texts)})")
     cuts = [cut(t, request.app.state.max_text_chars) for t in req.texts]
-    todo = [text for text, _ in cuts if text.strip()]
-    found = iter(await run(served, (options, req.attention), todo) if todo else [])
+    problems = [text_problem(t) or (None if t.strip() else "empty text") for t, _ in cuts]
+    todo = [text for (text, _), problem in zip(cuts, problems) if not problem]
+    found = iter(await run(served, (options, req.attention), todo, request) if todo else [])
     entries = []
-    for text, warns in cuts:
-        result = next(found) if text.strip() else Result(error="empty text")
+    for (text, warns), problem in zip(cuts, problems):
+        result = Result(error=problem) if problem else next(found)
         result.warnings[:0] = warns
         entries.append(translation(result, req.attention))
     return {"translations": entries}
@@ -279,16 +273,17 @@ async def caption(request: Request, files: list[UploadFile] = File(...), beam: i
         paths = [str(Path(folder) / str(i)) for i in range(len(blobs))]  # never a client's name
         for path, blob in zip(paths, blobs):
             Path(path).write_bytes(blob)
-        results = await run(served, (options, attention), paths)
+        results = await run(served, (options, attention), paths, request)
     return {"captions": [captioned(name, path, r, attention)
                          for name, path, r in zip(names, paths, results)]}
 
 
 # ------------------------------------------------------------------------------------------------
-async def run(served: Served, key: tuple, items: list) -> list:
-    """One job through the model's queue; a ValueError from the pipeline is the request's fault."""
+async def run(served: Served, key: tuple, items: list, request: Request) -> list:
+    """One job through the model's queue, cancelled if the client leaves; a ValueError from the
+    pipeline is the request's fault."""
     try:
-        return await served.batcher.run(key, items)
+        return await served.batcher.run(key, items, gone=request.is_disconnected)
     except ValueError as err:
         raise HTTPException(422, str(err)) from None
 
