@@ -226,17 +226,25 @@ def cmd_serve(args: argparse.Namespace) -> int:
         import uvicorn
 
         from .serve import create_app
+        from .serve.ports import port_problem
+        from .serve.security import exposure_warning
     except ImportError as err:
         raise UsageError(f"serve needs {err.name}: pip install -e \".[serve]\"") from None
     if args.max_upload_mb <= 0 or args.port > 65535:
         raise UsageError("--max-upload-mb must be > 0 and --port at most 65535")
+    problem = port_problem(args.host, args.port)  # before anything says it serves
+    if problem:
+        raise UsageError(problem)
+    warning = exposure_warning(args.host)
+    if warning:
+        print(f"seqgen serve: {warning}", file=sys.stderr, flush=True)
     files = {}
     for task in registry.tasks():
         given = getattr(args, task.name.replace("-", "_"))
         if given or (task.adapter.bundled and bundled_model(task.name).is_file()):
             files[task.name] = given or bundled_model(task.name)
     print(f"seqgen serve: loading {', '.join(files)} ...", file=sys.stderr, flush=True)
-    app = create_app(files, max_upload_mb=args.max_upload_mb)
+    app = create_app(files, max_upload_mb=args.max_upload_mb, host=args.host)
     for served in app.state.models.values():  # time bf16 now, not on the first request
         served.pipe.precision  # noqa: B018
     print(f"seqgen serve: http://{args.host}:{args.port}/ (API at /docs; Ctrl-C stops)",

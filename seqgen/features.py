@@ -1,13 +1,15 @@
 """Image loading with clear errors, and an on-disk cache of frozen-backbone grid features.
 
-A frozen CNN gives the same features for an image every epoch, so they are computed once and
-stored, keyed by backbone, image size and the file itself (path, size and modification time: an
-edited photo is a cache miss). Training then never runs the CNN.
+Every image is turned upright as its EXIF Orientation says (a phone stores a portrait photo as a
+landscape one plus "rotate 90"), so a captioner sees what a viewer shows. A frozen CNN gives the
+same features for an image every epoch, so they are computed once and stored, keyed by backbone,
+image size and the file's bytes (an edited photo is a cache miss). Training then never runs the CNN.
 """
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import logging
 import os
 import sys
@@ -17,13 +19,14 @@ from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 from torch import Tensor
 
 from .backbones import Backbone
 from .fileio import atomic_save
 
 MAX_PIXELS = 40_000_000  # larger images are refused (decompression-bomb guard)
+ORIENTATION = 0x0112  # the EXIF tag; 1 is upright, 2-8 are mirrorings and rotations
 DEFAULT_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "seqgen" / "features"
 
 log = logging.getLogger(__name__)
@@ -34,7 +37,8 @@ class ImageError(ValueError):
 
 
 def load_image(path: str | Path, *, min_side: int = 0) -> Image.Image:
-    """An RGB image; grayscale, palette, RGBA, CMYK and 16-bit files are converted.
+    """An RGB image, upright (EXIF Orientation applied); grayscale, palette, RGBA, CMYK and
+    16-bit files are converted.
 
     Args:
         min_side: the size the caller will shrink the image to; a large JPEG is then decoded
@@ -56,7 +60,7 @@ def load_image(path: str | Path, *, min_side: int = 0) -> Image.Image:
                 if min_side and image.format == "JPEG":
                     image.draft("RGB", (min_side, min_side))
                 image.load()
-                return to_rgb(image)
+                return to_rgb(upright(image))
     except ImageError:
         raise
     except UnidentifiedImageError:
@@ -66,6 +70,33 @@ def load_image(path: str | Path, *, min_side: int = 0) -> Image.Image:
     except (OSError, SyntaxError, ValueError) as err:
         raise ImageError(f"{path}: cannot decode image ({str(err).strip() or type(err).__name__}; "
                          "truncated or damaged?)") from None
+
+
+def orientation(image: Image.Image) -> int:
+    """The image's EXIF Orientation (1 = upright, also when the EXIF block is absent or damaged)."""
+    try:
+        value = image.getexif().get(ORIENTATION, 1)
+    except Exception:  # noqa: BLE001 - a damaged EXIF block: the pixels are still usable
+        return 1
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def upright(image: Image.Image) -> Image.Image:
+    """``image`` turned as its EXIF Orientation says (itself when already upright)."""
+    if orientation(image) == 1:
+        return image
+    return ImageOps.exif_transpose(image)
+
+
+def file_orientation(data: bytes) -> int:
+    """The EXIF Orientation of an image file's bytes (header only; 1 when unreadable)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(io.BytesIO(data)) as image:
+                return orientation(image)
+    except Exception:  # noqa: BLE001 - not an image: load_image will say so
+        return 1
 
 
 def to_rgb(image: Image.Image) -> Image.Image:
@@ -158,10 +189,19 @@ class FeatureCache:
     def key(self, path: str | Path) -> Path:
         """A file name made from the image's bytes: it changes when the image does, and not when
         the same file is copied, moved or downloaded again (a data set unpacked anew every
-        session would otherwise cost a full extraction each time)."""
+        session would otherwise cost a full extraction each time).
+
+        The bytes include the EXIF Orientation, so a rotated file never shares an upright one's
+        entry. Files with an orientation other than 1 are hashed with a salt as well: their
+        entries from before images were turned upright hold the features of a sideways photo,
+        and must be misses (the entries of all other files stay valid)."""
         digest = self.digests.get(str(path)) if self.digests is not None else None
         if digest is None:
-            digest = hashlib.sha1(Path(path).read_bytes()).hexdigest()
+            data = Path(path).read_bytes()
+            sha = hashlib.sha1(data)
+            if file_orientation(data) != 1:
+                sha.update(b"\0upright")
+            digest = sha.hexdigest()
             if self.digests is not None:
                 self.digests[str(path)] = digest
         return self.folder / digest[:2] / f"{digest}.pt"

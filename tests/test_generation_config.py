@@ -88,7 +88,7 @@ def test_translation_is_the_same_through_cli_pipeline_and_server(tiny_checkpoint
         flags = [f"--{k.replace('_', '-')}={v}" for k, v in caller.given().items()]
         here = [r.text for r in pipe.predict(texts, caller)]
         assert cli_lines(capsys, ["translate", "--ckpt", ckpt, *flags, *texts]) == here
-        with TestClient(create_app({"translation": ckpt})) as client:
+        with TestClient(create_app({"translation": ckpt}), base_url="http://127.0.0.1") as client:
             body = {"inputs": texts, **caller.given()}
             served = client.post("/api/translation", json=body).json()["results"]
         assert [r["text"] for r in served] == here
@@ -111,7 +111,7 @@ def test_captions_are_the_same_through_cli_pipeline_and_server(tmp_path, capsys)
         here = [r.text for r in pipe.predict([str(p) for p in photos], caller)]
         lines = cli_lines(capsys, ["caption", "--ckpt", ckpt, *flags, *map(str, photos)])
         assert [line.split("\t")[1] for line in lines] == here
-        with TestClient(create_app({"captioning": ckpt})) as client:
+        with TestClient(create_app({"captioning": ckpt}), base_url="http://127.0.0.1") as client:
             files = [("files", (p.name, p.read_bytes(), "image/png")) for p in photos]
             data = {k: str(v) for k, v in caller.given().items()}
             served = client.post("/api/caption", files=files, data=data).json()["results"]
@@ -130,6 +130,6 @@ def test_headlines_are_the_same_through_cli_pipeline_and_server(tiny_checkpoints
                               "0.9", "--seed", "4", "--max-len", "20"]) == [here]
     assert cli_lines(capsys, ["predict", "--model", ckpt, "--temperature", "0.9", "--seed", "4",
                               "--max-len", "20", "Oil "]) == [here]
-    with TestClient(create_app({"headlines": ckpt})) as client:
+    with TestClient(create_app({"headlines": ckpt}), base_url="http://127.0.0.1") as client:
         served = client.post("/api/headlines", json={"prompt": "Oil ", **caller.given()}).json()
     assert served["results"][0]["text"] == here

@@ -59,7 +59,7 @@ def test_the_test_task_runs_through_pipeline_cli_and_server(reverser, capsys):
     assert len(results) == 3 and all(r.ok for r in results)
     assert cli(["predict", "--model", reverser, *texts]) == 0
     assert capsys.readouterr().out.splitlines() == [r.text for r in results]
-    with TestClient(create_app({"reverse": reverser})) as client:
+    with TestClient(create_app({"reverse": reverser}), base_url="http://127.0.0.1") as client:
         [model] = client.get("/api/models").json()["models"]
         assert model["task"] == "reverse" and model["panel"]["title"] == "Reverser"
         served = client.post("/api/reverse", json={"inputs": texts[:2], "attention": True})

@@ -23,6 +23,8 @@ from seqgen.serve.batching import Batcher  # noqa: E402
 
 from conftest import TITLES, tiny_captioner  # noqa: E402
 
+LOCAL = "http://127.0.0.1"
+
 
 @pytest.fixture(scope="module")
 def captioner(tmp_path_factory):
@@ -38,7 +40,7 @@ def app(tiny_checkpoints, captioner):
 
 @pytest.fixture(scope="module")
 def client(app):
-    with TestClient(app) as client:
+    with TestClient(app, base_url=LOCAL) as client:  # the Host guard answers only the local host
         yield client
 
 
@@ -152,7 +154,7 @@ def test_concurrent_translations_share_one_batched_search(app):
 
     async def together():
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+        async with httpx.AsyncClient(transport=transport, base_url=LOCAL) as c:
             return await asyncio.gather(*[
                 c.post("/api/translate", json={"inputs": [t, "Ein Hund läuft ."], "beam": 2})
                 for t in TITLES[:6]])
@@ -241,7 +243,7 @@ def test_uploads_never_use_the_client_file_name_and_leave_no_file(client, tmp_pa
 
 def test_missing_model_is_404(tiny_checkpoints):
     app = create_app({"translation": tiny_checkpoints["translation"]})
-    with TestClient(app) as client:
+    with TestClient(app, base_url=LOCAL) as client:
         response = client.post("/api/caption", files=[("files", ("x.png", png(), "image/png"))])
         assert response.status_code == 404 and "captioning" in response.json()["error"]
         assert [m["task"] for m in client.get("/api/models").json()["models"]] == ["translation"]
@@ -285,3 +287,45 @@ def test_lone_surrogates_are_per_item_errors_never_a_500(client):
     assert prompt.status_code == 200 and "surrogate" in prompt.json()["results"][0]["error"]
     stream = client.get("/api/generate/stream", params={"prompt": "x", "beam": "3"})
     assert stream.status_code == 422 and "stream" in stream.json()["error"]
+
+
+@pytest.mark.parametrize("body, field", [
+    ({"seed": 2**64, "temperature": 1}, "seed"), ({"seed": -1, "temperature": 1}, "seed"),
+    ({"n": True}, "n"), ({"max_len": 2.5}, "max_len"), ({"temperature": True}, "temperature"),
+])
+def test_generate_types_are_strict_and_named(client, body, field):
+    response = client.post("/api/generate", json={"prompt": "x", **body})
+    assert response.status_code == 422 and response.json()["error"].startswith(field)
+
+
+def test_a_query_seed_out_of_range_names_the_seed(client):
+    seed = client.get("/api/generate/stream", params={"seed": 2**64})
+    assert seed.status_code == 422 and "seed" in seed.json()["error"]
+
+
+def test_other_hosts_and_cross_origin_posts_are_refused(client):
+    assert client.get("/healthz", headers={"host": "evil.example"}).status_code == 400
+    assert client.get("/healthz", headers={"host": "127.0.0.1.nip.io"}).status_code == 400
+    files = [("files", ("a.png", png(), "image/png"))]
+    cross = client.post("/api/caption", files=files, headers={"origin": "http://evil.example"})
+    assert cross.status_code == 403
+    same = client.post("/api/caption", files=files, headers={"origin": LOCAL})
+    assert same.status_code == 200
+
+
+def test_a_full_queue_is_503_and_a_crash_is_json(app, monkeypatch):
+    from seqgen.serve.batching import Busy
+
+    served = app.state.models["translation"]
+
+    def full(key, items, **kwargs):
+        raise Busy("the server is busy (300 items queued); try again later", retry_after=4)
+
+    monkeypatch.setattr(served.batcher, "submit", full)
+    with TestClient(app, base_url=LOCAL, raise_server_exceptions=False) as client:
+        busy = client.post("/api/translate", json={"inputs": ["Ein Hund ."]})
+        assert busy.status_code == 503 and busy.headers["retry-after"] == "4"
+        monkeypatch.setattr(served.batcher, "submit", lambda key, items, **kwargs: 1 / 0)
+        crash = client.post("/api/translate", json={"inputs": ["Ein Hund ."]})
+        assert crash.status_code == 500
+        assert crash.json() == {"error": "internal error: ZeroDivisionError: division by zero"}

@@ -39,7 +39,10 @@ from ..pipeline import Pipeline
 from ..results import Output, Result
 from ..tasks import registry
 from .batching import Batcher
+from .errors import install_error_handlers
+from .limits import BodyLimit
 from .requests import LIMITS, PredictRequest, form_request, is_image
+from .security import HostGuard, allowed_hosts
 
 STATIC = Path(__file__).with_name("static")
 
@@ -77,20 +80,21 @@ def _call(pipe: Pipeline):
 
 # ------------------------------------------------------------------------------------------------
 def create_app(pipelines: Mapping[str, Pipeline | str | Path], *, max_upload_mb: float = 10,
-               max_text_chars: int = 2000) -> FastAPI:
+               max_text_chars: int = 2000, host: str = "127.0.0.1") -> FastAPI:
     """The app serving ``pipelines`` (task -> pipeline or checkpoint file).
 
     Args:
         max_upload_mb: the largest request body (all uploaded files together); larger is a 413.
         max_text_chars: longer texts and prompts are cut to this many characters, with a warning.
+        host: the address served; requests naming another host are refused (:mod:`.security`).
     """
-    from .limits import BodyLimit
-
     app = FastAPI(title="seqgen", description=__doc__.split("\n\n")[0])
     app.state.models = serve_models(pipelines)
     app.state.limit = int(max_upload_mb * 1024 * 1024)
     app.state.max_text_chars = max_text_chars
     app.add_middleware(BodyLimit, limit=app.state.limit)
+    app.add_middleware(HostGuard, hosts=allowed_hosts(host))  # outermost: checked first
+    install_error_handlers(app)  # Busy -> 503, a gone client, anything else -> JSON 500
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, bad_request)
     app.include_router(router)
@@ -173,7 +177,8 @@ async def predict(name: str, request: Request):
     limit, prompts = request.app.state.max_text_chars, served.pipe.adapter.inputs == "prompt"
     cuts = [cut(t, limit) for t in texts]
     todo = [text for text, _ in cuts if prompts or text.strip()]
-    found = iter(await run(served, (config, req.n, req.attention), todo) if todo else [])
+    found = iter(await run(served, (config, req.n, req.attention), todo, request) if todo
+                 else [])
     entries = []
     for text, warns in cuts:
         result = next(found) if prompts or text.strip() else Result(error="empty text")
@@ -205,7 +210,7 @@ async def predict_images(served: Served, request: Request) -> dict:
         for path, blob in zip(paths, blobs):
             Path(path).write_bytes(blob)
         todo = [p for p, ok in zip(paths, images) if ok]
-        found = iter(await run(served, (config, 1, req.attention), todo))
+        found = iter(await run(served, (config, 1, req.attention), todo, request))
         results = [next(found) if ok else Result(error=f"{path}: not an image file (or an "
                                                        "unsupported format)")
                    for path, ok in zip(paths, images)]
@@ -232,10 +237,11 @@ def stream(name: str, request: Request):
 
 
 # ------------------------------------------------------------------------------------------------
-async def run(served: Served, key: tuple, items: list) -> list:
-    """One job through the model's queue; a ValueError from the pipeline is the request's fault."""
+async def run(served: Served, key: tuple, items: list, request: Request) -> list:
+    """One job through the model's queue, cancelled if the client leaves; a ValueError from the
+    pipeline is the request's fault."""
     try:
-        return await served.batcher.run(key, items)
+        return await served.batcher.run(key, items, gone=request.is_disconnected)
     except ValueError as err:
         raise HTTPException(422, str(err)) from None
 

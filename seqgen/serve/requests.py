@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import io
 import warnings
-from typing import Annotated, Any, Mapping
+from typing import Any, Mapping
 
 from fastapi import HTTPException
 from PIL import Image, UnidentifiedImageError
-from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ..generation import GenerationConfig
+from .fields import Natural, Real, Seed
 
 LIMITS = {"n": 64, "max_len": 512, "beam": 32, "inputs": 256, "files": 32}  # work per request
-Int = Annotated[int, Strict()]
-Seed = Annotated[int, Strict(), Field(ge=0, le=2 ** 63 - 1)]
-Number = Annotated[float, Field(allow_inf_nan=False)]
 SETTINGS = ("beam", "n_best", "temperature", "top_k", "top_p", "length_penalty",
             "repetition_penalty", "no_repeat_ngram", "min_length", "max_len", "seed", "shortlist")
 
@@ -26,31 +24,33 @@ class PredictRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    inputs: list[str] = []
+    inputs: list[str] = []  # each checked alone (seqgen.text): a bad one is that entry's error
     prompt: str | None = None
-    n: Int = 1
+    n: Natural = 1
     attention: bool = False
-    beam: Int | None = None
-    n_best: Int | None = None
-    temperature: Number | Int | None = None
-    top_k: Int | None = None
-    top_p: Number | Int | None = None
-    length_penalty: Number | Int | None = None
-    repetition_penalty: Number | Int | None = None
-    no_repeat_ngram: Int | None = None
-    min_length: Int | None = None
-    max_len: Int | None = None
+    beam: Natural | None = None
+    n_best: Natural | None = None
+    temperature: Real | None = None
+    top_k: Natural | None = None
+    top_p: Real | None = None
+    length_penalty: Real | None = None
+    repetition_penalty: Real | None = None
+    no_repeat_ngram: Natural | None = None
+    min_length: Natural | None = None
+    max_len: Natural | None = None
     seed: Seed | None = None
     shortlist: bool | None = None
 
     @classmethod
     def parse(cls, body: Any, *, query: bool = False) -> "PredictRequest":
         """A validated request, or a 422 naming each bad field; ``query`` values are strings
-        (query parameters and form fields) and are read in lax mode."""
+        (query parameters and form fields), read as the numbers and booleans they spell first."""
         if not isinstance(body, dict):
             raise HTTPException(422, "the body must be a JSON object")
+        if query:
+            body = {k: _spelled(v) for k, v in body.items()}
         try:
-            return cls.model_validate(body, strict=not query)
+            return cls.model_validate(body)
         except ValidationError as err:
             problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}"
                                  for e in err.errors())
@@ -61,6 +61,21 @@ class PredictRequest(BaseModel):
 
     def generation(self) -> GenerationConfig:
         return GenerationConfig.from_dict({k: getattr(self, k) for k in SETTINGS})
+
+
+def _spelled(value: Any) -> Any:
+    """``"3"`` -> 3, ``"0.8"`` -> 0.8, ``"true"`` -> True; anything else as it is (and then
+    refused by its field's type, naming the field)."""
+    if not isinstance(value, str):
+        return value
+    if value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    for kind in (int, float):
+        try:
+            return kind(value)
+        except ValueError:
+            continue
+    return value
 
 
 def form_request(form: Mapping[str, Any]) -> PredictRequest:
