@@ -12,14 +12,29 @@ from .tasks import registry
 from .tasks.adapter import Adapter
 
 EPILOG = """examples:
-  seqgen predict --list                                  what is registered and bundled
-  seqgen predict --model translation "Ein Hund läuft."   any task, by bundled name or .pt file
-  seqgen translate --input sentences.txt --beam 5        a task's own verb
-  seqgen caption photo.jpg --attention pictures/
-  seqgen generate --prompt "Oil prices " --temperature 0.8 -n 5
-  seqgen train translation --pairs fra.txt --src-field 1 --tgt-field 0
-  seqgen evaluate --ckpt runs/translation/model.pt --data-dir data/multi30k --split val
-  seqgen serve                                           the page at http://127.0.0.1:8000/"""
+  the bundled models (headlines, translation, captioning):
+    seqgen predict --list                                  registered tasks and bundled models
+    seqgen generate --prompt "Today " --temperature 0.8 -n 5
+    seqgen translate "Ein Mann fährt Fahrrad."             or --input FILE, or lines on stdin
+    seqgen caption photo.jpg --beam 3 --n-best 3 --attention pictures/
+  any model, bundled name or trained file (unset flags: the model's own settings):
+    seqgen predict --model translation "Ein Hund läuft." --beam 5 --n-best 2
+    seqgen predict --model runs/reverse/model.pt "red cat sun"
+  train, on the bundled data or your own (python recipes/TASK.py --help for each task's data flags):
+    seqgen train headlines                                 the bundled AG News sample, ~3 minutes
+    seqgen train headlines --text-file news.jsonl --field title
+    seqgen train translation --pairs fra.txt --src-field 1 --tgt-field 0
+    seqgen train captioning --images DIR --captions dataset_flickr8k.json
+    seqgen train NAME --dry-run                            a few steps (also tasks from plugins)
+  score, ship, serve:
+    seqgen evaluate --ckpt runs/translation/model.pt --data-dir data/multi30k --split val
+    seqgen export --ckpt runs/translation/model.pt --out small.pt --int8
+    seqgen serve                                           the page at http://127.0.0.1:8000/
+  from Python:
+    from seqgen import GenerationConfig, Pipeline
+    Pipeline.load("translation").predict(["Ein Hund läuft."], GenerationConfig(beam=5))
+
+README.md: a first tour; RESULTS.md: every measured figure, with its command and machine."""
 
 
 class OneLineParser(argparse.ArgumentParser):
