@@ -1,8 +1,13 @@
-"""The page of ``seqgen serve`` driven in a real headless Chromium: type a sentence, press
-Translate, wait for the translation, upload a photo, wait for its caption, hover a word, and
-save screenshots. Skips cleanly without Chromium, chromedriver or selenium.
+"""The page of ``seqgen serve`` driven in a real headless Chromium, on tiny untrained models: one
+panel per served model, titled from ``/api/models``; a prompt continued with streamed text; two
+lines translated with their attention heatmap drawn; a phone-sized photo (4000x3000, EXIF
+Orientation=6) downsized and turned upright in the browser before upload and captioned, beside a
+small photo, while a 0-byte .jpg and an .svg each show their own error. Skips cleanly without
+Chromium, chromedriver or selenium.
 
-    python tests/test_page_e2e.py --out assets/screenshots   # as a script, bundled models
+    SEQGEN_SCREENSHOTS=1 pytest tests/test_page_e2e.py   # also screenshots (tiny models' gibberish)
+    python tests/test_page_e2e.py                        # the bundled models: the committed
+                                                         # assets/screenshots/serve-*.png
 """
 from __future__ import annotations
 
@@ -10,87 +15,101 @@ import argparse
 import os
 import shutil
 import socket
-import subprocess
 import sys
+import threading
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+
+from conftest import tiny_captioner
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DRIVER = shutil.which("chromedriver")
 # set by .ci/run when it could not install the browser, so the skip says so in CI's summary
 MISSING = os.environ.get("SEQGEN_BROWSER_MISSING") or "Chromium or chromedriver not installed"
+ROOT = Path(__file__).resolve().parents[1]
+SCREENSHOTS = ROOT / "assets" / "screenshots"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def skip_unless_browser() -> None:
+    """Skips the test where the browser or its driver is missing."""
+    if not (CHROMIUM and DRIVER):
+        pytest.skip(MISSING)
+    pytest.importorskip("selenium")
+    pytest.importorskip("uvicorn")
 
 
-def start_server(port: int) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-m", "seqgen.cli", "serve", "--port", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"seqgen serve exited: {proc.stderr.read()[-2000:]}")
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2)
-            return proc
-        except OSError:
-            time.sleep(0.5)
-    proc.kill()
-    raise RuntimeError("seqgen serve did not answer within 120 s")
+# -- the server, in this process (so a test can watch what the model is given) -------------------
+class Server:
+    """``app`` served by uvicorn on a free local port, in a thread."""
+
+    def __init__(self, app) -> None:
+        import uvicorn
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}/"
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
+                                                    log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> "Server":
+        self.thread.start()
+        deadline = time.monotonic() + 60
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the server did not start")
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
 
 
-def drive_page(url: str, photo: Path, out: Path) -> dict[str, str]:
-    """What the page showed; screenshots go to ``out``."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-    from selenium.webdriver.common.action_chains import ActionChains
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
+def image_sizes_seen(app) -> list[tuple[int, int]]:
+    """(width, height) of every image the image model is given, appended as it is given them;
+    its captions are made at least two words long (an untrained model may stop at once)."""
+    from dataclasses import replace
 
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1280,1100"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
-    wait = WebDriverWait(driver, 60)
-    try:
-        driver.get(url)
-        sources = driver.find_element(By.ID, "sources")
-        sources.clear()
-        sources.send_keys("Ein Mann fährt Fahrrad.\nZwei Hunde spielen im Schnee.")
-        driver.find_element(By.ID, "translate").click()
-        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#translations li")) == 2
-                   and all(li.text.strip() for li in
-                           d.find_elements(By.CSS_SELECTOR, "#translations li")))
-        translations = [li.text for li in driver.find_elements(By.CSS_SELECTOR, "#translations li")]
-        driver.find_element(By.ID, "generate").click()
-        wait.until(lambda d: len(d.find_element(By.ID, "headline").text) > len("Oil prices ") + 5)
-        driver.find_element(By.ID, "files").send_keys(str(photo))
-        wait.until(lambda d: d.find_element(By.ID, "captions").text.strip())
-        words = driver.find_elements(By.CSS_SELECTOR, "#captions span")
-        if words:  # hovering a word lays its attention over the photo
-            ActionChains(driver).move_to_element(words[min(2, len(words) - 1)]).perform()
-        time.sleep(1.0)
-        out.mkdir(parents=True, exist_ok=True)
-        driver.save_screenshot(str(out / "serve-page.png"))
-        driver.find_element(By.ID, "captioning").screenshot(str(out / "serve-caption.png"))
-        return {"translations": " | ".join(translations),
-                "caption": driver.find_element(By.ID, "captions").text,
-                "headline": driver.find_element(By.ID, "headline").text}
-    finally:
-        driver.quit()
+    from PIL import Image
+
+    seen: list[tuple[int, int]] = []
+    for served in app.state.models.values():
+        if served.pipe.adapter.inputs == "image":
+            predict = served.pipe.predict
+
+            def spy(items, config, _predict=predict, **kwargs):
+                for path in items:
+                    with Image.open(path) as image:
+                        seen.append(image.size)
+                return _predict(items, replace(config, min_length=2), **kwargs)
+
+            served.pipe.predict = spy  # the queue calls pipe.predict at each batch
+    return seen
 
 
-def photo_for_test(folder: Path) -> Path:
+# -- the photos ----------------------------------------------------------------------------------
+def phone_photo(path: Path) -> Path:
+    """A 4000x3000 noisy JPEG (several MB) stored sideways: EXIF Orientation=6 says to turn it
+    90 degrees clockwise, so it is shown 3000 wide and 4000 tall."""
+    from PIL import Image, ImageDraw
+
+    size = (4000, 3000)
+    image = Image.merge("RGB", [Image.linear_gradient("L").resize(size),
+                                Image.effect_noise(size, 40), Image.new("L", size, 120)])
+    ImageDraw.Draw(image).ellipse((1200, 700, 2800, 2300), fill=(230, 60, 40))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    image.save(path, quality=90, exif=exif.tobytes())
+    return path
+
+
+def small_photo(path: Path) -> Path:
     """A real photo when ../shared/data is there, else a drawn one."""
-    shared = Path(__file__).resolve().parents[2] / "shared" / "data" / "flickr8k" / "images"
+    shared = ROOT.parent / "shared" / "data" / "flickr8k" / "images"
     photos = sorted(shared.glob("*.jpg"))[:1] if shared.is_dir() else []
     if photos:
         return photos[0]
@@ -98,43 +117,187 @@ def photo_for_test(folder: Path) -> Path:
 
     image = Image.new("RGB", (320, 240), (90, 140, 200))
     ImageDraw.Draw(image).ellipse((100, 60, 220, 180), fill=(200, 60, 40))
-    folder.mkdir(parents=True, exist_ok=True)
-    image.save(folder / "drawn.jpg")
-    return folder / "drawn.jpg"
+    image.save(path)
+    return path
 
 
-@pytest.mark.skipif(not (CHROMIUM and DRIVER), reason=MISSING)
-def test_the_page_translates_captions_and_generates_in_a_real_browser(tmp_path):
-    pytest.importorskip("selenium")
-    pytest.importorskip("fastapi")
-    port = free_port()
-    server = start_server(port)
+def bad_files(folder: Path) -> list[Path]:
+    (folder / "empty.jpg").write_bytes(b"")
+    (folder / "drawing.svg").write_text('<svg xmlns="http://www.w3.org/2000/svg" width="9" '
+                                        'height="9"><rect width="9" height="9"/></svg>')
+    return [folder / "empty.jpg", folder / "drawing.svg"]
+
+
+# -- the browser ---------------------------------------------------------------------------------
+def drive_page(url: str, photos: list[Path], out: Path | None) -> dict:
+    """What the page showed, panel by panel; screenshots go to ``out`` when given."""
+    import json
+    import urllib.request
+
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    models = json.load(urllib.request.urlopen(url + "api/models", timeout=30))["models"]
+    task_of = {m["inputs"]: m["task"] for m in models}
+    driver = open_browser()
+    wait = WebDriverWait(driver, 60)
+    shown = {"models": models}
     try:
-        shown = drive_page(f"http://127.0.0.1:{port}/", photo_for_test(tmp_path), tmp_path)
+        driver.get(url)
+        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, ".panel")) == len(models))
+        shown["titles"] = [h.text for h in driver.find_elements(By.CSS_SELECTOR, ".panel h2")]
+        panels = {kind: driver.find_element(By.CSS_SELECTOR, f'.panel[data-task="{task}"]')
+                  for kind, task in task_of.items()}
+        shown |= prompt_panel(panels["prompt"], wait)
+        shown |= text_panel(panels["text"], wait)
+        shown |= image_panel(panels["image"], wait, photos)
+        if out is not None:
+            time.sleep(0.5)
+            out.mkdir(parents=True, exist_ok=True)
+            driver.save_screenshot(str(out / "serve-page.png"))
+            panels["image"].screenshot(str(out / "serve-caption.png"))
+        shown["console"] = [e["message"] for e in driver.get_log("browser")
+                            if e["level"] == "SEVERE"]
+        return shown
     finally:
-        server.terminate()
-        server.wait(timeout=30)
-    assert shown["translations"].count("|") == 1 and "man" in shown["translations"].lower()
-    assert len(shown["caption"].split()) >= 3 and shown["headline"].startswith("Oil prices")
-    assert (tmp_path / "serve-page.png").stat().st_size > 10_000
+        driver.quit()
+
+
+def open_browser():
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1280,1000"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # to catch script errors
+    return webdriver.Chrome(service=Service(DRIVER), options=options)
+
+
+def prompt_panel(panel, wait) -> dict:
+    """Types a prompt, presses the button, waits for streamed text."""
+    from selenium.webdriver.common.by import By
+
+    box = panel.find_element(By.CSS_SELECTOR, "input[type=text]")
+    box.clear()
+    box.send_keys("Oil prices ")
+    panel.find_element(By.TAG_NAME, "button").click()
+    result = panel.find_element(By.CSS_SELECTOR, ".result")
+    wait.until(lambda d: len(result.text) > len("Oil prices ") + 5)
+    return {"prompt": result.text}
+
+
+def text_panel(panel, wait) -> dict:
+    """Two lines in, their two results and how many pixels of the heatmap are drawn."""
+    from selenium.webdriver.common.by import By
+
+    box = panel.find_element(By.TAG_NAME, "textarea")
+    box.clear()
+    box.send_keys("Ein Mann fährt Fahrrad.\nZwei Hunde spielen im Schnee.")
+    panel.find_element(By.TAG_NAME, "button").click()
+    wait.until(lambda d: len(panel.find_elements(By.CSS_SELECTOR, ".results li")) == 2)
+    return {"texts": [li.text for li in panel.find_elements(By.CSS_SELECTOR, ".results li")],
+            "inked": panel.parent.execute_script(INKED, panel.find_element(By.TAG_NAME,
+                                                                           "canvas"))}
+
+
+def image_panel(panel, wait, photos: list[Path]) -> dict:
+    """Uploads ``photos``, waits for every card, clicks a word to lay its attention over the
+    photo; each card as :func:`card_shown` says, and how many overlay pixels are drawn."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    panel.find_element(By.CSS_SELECTOR, "input[type=file]").send_keys(
+        "\n".join(str(p) for p in photos))
+    wait.until(lambda d: len(panel.find_elements(By.CLASS_NAME, "card")) == len(photos)
+               and not panel.find_elements(By.CSS_SELECTOR, ".card .status"))
+    shown = {"cards": [card_shown(c, By) for c in panel.find_elements(By.CLASS_NAME, "card")],
+             "overlay": 0}
+    words = panel.find_elements(By.CSS_SELECTOR, ".words span")
+    if words:
+        ActionChains(panel.parent).click(words[min(2, len(words) - 1)]).perform()
+        shown["overlay"] = panel.parent.execute_script(INKED, panel.find_element(
+            By.CSS_SELECTOR, ".card .photo canvas"))
+    return shown
+
+
+def card_shown(card, By) -> dict:
+    """A photo's card: its file name, caption words, error, and whether it shows the photo."""
+    return {"name": card.find_element(By.CLASS_NAME, "filename").text,
+            "caption": " ".join(w.text for w in card.find_elements(By.CSS_SELECTOR, ".words span")),
+            "error": " ".join(e.text for e in card.find_elements(By.CLASS_NAME, "error")),
+            "thumbnail": bool(card.find_elements(By.TAG_NAME, "img"))}
+
+
+INKED = """const c = arguments[0];
+if (c.hidden || !c.width) return 0;
+const data = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+let inked = 0;
+for (let i = 3; i < data.length; i += 4) if (data[i] > 0) inked++;
+return inked;"""
+
+
+# ------------------------------------------------------------------------------------------------
+def test_the_page_draws_a_panel_per_model_and_runs_each_in_a_real_browser(
+        tiny_checkpoints, tmp_path):
+    skip_unless_browser()
+    from seqgen.serve import create_app
+
+    app = create_app({"headlines": tiny_checkpoints["headlines"],
+                      "translation": tiny_checkpoints["translation"], "captioning": tiny_captioner(tmp_path, seed=3)},
+                     max_upload_mb=3)  # the phone photo itself would be refused
+    phone = phone_photo(tmp_path / "phone.jpg")
+    assert phone.stat().st_size > 3 * 1024 * 1024
+    photos = [phone, small_photo(tmp_path / "small.png"), *bad_files(tmp_path)]
+    seen = image_sizes_seen(app)
+    out = SCREENSHOTS if os.environ.get("SEQGEN_SCREENSHOTS") == "1" else None
+    with Server(app) as server:
+        shown = drive_page(server.url, photos, out)
+
+    models = shown["models"]
+    assert len(shown["titles"]) == len(models) == 3
+    for model, title in zip(models, shown["titles"]):
+        assert title.startswith(model["panel"]["title"])
+    assert "(de \u2192 en)" in " ".join(shown["titles"])
+    assert not shown["console"], shown["console"]  # no script errors, no failed requests
+    assert shown["prompt"].startswith("Oil prices ")
+    assert len(shown["texts"]) == 2 and all(shown["texts"]), shown["texts"]
+    assert shown["inked"] > 500  # the heatmap canvas was drawn on
+
+    cards = {c["name"]: c for c in shown["cards"]}
+    assert list(cards) == [p.name for p in photos]
+    for good in photos[:2]:
+        assert len(cards[good.name]["caption"].split()) >= 2 and not cards[good.name]["error"]
+        assert cards[good.name]["thumbnail"]
+    for bad in photos[2:]:
+        assert cards[bad.name]["error"].startswith(f"{bad.name}: not an image file")
+        assert not cards[bad.name]["caption"]
+    assert shown["overlay"] > 0  # a clicked word's attention is laid over its photo
+    phone_seen = seen[0]  # uploaded in order: the phone photo first, upright and downsized
+    assert max(phone_seen) <= 1024 and phone_seen[0] < phone_seen[1], seen
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", default="assets/screenshots", help="folder for the screenshots")
+    """Screenshots of the page with the bundled models."""
+    parser = argparse.ArgumentParser(description="screenshots of the page, bundled models")
+    parser.add_argument("--out", default=str(SCREENSHOTS), help="folder for the screenshots")
     args = parser.parse_args()
     if not (CHROMIUM and DRIVER):
         print("error: needs Debian's chromium and chromium-driver", file=sys.stderr)
         return 2
-    port = free_port()
-    server = start_server(port)
-    try:
-        shown = drive_page(f"http://127.0.0.1:{port}/", photo_for_test(Path(args.out)),
-                           Path(args.out))
-    finally:
-        server.terminate()
-    for key, value in shown.items():
-        print(f"{key}: {value}")
+    from seqgen.pipeline import bundled_model
+    from seqgen.serve import create_app
+    from seqgen.tasks import registry
+
+    app = create_app({t.name: bundled_model(t.name) for t in registry.tasks()
+                      if t.adapter.bundled and bundled_model(t.name).is_file()})
+    folder = Path(args.out)
+    photos = sorted((ROOT.parent / "shared" / "data" / "flickr8k" / "images").glob("*.jpg"))[:2]
+    with Server(app) as server:
+        shown = drive_page(server.url, photos or [small_photo(folder / "drawn.png")], folder)
+    for key in ("titles", "prompt", "texts", "cards", "overlay", "console"):
+        print(f"{key}: {shown[key]}")
     return 0
 
 
