@@ -42,6 +42,9 @@ class DecoderConfig:
     embed_dropout: float = 0.0  # drops whole symbols from the embedding table (training)
     attend_first: bool = False  # Show, Attend and Tell: attend with the previous state, before the
     # RNN step, and feed the context (scaled by a learned gate) into it; also loops over time
+    copy: bool = False  # pointer-generator (See et al. 2017): a learned gate mixes the output
+    # distribution with the attention over the source tokens, so rare names can be copied; needs
+    # attention and source ids in the output vocabulary (one joint vocabulary)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -56,8 +59,10 @@ class DecoderState:
         mask: (B, S) bool, True at real memory positions, or None.
         attention: (B, T, S) attention weights of the last call, or None (for plotting).
         feed: (B, H) the last attentional vector, with input feeding; else None.
-        group: each memory row serves this many consecutive batch rows, so memory, keys and mask
-            have B / group rows. Beams and samples of one input share its memory instead of
+        source: (B, S) source token ids (in the output vocabulary) a copying decoder copies
+            from, or None.
+        group: each memory row serves this many consecutive batch rows, so memory, keys, mask
+            and source have B / group rows. Beams and samples of one input share its memory instead of
             copying it at every reordering (the copies took a quarter of beam-search time).
     """
 
@@ -68,13 +73,14 @@ class DecoderState:
     attention: Tensor | None = None
     feed: Tensor | None = None
     group: int = 1
+    source: Tensor | None = None
 
     def index_select(self, index: Tensor) -> "DecoderState":
         """Reorders (or repeats) batch entries, as beam search and n-sample generation need."""
         hidden = (tuple(h.index_select(1, index) for h in self.hidden)
                   if isinstance(self.hidden, tuple) else self.hidden.index_select(1, index))
         pick = lambda t: None if t is None else t.index_select(0, index)  # noqa: E731
-        memory, keys, mask, group = self.memory, self.keys, self.mask, 1
+        memory, keys, mask, source, group = self.memory, self.keys, self.mask, self.source, 1
         if memory is not None:
             owner = torch.div(index, self.group, rounding_mode="floor")  # memory row of each row
             rows, group = _runs(owner)
@@ -84,8 +90,9 @@ class DecoderState:
                     rows, torch.arange(memory.size(0), device=rows.device)):
                 memory, keys, mask = pick_rows(memory, rows), pick_rows(keys, rows), pick_rows(
                     mask, rows)
+                source = pick_rows(source, rows)
         return DecoderState(hidden, memory, keys, mask, pick(self.attention), pick(self.feed),
-                            group)
+                            group, source)
 
     @property
     def batch_size(self) -> int:
@@ -130,6 +137,8 @@ class RecurrentDecoder(nn.Module):
         if c.weight_drop and (c.input_feeding or c.attend_first):
             raise ValueError("weight_drop works on the fused RNN pass; it cannot be combined with "
                              "input_feeding or attend_first")
+        if c.copy and c.attention == "none":
+            raise ValueError("copying attends over the source; set decoder.attention too")
         if c.one_hot and c.tie_weights:
             raise ValueError("one-hot input has no embedding to tie; unset decoder.tie_weights")
         self.config = c
@@ -150,6 +159,7 @@ class RecurrentDecoder(nn.Module):
             self.attention = build_attention(c.attention, c.hidden_dim, memory_dim)
             self.combine = nn.Linear(c.hidden_dim + memory_dim, c.hidden_dim)
         self.gate = nn.Linear(c.hidden_dim, memory_dim) if c.attend_first else None  # beta
+        self.copy_gate = nn.Linear(c.hidden_dim + memory_dim, 1) if c.copy else None  # p_gen
         self.bridge = None
         if c.bridge and context_dim > 0:
             n_states = 2 if c.cell == "lstm" else 1
@@ -167,11 +177,16 @@ class RecurrentDecoder(nn.Module):
 
     # ------------------------------------------------------------------------------------------
     def init_state(self, *, batch_size: int, context: Tensor | None = None,
-                   memory: Tensor | None = None, mask: Tensor | None = None) -> DecoderState:
-        """Builds the first state from the encoder's summary ``context`` (B, C) and ``memory``.
+                   memory: Tensor | None = None, mask: Tensor | None = None,
+                   source: Tensor | None = None) -> DecoderState:
+        """Builds the first state from the encoder's summary ``context`` (B, C) and ``memory``;
+        a copying decoder also keeps the ``source`` ids (B, S) it copies from.
 
         Without a context (or bridge) the hidden state starts at zeros.
         """
+        if self.copy_gate is not None and source is None:
+            raise ValueError("this decoder copies from its source: init_state needs the source "
+                             "ids")
         c = self.config
         device = self.embed.weight.device
         shape = (c.num_layers, batch_size, c.hidden_dim)
@@ -189,7 +204,8 @@ class RecurrentDecoder(nn.Module):
                 raise ValueError("this decoder attends: init_state needs the encoder memory")
             keys = self.attention.project_keys(memory)  # (B, S, K)
         feed = torch.zeros(batch_size, c.hidden_dim, device=device) if c.input_feeding else None
-        return DecoderState(hidden, memory, keys, mask, feed=feed)
+        return DecoderState(hidden, memory, keys, mask, feed=feed,
+                            source=source if self.copy_gate is not None else None)
 
     def forward(self, tokens: Tensor, state: DecoderState, *, lengths: Tensor | None = None
                 ) -> tuple[Tensor, DecoderState]:
@@ -281,19 +297,26 @@ class RecurrentDecoder(nn.Module):
                 output: Callable[[Tensor], Tensor] | None = None) -> tuple[Tensor, DecoderState]:
         """RNN outputs (B, T, H) -> attention (unless ``attended`` already holds its context and
         weights), combination and logits (B, T, V)."""
-        weights = None
+        weights = context = None
         if self.attention is not None:
             context, weights = attended or self.attention(out, state.memory, state.keys,
                                                           state.mask, group=state.group)
             out = torch.tanh(self.combine(torch.cat([out, context], dim=-1)))  # (B, T, H)
         feed = out[:, -1] if self.config.input_feeding else None
+        gate = (torch.sigmoid(self.copy_gate(torch.cat([out, context], dim=-1)))  # (B, T, 1)
+                if self.copy_gate is not None else None)
         if self.training:
             out = self.dropout(out)
         if self.pre_output is not None:
             out = self.pre_output(out)  # (B, T, E)
         next_state = DecoderState(hidden, state.memory, state.keys, state.mask, weights, feed,
-                                  state.group)
-        return (output or self.output)(out), next_state  # (B, T, V)
+                                  state.group, state.source)
+        if gate is None:
+            return (output or self.output)(out), next_state  # (B, T, V)
+        if output is not None:
+            raise ValueError("a copying decoder scores the whole vocabulary; turn the shortlist "
+                             "off")
+        return copy_mix(self.output(out), gate, weights, state.source, state.group), next_state
 
     def _forward_stepped(self, tokens: Tensor, state: DecoderState, lengths: Tensor | None
                          ) -> tuple[Tensor, DecoderState]:
@@ -310,7 +333,28 @@ class RecurrentDecoder(nn.Module):
         weights = torch.cat(attention, dim=1)  # (B, T, S)
         return torch.stack(logits, dim=1), DecoderState(state.hidden, state.memory, state.keys,
                                                         state.mask, weights, state.feed,
-                                                        state.group)
+                                                        state.group, state.source)
+
+
+def copy_mix(logits: Tensor, gate: Tensor, attention: Tensor, source: Tensor, group: int
+             ) -> Tensor:
+    """The pointer-generator's output as log-probabilities: ``gate`` of the vocabulary
+    distribution plus ``1 - gate`` of the attention, added onto each source position's token.
+
+    Args:
+        logits: (B, T, V); gate: (B, T, 1) in (0, 1); attention: (B, T, S) weights;
+        source: (B / group, S) ids (padding positions have zero attention).
+
+    Returns:
+        (B, T, V) log-probabilities; they sum to one, so the cross-entropy and the searchers'
+        log-softmax take them as they are.
+    """
+    if group > 1:
+        source = source.repeat_interleave(group, dim=0)  # (B, S)
+    probs = gate.float() * logits.float().softmax(-1)  # (B, T, V)
+    index = source[:, None, :].expand(-1, attention.size(1), -1)  # (B, T, S)
+    probs = probs.scatter_add(-1, index, (1.0 - gate.float()) * attention.float())
+    return probs.clamp(min=1e-12).log()
 
 
 def _top(hidden: Hidden) -> Tensor:

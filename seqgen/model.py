@@ -34,6 +34,9 @@ class EncoderDecoder(nn.Module):
         self.config = config
         self.encoder = build_encoder(config.encoder, vocab_size=src_vocab_size)
         enc_dim = getattr(self.encoder, "output_dim", 0)
+        if config.decoder.copy and src_vocab_size != tgt_vocab_size:
+            raise ValueError("decoder.copy copies source tokens into the output: it needs one "
+                             "joint vocabulary for both sides")
         self.decoder = RecurrentDecoder(config.decoder, vocab_size=tgt_vocab_size,
                                         memory_dim=enc_dim, context_dim=enc_dim)
         if config.share_embeddings:
@@ -113,8 +116,9 @@ class EncoderDecoder(nn.Module):
         if self.encoder is None:
             return self.decoder.init_state(batch_size=batch.size)
         enc = self.encoder(batch)
+        source = batch.src if self.config.decoder.copy else None  # what a pointer copies from
         return self.decoder.init_state(batch_size=batch.size, context=enc.context,
-                                       memory=enc.memory, mask=enc.mask)
+                                       memory=enc.memory, mask=enc.mask, source=source)
 
     @property
     def device(self) -> torch.device:
@@ -144,4 +148,4 @@ def _keep_where(use_new: Tensor, new: DecoderState, old: DecoderState) -> Decode
         hidden = tuple(pick(n, o) for n, o in zip(new.hidden, old.hidden))
     else:
         hidden = pick(new.hidden, old.hidden)
-    return DecoderState(hidden, old.memory, old.keys, old.mask, feed=old.feed)
+    return DecoderState(hidden, old.memory, old.keys, old.mask, feed=old.feed, source=old.source)
