@@ -19,7 +19,8 @@ from typing import Any, Callable
 
 from tqdm.auto import tqdm
 
-from .fileio import atomic_save
+from .checkpoint import run_checkpoints, save_checkpoint
+from .fileio import write_failure
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +38,13 @@ class ProgressLog:
         self._count = 0
 
     def write(self, record: dict) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(record) + "\n")
+        """Appends one record; a full disk is a one-line :class:`seqgen.fileio.WriteFailed`."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a", encoding="utf-8") as handle:
+                handle.write(json.dumps(record) + "\n")
+        except OSError as err:
+            raise write_failure(err, self.path) from None
 
     def forget_after(self, step: int) -> None:
         """Drops records of steps after ``step``: a resumed run redoes them, and a fresh run
@@ -54,8 +59,12 @@ class ProgressLog:
             except (ValueError, AttributeError):
                 continue  # a line cut short by a crash
         tmp = self.path.with_name(f".{self.path.name}.tmp")
-        tmp.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
-        os.replace(tmp, self.path)
+        try:
+            tmp.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+            os.replace(tmp, self.path)
+        except OSError as err:
+            tmp.unlink(missing_ok=True)
+            raise write_failure(err, self.path) from None
 
     def on_epoch_start(self, trainer: Any, n_batches: int) -> None:
         if trainer.is_main and not self.quiet:
@@ -195,29 +204,38 @@ class MonitorMetric:
 
 class Checkpoint:
     """Saves ``last.pt`` after every evaluation (and every ``every_minutes``), ``best.pt`` when the
-    monitored metric improves, and optionally the last ``keep`` numbered ones for averaging."""
+    monitored metric improves, and optionally the last ``keep`` numbered ones for averaging.
+
+    Every file carries ``run_id``; pruning deletes only this run's numbered files (see
+    :func:`seqgen.checkpoint.run_checkpoints`). A write the file system refuses raises a one-line
+    :class:`seqgen.checkpoint.CheckpointWriteError`, and the file it would have replaced is intact.
+    """
 
     def __init__(self, run_dir: str | Path, payload: Callable[[Any, dict | None], dict], *,
                  monitor: MonitorMetric | None = None, keep: int = 0,
-                 every_minutes: float = 10.0) -> None:
+                 every_minutes: float = 10.0, run_id: str | None = None) -> None:
         self.run_dir = Path(run_dir)
         self.payload = payload  # (model, trainer_state) -> checkpoint dict
         self.monitor, self.keep, self.every = monitor, keep, every_minutes * 60
+        self.run_id = run_id  # None: files without one (a run from before run ids resumed)
         self._last_save = time.monotonic()
 
     def save(self, trainer: Any, *, evaluated: bool = True) -> None:
         if not trainer.is_main:
             return
         ckpt = self.payload(trainer.model, trainer.state_dict())
-        atomic_save(ckpt, self.run_dir / "last.pt")
+        if self.run_id is not None:
+            ckpt["run_id"] = self.run_id
+        save_checkpoint(ckpt, self.run_dir / "last.pt")
         self._last_save = time.monotonic()
         if not evaluated:
             return
         if self.monitor is not None and self.monitor.improved:
-            atomic_save({**ckpt, "trainer": None}, self.run_dir / "best.pt")
+            save_checkpoint({**ckpt, "trainer": None}, self.run_dir / "best.pt")
         if self.keep:
-            atomic_save({**ckpt, "trainer": None}, self.run_dir / f"step-{trainer.state.step:08d}.pt")
-            for old in sorted(self.run_dir.glob("step-*.pt"))[: -self.keep]:
+            save_checkpoint({**ckpt, "trainer": None},
+                            self.run_dir / f"step-{trainer.state.step:08d}.pt")
+            for old in run_checkpoints(self.run_dir, self.run_id)[: -self.keep]:
                 old.unlink()
 
     def on_step_end(self, trainer: Any, **_: Any) -> None:

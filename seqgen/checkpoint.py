@@ -2,17 +2,21 @@
 
 Files are plain dicts of tensors, numbers and strings, loaded with ``weights_only=True`` so loading
 never runs pickled code. Writes go to a temporary file first and are renamed into place, so a
-crash mid-write never leaves a truncated checkpoint behind.
+crash mid-write (or a full disk) never leaves a truncated checkpoint behind. Each training run
+writes its run id into its checkpoints, so :func:`run_checkpoints` sees only the current run's
+numbered files, never those an earlier run left in the folder.
 """
 from __future__ import annotations
 
+import secrets
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
 from .config import from_dict, to_dict
-from .fileio import atomic_save  # noqa: F401  (re-exported: checkpoints are written with it)
+from .fileio import WriteFailed, atomic_save, write_failure
 from .int8 import FORMAT as INT8, SCALE, dequantize_rows, quantize_linear_layers, quantize_rows
 from .model import EncoderDecoder, ModelConfig
 from .shortlist import Shortlist
@@ -25,8 +29,81 @@ REQUIRED = {"task": str, "model_config": dict, "tgt_vocab": list, "tgt_tokenizer
             "model": dict}  # what every checkpoint must hold to rebuild its model
 
 
+STEP_FILES = "step-*.pt"  # the numbered evaluation checkpoints kept for averaging
+
+
 class CheckpointError(ValueError):
     """A checkpoint file is missing, damaged or not a seqgen checkpoint."""
+
+
+class CheckpointWriteError(WriteFailed):
+    """The file system refused a checkpoint (disk full, no permission); the file it would have
+    replaced is intact."""
+
+
+def save_checkpoint(ckpt: dict, path: str | Path) -> None:
+    """Writes ``ckpt`` atomically (see :func:`atomic_save`).
+
+    Raises:
+        CheckpointWriteError: one line naming the file, when the file system refuses the write;
+            the previous file of that name is untouched and no temporary file is left.
+    """
+    path = Path(path)
+    try:
+        atomic_save(ckpt, path)
+    except Exception as err:
+        failed = write_failure(err, path)
+        if failed is None:
+            raise
+        kept = (f"the previous {path.name} is intact" if path.is_file()
+                else "earlier checkpoints are intact")
+        error = CheckpointWriteError(f"{failed}; {kept}")
+        error.errno = failed.errno
+        raise error from None
+
+
+def new_run_id() -> str:
+    """A fresh run id, e.g. ``20261130-181500-3fa2c1``: when the run started, and 24 random bits."""
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+
+
+def checkpoint_run_id(path: str | Path) -> str | None:
+    """The run id a checkpoint was written by (None: written before run ids existed). Tensors
+    are memory-mapped, not read, so this is cheap even for large files.
+
+    Raises:
+        CheckpointError: the file cannot be read.
+    """
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception as err:  # a damaged or foreign file
+        raise CheckpointError(f"cannot read checkpoint {path}: {type(err).__name__}") from None
+    return ckpt.get("run_id") if isinstance(ckpt, dict) else None
+
+
+def run_checkpoints(run_dir: str | Path, run_id: str | None = None) -> list[Path]:
+    """The numbered checkpoints (``step-*.pt``) of one run in ``run_dir``, oldest first.
+
+    Args:
+        run_dir: the run folder.
+        run_id: the run whose files to list; default: the run that wrote ``last.pt`` (none
+            without a readable ``last.pt``). Files an earlier run left behind, and unreadable
+            ones, are never listed, so neither averaging nor pruning ever touches them.
+    """
+    run_dir = Path(run_dir)
+    if run_id is None:
+        try:
+            run_id = checkpoint_run_id(run_dir / "last.pt")
+        except CheckpointError:
+            return []
+    mine = []
+    for path in sorted(run_dir.glob(STEP_FILES)):
+        try:
+            if checkpoint_run_id(path) == run_id:
+                mine.append(path)
+        except CheckpointError:
+            continue
+    return mine
 
 
 def make_checkpoint(model: EncoderDecoder, *, task: str, tgt_vocab: Vocab, tgt_tokenizer: Tokenizer,
@@ -169,7 +246,7 @@ def export_checkpoint(src: str | Path, dst: str | Path, *, half: bool = True,
         weights = {k: v.half() if v.is_floating_point() and not k.endswith(SCALE) else v
                    for k, v in weights.items()}
     ckpt["model"], ckpt["quantized"] = weights, INT8 if int8 else None
-    atomic_save(ckpt, dst)
+    save_checkpoint(ckpt, dst)
 
 
 def average_weights(paths: list[str | Path]) -> dict:

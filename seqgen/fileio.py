@@ -108,3 +108,36 @@ def remove_orphans(folder: str | Path, pattern: str = ".*.tmp") -> int:
     for orphan in orphans:
         orphan.unlink(missing_ok=True)
     return len(orphans)
+
+
+# ------------------------------------------------------------------------------------------------
+class WriteFailed(OSError):
+    """A file the system refused to write (disk full, over quota, read-only, no permission), as
+    one line that names the file."""
+
+
+def os_error_behind(err: BaseException) -> OSError | None:
+    """The ``OSError`` behind ``err``: itself, or one it was raised from or during (torch's
+    writer turns ``[Errno 28]`` into a ``RuntimeError`` about its zip container)."""
+    seen: set[int] = set()
+    current: BaseException | None = err
+    while current is not None and id(current) not in seen:
+        if isinstance(current, OSError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def write_failure(err: BaseException, path: str | Path) -> WriteFailed | None:
+    """A one-line :class:`WriteFailed` naming ``path`` when ``err`` comes from the file system
+    (see :func:`os_error_behind`); None for any other error (a bug keeps its traceback)."""
+    cause = os_error_behind(err)
+    if cause is None:
+        return None
+    if isinstance(cause, WriteFailed):
+        return cause
+    reason = os.strerror(cause.errno) if cause.errno else (str(cause) or type(cause).__name__)
+    failed = WriteFailed(f"cannot write {path}: {reason.lower()}")
+    failed.errno = cause.errno
+    return failed

@@ -1,34 +1,42 @@
 """The one runner every recipe goes through (:func:`run`): a recipe is a config and a task spec
 (:class:`seqgen.tasks.spec.Task`); the runner parses and checks flags and dotted overrides,
-checks the run folder before touching it (same model when resuming), resumes from ``last.pt``,
-trains with the standard callbacks, turns Ctrl-C into a saved checkpoint and exit code 130, exports
-the chosen checkpoint and runs the final evaluation.
+locks the run folder (a second training there is refused), checks it before touching it (same
+model when resuming), resumes from ``last.pt`` or sets an earlier run's files aside, checks that
+there is validation data, trains with the standard callbacks, turns Ctrl-C into a saved checkpoint
+and exit code 130 and a full disk into one line and exit code 2, exports the chosen checkpoint and
+runs the final evaluation.
 """
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import logging
+import os
 import random
 import sys
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import torch
 
 from .argtypes import non_negative_float
 from .callbacks import (Checkpoint, EstimateTime, EvaluateMetrics, MonitorMetric, ProgressLog,
                         SampleText)
-from .checkpoint import CheckpointError, LoadedModel, export_checkpoint, load_checkpoint
+from .checkpoint import (CheckpointError, LoadedModel, export_checkpoint, load_checkpoint,
+                         new_run_id)
 from .config import apply_overrides, check_config, save_config, to_dict
 from .data.batch import DataModule
-from .fileio import remove_orphans
+from .fileio import WriteFailed, os_error_behind, remove_orphans
+from .runfolder import RunFolderBusy, RunLock, set_aside
 from .tasks.spec import Task
-from .train import Objective, TrainConfig, Trainer, TrainingInterrupted
+from .train import Objective, ReplicasDiverged, TrainConfig, Trainer, TrainingInterrupted
 
 INTERRUPTED = 130  # exit code after Ctrl-C, as shells report it
 ORPHANS = ".*.pt.*.tmp"  # what atomic_save leaves behind when the process is killed mid-write
+NO_SPACE = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS}
 
 
 def recipe_parser(doc: str) -> argparse.ArgumentParser:
@@ -146,21 +154,38 @@ def run(task: Task | str, make_config: Callable[[], Any] | None = None, doc: str
     make_config = make_config or task.config
     args, config = configure(task, make_config, doc or task.__doc__ or "", argv)
     setup_logging()
-    previous = previous_run(config.run_dir, resume=not args.no_resume and not args.dry_run)
     try:
         monitor, mode = kept_by(task, args.keep_best_by)
+    except ValueError as err:
+        fail(str(err))
+    with locked(config.run_dir), write_errors():
+        return run_locked(task, args, config, monitor=monitor, mode=mode)
+
+
+def run_locked(task: Task, args: argparse.Namespace, config: Any, *, monitor: str,
+               mode: str) -> int:
+    """The part of :func:`run` that reads and writes the run folder, which it holds locked."""
+    previous = previous_run(config.run_dir, resume=not args.no_resume and not args.dry_run)
+    try:
         built = task.build(config, previous)
     except (FileNotFoundError, ValueError) as err:
         fail(str(err))
     print(built.summary, file=sys.stderr)
     train_data = built.data if built.train_data is None else built.train_data
+    check_validation(train_data)
+    if previous is None and is_rank0():
+        moved = set_aside(config.run_dir)
+        if moved is not None:
+            print(f"{'--no-resume: ' if args.no_resume else ''}moved the earlier run's files "
+                  f"to {moved}/", file=sys.stderr)
     trainer = train(
         model=built.model, data=train_data, config=config.train, run_dir=config.run_dir,
         payload=lambda model, state: built.payload(task.name, model, state),
         resume_from=previous, metric_fn=lambda model: task.metrics(built, model, config),
         sample_fn=lambda model: task.samples(built, model, config),
         sample_every=getattr(config, "sample_every", 1), monitor=monitor, mode=mode,
-        keep=task.keep(config), full_config=config, quiet=args.quiet, objective=built.objective)
+        keep=task.keep(config), full_config=config, quiet=args.quiet, objective=built.objective,
+        run_id=previous.get("run_id") if previous is not None else new_run_id())
     if not trainer.is_main:  # under torchrun, rank 0 alone writes and reports
         return 0
     run_dir = Path(config.run_dir)
@@ -172,6 +197,63 @@ def run(task: Task | str, make_config: Callable[[], Any] | None = None, doc: str
     print(f"model saved to {run_dir / 'model.pt'}; try: {task.hint(built, run_dir / 'model.pt')}",
           file=sys.stderr)
     return 0
+
+
+# ------------------------------------------------------------------------------------------------
+def is_rank0() -> bool:
+    """Whether this process is rank 0 of a torchrun job (or runs alone)."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+@contextmanager
+def locked(run_dir: str | Path) -> Iterator[None]:
+    """Holds the run folder's lock (rank 0 only, under torchrun); a folder another training
+    holds exits 2 with one line naming that process."""
+    if not is_rank0():
+        yield
+        return
+    lock = RunLock(run_dir)
+    try:
+        lock.acquire()
+    except RunFolderBusy as err:
+        fail(str(err))
+    except OSError as err:
+        fail(f"cannot use {run_dir} as the run folder: {os.strerror(err.errno or 0).lower()}")
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+@contextmanager
+def write_errors() -> Iterator[None]:
+    """Turns a write the file system refuses (disk full, no permission) into one line and exit
+    2; the checkpoint it would have replaced is intact, so a rerun resumes from it."""
+    try:
+        yield
+    except WriteFailed as err:
+        fail(f"{err}{_space_hint(err.errno)}")
+    except (OSError, RuntimeError) as err:  # a write outside the checkpoint code
+        cause = os_error_behind(err)
+        if cause is None or cause.errno not in NO_SPACE:
+            raise
+        where = f" {cause.filename}" if cause.filename else " in the run folder"
+        fail(f"cannot write{where}: {os.strerror(cause.errno).lower()}"
+             f"{_space_hint(cause.errno)}")
+
+
+def _space_hint(code: int | None) -> str:
+    if code in (errno.ENOSPC, errno.EDQUOT):
+        return "; free some space and rerun the same command to resume"
+    return ""
+
+
+def check_validation(data: DataModule) -> None:
+    """Exits 2 (one line) when the data has no validation batch: the run could neither be
+    evaluated nor keep a best checkpoint, and would fail only at the very end."""
+    if next(iter(data.val_batches()), None) is None:
+        fail("the data has no validation examples, so training could not be evaluated; give "
+             "more examples or a validation file")
 
 
 def previous_run(run_dir: str | Path, *, resume: bool) -> dict | None:
@@ -218,8 +300,10 @@ def train(*, model: torch.nn.Module, data: DataModule, config: TrainConfig, run_
           sample_fn: Callable[[Any], list[str]] | None = None, sample_every: int = 1,
           monitor: str = "val_loss",
           mode: str = "min", keep: int = 0, full_config: Any = None,
-          quiet: bool = False, objective: Objective | None = None) -> Trainer:
-    """Trains with progress log, optional task metrics and samples, best/last checkpoints.
+          quiet: bool = False, objective: Objective | None = None,
+          run_id: str | None = None) -> Trainer:
+    """Trains with progress log, optional task metrics and samples, best/last checkpoints
+    (which carry ``run_id``, so pruning and averaging see only this run's).
 
     Exits 2 (one line) if ``resume_from`` holds a different model, before the run folder is
     touched, and 130 after Ctrl-C or SIGTERM, once the step in progress is done and ``last.pt``
@@ -237,7 +321,7 @@ def train(*, model: torch.nn.Module, data: DataModule, config: TrainConfig, run_
     callbacks.append(watcher)
     if sample_fn is not None and not quiet:
         callbacks.append(SampleText(sample_fn, every=sample_every))
-    callbacks.append(Checkpoint(run_dir, payload, monitor=watcher, keep=keep))
+    callbacks.append(Checkpoint(run_dir, payload, monitor=watcher, keep=keep, run_id=run_id))
     try:
         trainer = Trainer(model, data, config, callbacks=callbacks, objective=objective)
     except KeyboardInterrupt:  # during the precision timing
@@ -284,6 +368,11 @@ def fit_or_exit(trainer: Trainer) -> None:
             print(f"aborted during step {trainer.state.step + 1}; rerun the same command to "
                   "resume from the last checkpoint", file=sys.stderr)
         raise SystemExit(INTERRUPTED) from None
+    except ReplicasDiverged as err:  # every rank found it, at the same point
+        trainer.leave_group()
+        if trainer.is_main:
+            fail(str(err))
+        raise SystemExit(2) from None
     trainer.leave_group()  # rank 0 goes on alone to export and evaluate
 
 

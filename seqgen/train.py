@@ -1,5 +1,6 @@
 """A task-agnostic trainer: AdamW, clipping, warm-up + cosine/plateau schedule, step and time
-limits, exact resume, measured mixed precision, DDP under ``torchrun``, and a clean stop on
+limits, exact resume, measured mixed precision, DDP under ``torchrun`` (every rank follows rank
+0's clock and decisions; the replicas' weights are compared at the end), and a clean stop on
 SIGINT/SIGTERM. Everything task-specific is a callback.
 
 The trainer only needs a model with ``loss(batch) -> (summed loss, n_tokens)`` and a data module
@@ -93,6 +94,10 @@ class TrainingInterrupted(Exception):
     def __init__(self, step: int, signal_name: str) -> None:
         super().__init__(f"{signal_name} at step {step}")
         self.step, self.signal_name = step, signal_name
+
+
+class ReplicasDiverged(RuntimeError):
+    """Under torchrun, the ranks ended a run with different weights."""
 
 
 class Trainer:
@@ -192,6 +197,7 @@ class Trainer:
         Raises:
             TrainingInterrupted: after SIGINT/SIGTERM, once the current step has finished and the
                 ``on_interrupt`` callbacks (the checkpoint) have run.
+            ReplicasDiverged: under torchrun, the ranks ended with different weights.
         """
         c = self.config
         self._tick = time.perf_counter()
@@ -220,6 +226,7 @@ class Trainer:
             if self.interrupted:  # also when the signal came during that last evaluation
                 self._emit("on_interrupt")
                 raise TrainingInterrupted(self.state.step, self.interrupted)
+            self.check_replicas()
             self._emit("on_train_end")
         return self.state
 
@@ -288,20 +295,51 @@ class Trainer:
         self.should_stop = bool(stop)
 
     def _check_limits(self) -> None:
+        """Stops at a limit or a signal. Under torchrun this is the one collective of every step:
+        every rank stops at the same step, and takes rank 0's clock (``state.elapsed``), so a
+        time-budget schedule gives every replica the same learning rate."""
         c = self.config
         if c.max_steps and self.state.step >= c.max_steps:
             self.should_stop = True
-        if c.max_minutes and self.state.elapsed >= 60 * c.max_minutes:
+        if c.max_minutes and self.is_main and self.state.elapsed >= 60 * c.max_minutes:
             self.should_stop = True
         if self.interrupted:
             self.should_stop = True
-        if self.world > 1:  # every rank stops at the same step, for a limit or a signal alike
+        if self.world > 1:
             signum = float(signal.Signals[self.interrupted]) if self.interrupted else 0.0
-            flags = torch.tensor([float(self.should_stop), signum], device=self.device)
+            clock = self.state.elapsed if self.is_main else 0.0  # MAX of it is rank 0's
+            flags = torch.tensor([float(self.should_stop), signum, clock], dtype=torch.float64,
+                                 device=self.device)
             dist.all_reduce(flags, op=dist.ReduceOp.MAX)
-            self.should_stop = bool(flags[0].item())
-            if flags[1].item() and not self.interrupted:
-                self.interrupted = signal.Signals(int(flags[1].item())).name
+            stop, signum, clock = flags.tolist()
+            self.should_stop, self.state.elapsed = bool(stop), clock
+            if signum and not self.interrupted:
+                self.interrupted = signal.Signals(int(signum)).name
+
+    def check_replicas(self) -> None:
+        """Under torchrun, compares a float64 checksum of every weight tensor across ranks.
+
+        Raises:
+            ReplicasDiverged: the ranks' weights differ (one line naming the first tensor).
+        """
+        if self.world <= 1:
+            return
+        names, sums = [], []
+        for name, value in self.model.state_dict().items():
+            names.append(name)
+            sums.append(value.detach().to(torch.float64).sum())
+        local = torch.stack(sums) if sums else torch.zeros(0, dtype=torch.float64,
+                                                            device=self.device)  # (P,)
+        gathered = [torch.empty_like(local) for _ in range(self.world)]
+        dist.all_gather(gathered, local)
+        for rank, other in enumerate(gathered[1:], start=1):
+            differ = (other != gathered[0]).nonzero()
+            if len(differ):
+                name = names[int(differ[0])]
+                raise ReplicasDiverged(
+                    f"the replicas' weights differ at the end of training (rank {rank} vs rank "
+                    f"0, first in {name}: checksum {float(other[differ[0]]):.9g} vs "
+                    f"{float(gathered[0][differ[0]]):.9g}); the run is not trustworthy")
 
     def _emit(self, event: str, **kwargs: Any) -> None:
         for callback in self.callbacks:

@@ -1,5 +1,7 @@
 """DDP on CPU: two gloo processes on 127.0.0.1 train one tiny model through ``seqgen.train.Trainer``;
-their weights must stay identical (averaged gradients) while they read disjoint shards of the plan."""
+their weights must stay identical (averaged gradients) while they read disjoint shards of the plan,
+also under a time budget when their clocks disagree (all follow rank 0's), and weights that differ
+at the end are caught."""
 from __future__ import annotations
 
 import json
@@ -73,15 +75,60 @@ torch.distributed.destroy_process_group()
 '''
 
 
+CLOCK_WORKER = WORKER.split("torch.manual_seed(0)\nmodel")[0] + r'''
+import time
+from types import SimpleNamespace
+
+import seqgen.train
+from seqgen.train import ReplicasDiverged
+
+rank = int(os.environ["RANK"])
+if rank == 1:  # this rank's clock runs 1.5 times as fast: its own schedule would decay sooner
+    real = time.perf_counter
+    seqgen.train.time = SimpleNamespace(perf_counter=lambda: 1.5 * real(), monotonic=time.monotonic)
+
+
+class LearningRates:
+    def __init__(self):
+        self.seen = []
+
+    def on_step_end(self, trainer, **_):
+        self.seen.append(trainer.optimizer.param_groups[0]["lr"])
+
+
+torch.manual_seed(0)
+model = EncoderDecoder(ModelConfig(decoder=DecoderConfig(emb_dim=6, hidden_dim=8)),
+                       src_vocab_size=12, tgt_vocab_size=12)
+lrs = LearningRates()
+config = TrainConfig(lr=3e-2, max_epochs=1_000_000, max_minutes=0.01, warmup_steps=0,
+                     eval_every=1_000_000, precision="fp32", device="cpu", seed=1)
+trainer = Trainer(model, Data(), config, callbacks=[lrs])
+state = trainer.fit()  # the replicas' checksums agree, or this raises
+torch.save(model.state_dict(), out / f"rank{rank}.pt")
+with torch.no_grad():
+    if rank == 1:
+        model.decoder.output.weight[0, 0] += 1e-3
+try:
+    trainer.check_replicas()
+    caught = ""
+except ReplicasDiverged as err:
+    caught = str(err)
+(out / f"rank{rank}.json").write_text(json.dumps(
+    {"lrs": lrs.seen, "step": state.step, "elapsed": state.elapsed, "caught": caught}))
+torch.distributed.destroy_process_group()
+'''
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
 
 
-def launch(tmp_path: Path, world: int = 2) -> list[subprocess.CompletedProcess | None]:
+def launch(tmp_path: Path, world: int = 2, worker: str = WORKER
+           ) -> list[subprocess.CompletedProcess | None]:
     script = tmp_path / "worker.py"
-    script.write_text(WORKER)
+    script.write_text(worker)
     port = str(free_port())
     procs = []
     for rank in range(world):
@@ -127,3 +174,21 @@ def test_two_gloo_ranks_keep_identical_weights_and_read_disjoint_shards(tmp_path
                        ckpts[1]["initial"]["decoder.output.weight"])
     assert not torch.equal(ckpts[0]["weights"]["decoder.output.weight"],
                            ckpts[0]["initial"]["decoder.output.weight"])  # it did train
+
+
+@pytest.mark.skipif(not (dist.is_available() and dist.is_gloo_available()),
+                    reason="torch.distributed with gloo is not available")
+def test_under_a_time_budget_every_rank_follows_rank_0s_clock(tmp_path):
+    launch(tmp_path, worker=CLOCK_WORKER)
+    logs = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)]
+    weights = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(2)]
+    assert logs[0]["step"] == logs[1]["step"] == len(logs[0]["lrs"]) > 1
+    assert logs[0]["lrs"] == logs[1]["lrs"]  # one schedule, though rank 1's clock runs fast
+    assert logs[0]["lrs"][-1] < logs[0]["lrs"][0]  # and it did follow the clock
+    assert logs[0]["elapsed"] == logs[1]["elapsed"]
+    for name, weight in weights[0].items():
+        assert torch.equal(weight, weights[1][name]), name
+    for log in logs:  # a replica that drifted is caught, on every rank, in one line
+        assert log["caught"].startswith("the replicas' weights differ at the end of training "
+                                        "(rank 1 vs rank 0, first in decoder.output.weight")
+        assert "\n" not in log["caught"]
