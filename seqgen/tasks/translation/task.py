@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from ...checkpoint import (LoadedModel, atomic_save, average_weights, load_checkpoint,
-                               load_trainable)
+                           load_trainable, run_checkpoints)
 from .data import TranslationData, TranslationDataConfig, split_file
 from ...decoder import DecoderConfig
 from ...encoders import EncoderConfig
@@ -136,7 +136,7 @@ class Translation(Task):
 
     def final_checkpoint(self, run_dir: Path, built: Built, config: TranslationConfig) -> Path:
         """best.pt, or the average of the last N checkpoints when that scores higher on val."""
-        steps = sorted(run_dir.glob("step-*.pt"))[-config.average_last:] if config.average_last else []
+        steps = run_checkpoints(run_dir)[-config.average_last:] if config.average_last else []
         best = super().final_checkpoint(run_dir, built, config)
         if len(steps) < 2:
             return best
