@@ -86,3 +86,21 @@ def caption_bleu(hypotheses: Sequence[str], references: Sequence[Sequence[str]])
         bleu = sacrebleu.metrics.BLEU(lowercase=True, max_ngram_order=order)
         out[f"bleu{order}"] = round(bleu.corpus_score(list(hypotheses), streams).score, 2)
     return out
+
+
+def rouge_scores(hypotheses: Sequence[str], references: Sequence[str]) -> dict:
+    """ROUGE-1, ROUGE-2 and ROUGE-L F1 (0-100, Porter-stemmed, as the ``rouge-score`` package
+    computes them for summarization papers), averaged over the pairs."""
+    from rouge_score import rouge_scorer
+
+    if len(hypotheses) != len(references):
+        raise ValueError(f"{len(hypotheses)} summaries for {len(references)} references")
+    if not hypotheses:
+        raise ValueError("no summaries to score")
+    scorer = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=True)
+    totals = Counter()
+    for hyp, ref in zip(hypotheses, references):
+        for name, score in scorer.score(ref, hyp).items():
+            totals[name] += score.fmeasure
+    return {name: round(100 * totals[name] / len(hypotheses), 2)
+            for name in ("rouge1", "rouge2", "rougeL")}
