@@ -141,3 +141,25 @@ class TextArray(Sequence):
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Sequence) and list(self) == list(other)
+
+
+class ChainedTokens(Sequence):
+    """Several :class:`TokenArray` read as one (e.g. titles, then descriptions)."""
+
+    def __init__(self, *parts: TokenArray) -> None:
+        self.parts = parts
+        self.lengths = np.concatenate([p.lengths for p in parts]) if parts else np.zeros(0, np.int64)
+        self.starts = np.cumsum([0, *[len(p) for p in parts]])
+
+    def __len__(self) -> int:
+        return int(self.starts[-1])
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        part = int(np.searchsorted(self.starts, index, side="right")) - 1
+        return self.parts[part][index - int(self.starts[part])]

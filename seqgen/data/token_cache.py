@@ -101,9 +101,10 @@ class CorpusEncoder:
         self.ids: dict[str, ArrayWriter] = {}
         self.texts: dict[str, ArrayWriter] = {}
 
-    def add(self, name: str, symbols: Sequence[str], *, group: str | None = "") -> None:
-        """Appends one tokenised sequence to the id stream ``name``, its symbols counted in
-        ``group`` (None: not counted)."""
+    def add(self, name: str, symbols: Sequence[str], *, group: str | None = "",
+            keep: int | None = None) -> None:
+        """Appends one tokenised sequence to the id stream ``name`` (its first ``keep``
+        symbols; all by default), all its symbols counted in ``group`` (None: not counted)."""
         if name not in self.ids:
             self.ids[name] = ArrayWriter(self.folder / name, "int32")
         stoi, ids = self.stoi, []
@@ -117,7 +118,7 @@ class CorpusEncoder:
                     counts.extend([0] * (len(stoi) - len(counts)))
                 counts[i] += 1
             ids.append(i)
-        self.ids[name].add(ids)
+        self.ids[name].add(ids[:keep] if keep is not None else ids)
 
     def add_text(self, name: str, text: str) -> None:
         """Appends one text to the text stream ``name``."""
