@@ -36,7 +36,7 @@ def carve(n: int, *, val_fraction: float, val_max: int, seed: int, test_fraction
         count, sizes, seed, shares and a digest of the held-out row numbers.
     """
     n_val = held_out_size(n, val_fraction, val_max)
-    n_test = held_out_size(n - n_val, test_fraction, val_max) if test_fraction else 0
+    n_test = min(held_out_size(n, test_fraction, val_max), max(n - n_val - 1, 0))
     order = np.random.default_rng(seed).permutation(n)
     split = np.zeros(n, dtype=np.uint8)
     split[order[:n_val]] = VAL
