@@ -70,7 +70,8 @@ class TranslationDataConfig:
     limit: int = 0  # use only the first N training pairs (0: all)
     val_limit: int = 0
     seed: int = 0  # batch order and the carve
-    tokenizer_sample: int = 200_000  # the subword model is learned on the first N pairs
+    tokenizer_sample: int = 100_000  # the subword model is learned on the first N pairs (2N
+    # sentences)
     shortlist_pairs: int = 30_000  # the shortlist is learned on the first N training pairs
     cache_dir: str = str(DEFAULT_TOKEN_CACHE)  # tokenised arrays, reused by later runs
 
