@@ -3,9 +3,14 @@
 Layouts read:
 - Flickr8k: ``images/``, ``Flickr8k.token.txt`` (``IMAGE.jpg#N<TAB>caption``) and the split lists
   ``Flickr_8k.{train,dev,test}Images.txt``;
-- explicit paths to an image folder, a captions file (that token format, or a CSV with ``image``
-  and ``caption`` columns, one row per reference) and split lists; without split lists a
-  deterministic 5% of the images is held out;
+- explicit paths to an image folder and a captions file, whose format is told by its content:
+  that token format, a CSV with ``image`` and ``caption`` columns (one row per reference),
+  Karpathy's split JSON (``images[].filename``/``filepath``/``split``/``sentences[].raw``; its
+  splits are used, ``restval`` joining train) or a COCO captions JSON (``images[].file_name``,
+  ``annotations[].image_id/caption``; one file per split, ``val_captions`` names validation's);
+  split lists may name the images of each split, else a deterministic 5% is held out. Rows naming
+  images that are not in the folder are counted and skipped (a one-line error past
+  ``missing_max``);
 - a Hugging Face dataset by name (online), written once to a local folder in the CSV layout;
 - the synthetic shapes set (:mod:`seqgen.tasks.captioning.synthetic`), the offline default.
 
@@ -14,7 +19,6 @@ Grid features come from a frozen backbone through the on-disk :class:`~seqgen.fe
 from __future__ import annotations
 
 import csv
-import io
 import logging
 import random
 from dataclasses import dataclass
@@ -26,7 +30,7 @@ from torch import Tensor
 
 from ...backbones import build_backbone, native_size
 from ...features import DEFAULT_CACHE, FeatureCache
-from ...fileio import read_lines, read_text, split_lines
+from ...data.captions import read_caption_file, read_captions, read_split  # noqa: F401
 from ...tokenizers import WordTokenizer
 from ...vocab import Vocab
 from ...data.batch import Batch, bucket_plan, target_pair
@@ -41,7 +45,8 @@ log = logging.getLogger(__name__)
 class CaptionDataConfig:
     data_dir: str = ""  # Flickr8k-style folder; empty: the synthetic shapes set
     images: str = ""  # explicit layout: image folder ...
-    captions: str = ""  # ... captions file (Flickr8k token format or CSV image,caption) ...
+    captions: str = ""  # ... captions file (Flickr8k token, CSV, Karpathy or COCO JSON) ...
+    val_captions: str = ""  # ... validation captions file (COCO: one file per split) ...
     train_split: str = ""  # ... and split lists (one image file name per line)
     val_split: str = ""
     dataset: str = ""  # Hugging Face name (online), e.g. jxie/flickr8k
@@ -58,6 +63,7 @@ class CaptionDataConfig:
     limit: int = 0  # first N training images only (0: all)
     val_limit: int = 0
     seed: int = 0
+    missing_max: float = 0.2  # stop when more than this share of captioned images is missing
 
     @property
     def synthetic(self) -> bool:
@@ -77,39 +83,6 @@ class CaptionSet:
 
 
 # ------------------------------------------------------------------------------------------------
-def read_captions(path: str | Path) -> dict[str, list[str]]:
-    """Image file name -> its captions, from a Flickr8k token file or an ``image,caption`` CSV."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"captions file not found: {path}")
-    text = read_text(path)
-    captions: dict[str, list[str]] = {}
-    if path.suffix.lower() in (".csv",) or path.name.endswith(".csv.gz"):
-        rows = csv.DictReader(io.StringIO(text))
-        if not rows.fieldnames or not {"image", "caption"} <= set(rows.fieldnames):
-            raise ValueError(f"{path}: a captions CSV needs 'image' and 'caption' columns")
-        for row in rows:
-            if row["caption"] and row["caption"].strip():
-                captions.setdefault(row["image"].strip(), []).append(row["caption"].strip())
-        return captions
-    for line_no, line in enumerate(split_lines(text), start=1):
-        if not line.strip():
-            continue
-        if "\t" not in line:
-            raise ValueError(f"{path}: line {line_no} is not 'IMAGE#N<TAB>caption'")
-        key, caption = line.split("\t", 1)
-        if caption.strip():
-            captions.setdefault(key.split("#")[0].strip(), []).append(caption.strip())
-    return captions
-
-
-def read_split(path: str | Path) -> list[str]:
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"split list not found: {path}")
-    return [line.strip() for line in read_lines(path) if line.strip()]
-
-
 def flickr_layout(data_dir: str | Path, split: str) -> tuple[Path, Path, Path]:
     """(images folder, captions file, split list) of a Flickr8k-style folder."""
     folder = Path(data_dir)
@@ -128,11 +101,24 @@ def swap_sides(tokens: Sequence[str]) -> list[str]:
 
 
 def caption_set(images: str | Path, captions: dict[str, list[str]], names: Sequence[str],
-                *, limit: int = 0) -> CaptionSet:
-    """The listed images that have captions (others are skipped, with a count on stderr)."""
+                *, limit: int = 0, missing_max: float = 1.0) -> CaptionSet:
+    """The listed images that have captions (others are skipped, with a count in the log) and
+    are in the folder: missing ones are counted and the first few named in the log, and more
+    than ``missing_max`` of them missing is a one-line error."""
     kept = [n for n in names if n in captions]
     if len(kept) < len(names):
         log.warning("%d listed images have no captions; skipped", len(names) - len(kept))
+    if missing_max < 1.0 and kept:
+        found = {n for n in kept if (Path(images) / n).is_file()}
+        present = [n for n in kept if n in found]
+        missing = [n for n in kept if n not in found]
+        if missing:
+            log.warning("%d of %d captioned images are not in %s; skipped (first: %s)",
+                        len(missing), len(kept), images, ", ".join(missing[:5]))
+            if len(missing) > missing_max * len(kept):
+                raise ValueError(f"{len(missing)} of {len(kept)} captioned images are not in "
+                                 f"{images} (first: {missing[0]}); is --images the right folder?")
+        kept = present
     kept = kept[:limit] if limit else kept
     return CaptionSet([str(Path(images) / n) for n in kept], [captions[n] for n in kept])
 
@@ -153,17 +139,24 @@ def load_split(config: CaptionDataConfig, split: str) -> CaptionSet:
     if config.data_dir and not config.captions:
         images, captions_file, split_path = flickr_layout(config.data_dir, split)
         return caption_set(images, read_captions(captions_file), read_split(split_path), limit=limit)
-    captions = read_captions(config.captions)
+    captions, splits = read_caption_file(config.captions)
     listed = config.train_split if split == "train" else config.val_split
+    images = config.images or Path(config.captions).parent / "images"
+    wanted = {"dev": "val"}.get(split, split)
     if listed:
         names = read_split(listed)
+    elif splits is not None:  # Karpathy's own splits
+        names = [n for n, s in splits.items() if s == wanted]
+    elif config.val_captions:  # COCO: one captions file per split
+        if split != "train":
+            captions, _ = read_caption_file(config.val_captions)
+        names = sorted(captions)
     else:  # no split lists: hold out a deterministic 5% of the images
         names = sorted(captions)
         random.Random(config.seed).shuffle(names)
         cut = max(1, len(names) // 20)
         names = names[cut:] if split == "train" else names[:cut]
-    return caption_set(config.images or Path(config.captions).parent / "images", captions, names,
-                       limit=limit)
+    return caption_set(images, captions, names, limit=limit, missing_max=config.missing_max)
 
 
 def _hf_to_local(config: CaptionDataConfig) -> CaptionDataConfig:

@@ -69,7 +69,10 @@ class Captioning(Task):
         "--data-dir": ("data.data_dir", "Flickr8k-style folder (images/, Flickr8k.token.txt, "
                        "Flickr_8k.*Images.txt)"),
         "--images": ("data.images", "image folder (other layouts)"),
-        "--captions": ("data.captions", "captions file: Flickr8k token format or CSV image,caption"),
+        "--captions": ("data.captions", "captions file: Flickr8k token file, CSV image,caption, "
+                       "Karpathy split JSON or COCO captions JSON (told by content)"),
+        "--val-captions": ("data.val_captions", "validation captions file (COCO: one per split; "
+                           "default: 5%% of --captions held out)"),
         "--train-split": ("data.train_split", "list of training image file names"),
         "--val-split": ("data.val_split", "list of validation image file names"),
         "--dataset": ("data.dataset", "Hugging Face dataset name (online)"),

@@ -39,7 +39,11 @@ class Headlines(Task):
     shortcuts = {
         "--data-dir": ("data.data_dir", "folder with AG News train.csv / test.csv (or .gz)"),
         "--dataset": ("data.dataset", "Hugging Face dataset name, e.g. sh0416/ag_news"),
-        "--text-file": ("data.text_file", "plain-text file, one example per line"),
+        "--text-file": ("data.text_file", "text file: plain (one example per line), JSONL or CSV"),
+        "--text-format": ("data.text_format", "text, jsonl or csv (default: by extension)"),
+        "--field": ("data.text_field", "JSONL key / CSV column (name or 0-based index) of the "
+                    "text (default text)"),
+        "--cache-dir": ("data.cache_dir", "token cache folder (default ~/.cache/seqgen/tokens)"),
         "--level": ("data.level", "char (default) or word"),
     }
 

@@ -1,8 +1,15 @@
 """Translation data: Multi30k-style line-aligned sentence pairs for the encoder-decoder.
 
-Sources: a folder of line-aligned files ``{split}.{lang}`` (plain or .gz; Multi30k names its
-splits ``train``, ``val``, ``test_2016_flickr``) for any language pair present, or a Hugging Face
-dataset by name when online. The bundled sample in ``assets/data/multi30k`` is the offline default.
+Sources: a pairs file (TSV such as the Tatoeba/Anki ``English<TAB>French<TAB>attribution``
+files, CSV with a header, or JSONL; fields by index or name), a folder of line-aligned files
+``{split}.{lang}`` (plain or .gz; Multi30k names its splits ``train``, ``val``,
+``test_2016_flickr``) for any language pair present, or a Hugging Face dataset by name when
+online. The bundled sample in ``assets/data/multi30k`` is the offline default. Validation (and,
+for a pairs file, test) rows are carved reproducibly when no file gives them.
+
+Training pairs are tokenised once into the on-disk token cache (:mod:`seqgen.data.token_cache`)
+and read memory-mapped, so memory does not grow with the corpus; the subword model is learned on
+a bounded sample, and a second run on the same data starts from the cache.
 
 Tokenisation is a joint subword model (SentencePiece unigram or BPE, learned on the training
 sentences of both languages) by default, so source and target share one vocabulary and the model
@@ -10,15 +17,23 @@ can share and tie its embeddings; word level (a Unicode regex tokenizer) is the 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from itertools import chain
 from pathlib import Path
 from typing import Iterator, Literal, Sequence
 
+import numpy as np
 import torch
 
+from ...data.carve import TEST, TRAIN, VAL
+from ...data.pairs import PairSource, labelled
+from ...data.token_cache import (DEFAULT_TOKEN_CACHE, CorpusEncoder, cache_key, open_or_build,
+                                 open_texts, open_tokens)
 from ...fileio import read_lines
 from ...resources import resource_path
-from ...tokenizers import SubwordTokenizer, Tokenizer, WordTokenizer
+from ...tokenizers import SubwordTokenizer, Tokenizer, WordTokenizer, tokenizer_from_dict
 from ...vocab import EOS, Vocab
 from ...data.batch import Batch, bucket_plan, pad, target_pair
 
@@ -30,6 +45,15 @@ HF_SPLITS = {"val": "validation", "test_2016_flickr": "test"}
 @dataclass
 class TranslationDataConfig:
     data_dir: str = str(DEFAULT_DATA_DIR)  # folder of {split}.{lang}[.gz] files
+    pairs: str = ""  # a TSV / CSV / JSONL file of pairs (plain or .gz); used instead when set
+    pairs_format: str = ""  # tsv, csv or jsonl; default: by the file's extension
+    src_field: str = "0"  # the source column: 0-based index, CSV header or JSONL key
+    tgt_field: str = "1"  # the target column
+    val_pairs: str = ""  # validation pairs in the same format (default: carved from --pairs)
+    test_pairs: str = ""  # test pairs in the same format (default: carved from --pairs)
+    val_fraction: float = 0.02  # share carved for validation (and for test) when not given ...
+    val_max: int = 5000  # ... and its cap; given validation / test files are capped too
+    test_fraction: float = 0.02  # share carved for test from a pairs file (0: none)
     dataset: str = ""  # Hugging Face name (e.g. bentrevett/multi30k); used instead when set
     src: str = "de"
     tgt: str = "en"
@@ -45,7 +69,11 @@ class TranslationDataConfig:
     max_tokens: int = 0  # cap on padded target tokens per batch (0: batch_size only)
     limit: int = 0  # use only the first N training pairs (0: all)
     val_limit: int = 0
-    seed: int = 0
+    seed: int = 0  # batch order and the carve
+    tokenizer_sample: int = 100_000  # the subword model is learned on the first N pairs (2N
+    # sentences)
+    shortlist_pairs: int = 30_000  # the shortlist is learned on the first N training pairs
+    cache_dir: str = str(DEFAULT_TOKEN_CACHE)  # tokenised arrays, reused by later runs
 
 
 # ------------------------------------------------------------------------------------------------
@@ -114,44 +142,130 @@ def source_batch(ids: Sequence[Sequence[int]]) -> Batch:
 
 
 # ------------------------------------------------------------------------------------------------
+def pair_source(config: TranslationDataConfig) -> PairSource:
+    """Where the config's pairs come from (nothing is read yet, except a Hugging Face dataset)."""
+    if config.pairs:
+        return PairSource.from_file(config.pairs, val=config.val_pairs, test=config.test_pairs,
+                                    fmt=config.pairs_format, src_field=config.src_field,
+                                    tgt_field=config.tgt_field)
+    if config.dataset:
+        train = list(zip(*_load_hf(config, config.train_split)))
+        return PairSource.from_memory(train, list(zip(*_load_hf(config, config.val_split))))
+    train = (split_file(config.data_dir, config.train_split, config.src),
+             split_file(config.data_dir, config.train_split, config.tgt))
+    try:
+        val = (split_file(config.data_dir, config.val_split, config.src),
+               split_file(config.data_dir, config.val_split, config.tgt))
+    except FileNotFoundError:  # no validation files: carve them from the training pairs
+        val = None
+    return PairSource.from_aligned(train, val)
+
+
+def _digest(obj: object) -> str:
+    return hashlib.sha1(json.dumps(obj, sort_keys=True).encode("utf-8")).hexdigest()
+
+
+def _entry_key(config: TranslationDataConfig, source: PairSource, tokenizer: Tokenizer | None,
+               vocabs: tuple[Vocab | None, Vocab | None]) -> str:
+    settings = {k: v for k, v in asdict(config).items()
+                if k not in ("batch_size", "max_tokens", "cache_dir", "shortlist_pairs",
+                             "data_dir", "pairs", "val_pairs", "test_pairs")}
+    return cache_key({"task": "pairs", "source": source.identity, "settings": settings,
+                      "tokenizer": _digest(tokenizer.to_dict()) if tokenizer else None,
+                      "vocabs": [_digest(v.itos) if v else None for v in vocabs]})
+
+
+def _encode_entry(folder: Path, config: TranslationDataConfig, source: PairSource,
+                  tokenizers: tuple[Tokenizer | None, Tokenizer | None],
+                  vocabs: tuple[Vocab | None, Vocab | None]) -> dict:
+    """Streams the training pairs into the cache entry ``folder``; returns its meta."""
+    rows = labelled(source, val_fraction=config.val_fraction, val_max=config.val_max,
+                    test_fraction=config.test_fraction, seed=config.seed)
+    src_tok, tgt_tok = tokenizers
+    stream, head = rows.rows, []
+    if src_tok is None or tgt_tok is None:  # learn the tokenizers on a bounded sample
+        sample = min(config.tokenizer_sample, config.limit or config.tokenizer_sample)
+        kept = []
+        for code, pair in stream:
+            head.append((code, pair))
+            if code == TRAIN and pair[0] and pair[1]:
+                kept.append(pair)
+                if len(kept) >= sample:
+                    break
+        if not kept:
+            raise ValueError("no training pairs found (all lines empty?)")
+        src_tok, tgt_tok = build_tokenizers(config, *zip(*kept))
+    joint = config.tokenizer == "subword"
+    encoder, val, test = CorpusEncoder(folder), list(rows.val), list(rows.test)
+    n_kept = dropped = 0
+    for code, (src, tgt) in chain(head, stream):
+        if code == VAL or code == TEST:
+            (val if code == VAL else test).append((src, tgt))
+            continue
+        if not (src and tgt) or (config.limit and n_kept >= config.limit):
+            continue
+        src_tokens, tgt_tokens = src_tok.tokenize(src), tgt_tok.tokenize(tgt)
+        if len(src_tokens) > config.max_len or len(tgt_tokens) > config.max_len:
+            dropped += 1
+            continue
+        encoder.add("src", src_tokens, group="joint" if joint else "src")
+        encoder.add("tgt", tgt_tokens, group="joint" if joint else "tgt")
+        encoder.add_text("tgt_text", tgt)
+        n_kept += 1
+    if not n_kept:
+        raise ValueError("no training pairs found (all lines empty, or all longer than "
+                         f"max_len={config.max_len} tokens?)")
+    src_vocab, tgt_vocab = vocabs
+    if tgt_vocab is None:
+        if joint:
+            src_vocab = tgt_vocab = encoder.group_vocab("joint")
+        else:
+            src_vocab = encoder.group_vocab("src", min_freq=config.min_freq)
+            tgt_vocab = encoder.group_vocab("tgt", min_freq=config.min_freq)
+    src_vocab = src_vocab or tgt_vocab
+    encoder.finish({"src": src_vocab, "tgt": tgt_vocab})
+    cap = min(config.val_limit or len(val), len(val))
+    return {"src_tokenizer": src_tok.to_dict(), "tgt_tokenizer": tgt_tok.to_dict(),
+            "src_vocab": src_vocab.itos, "tgt_vocab": tgt_vocab.itos, "val": val[:cap],
+            "test": test, "pairs": n_kept, "dropped": dropped, "carve": rows.carve}
+
+
 class TranslationData:
-    """Tokenised, encoded sentence pairs, batched by length for the trainer."""
+    """Tokenised, encoded sentence pairs (memory-mapped from the token cache), batched by length
+    for the trainer.
+
+    Attributes:
+        train_src_ids, train_tgt_ids: :class:`~seqgen.data.arrays.TokenArray` of the kept pairs.
+        train_tgt: their references as text (a :class:`~seqgen.data.arrays.TextArray`).
+        val_src, val_tgt, test_src, test_tgt: held-out texts (given, or carved).
+        carve: how validation / test rows were carved (None: from files), for the run's record.
+    """
 
     def __init__(self, config: TranslationDataConfig, *, src_vocab: Vocab | None = None,
                  tgt_vocab: Vocab | None = None, src_tokenizer: Tokenizer | None = None,
                  tgt_tokenizer: Tokenizer | None = None) -> None:
         self.config = config
-        train_src, train_tgt = load_pairs(config, config.train_split)
-        if config.limit:
-            train_src, train_tgt = train_src[: config.limit], train_tgt[: config.limit]
-        self.val_src, self.val_tgt = load_pairs(config, config.val_split)
-        if config.val_limit:
-            self.val_src, self.val_tgt = self.val_src[: config.val_limit], self.val_tgt[: config.val_limit]
-        kept = [(s, t) for s, t in zip(train_src, train_tgt) if s.strip() and t.strip()]
-        if not kept:
-            raise ValueError("no training pairs found (all lines empty?)")
-        if src_tokenizer is None or tgt_tokenizer is None:
-            src_tokenizer, tgt_tokenizer = build_tokenizers(config, *zip(*kept))
-        self.src_tokenizer, self.tgt_tokenizer = src_tokenizer, tgt_tokenizer
-        src_tokens = [src_tokenizer.tokenize(s) for s, _ in kept]
-        tgt_tokens = [tgt_tokenizer.tokenize(t) for _, t in kept]
-        if tgt_vocab is None:
-            if self.joint:
-                tgt_vocab = Vocab.build([*src_tokens, *tgt_tokens], min_freq=1)
-                src_vocab = tgt_vocab
-            else:
-                src_vocab = Vocab.build(src_tokens, min_freq=config.min_freq)
-                tgt_vocab = Vocab.build(tgt_tokens, min_freq=config.min_freq)
-        self.src_vocab, self.tgt_vocab = src_vocab or tgt_vocab, tgt_vocab
-        pairs = [(self.src_vocab.encode(s), self.tgt_vocab.encode(t), text)
-                 for s, t, (_, text) in zip(src_tokens, tgt_tokens, kept)
-                 if len(s) <= config.max_len and len(t) <= config.max_len]
-        self.dropped = len(kept) - len(pairs)
-        self.train_src_ids = [p[0] for p in pairs]
-        self.train_tgt_ids = [p[1] for p in pairs]
-        self.train_tgt = [p[2] for p in pairs]  # the references of batch ``ids``, as text
+        source = pair_source(config)
+        given = (src_tokenizer, tgt_tokenizer) if src_tokenizer and tgt_tokenizer else (None, None)
+        vocabs = (src_vocab, tgt_vocab) if tgt_vocab is not None else (None, None)
+        key = _entry_key(config, source, given[1], vocabs)
+        self.cache, meta = open_or_build(config.cache_dir, key, lambda folder: _encode_entry(
+            folder, config, source, given, vocabs))
+        self.src_tokenizer = given[0] or tokenizer_from_dict(meta["src_tokenizer"])
+        self.tgt_tokenizer = given[1] or tokenizer_from_dict(meta["tgt_tokenizer"])
+        if self.joint and given[0] is None:
+            self.src_tokenizer = self.tgt_tokenizer
+        self.tgt_vocab = tgt_vocab or Vocab(meta["tgt_vocab"])
+        self.src_vocab = src_vocab or (self.tgt_vocab if meta["src_vocab"] == meta["tgt_vocab"]
+                                       else Vocab(meta["src_vocab"]))
+        self.dropped, self.carve = meta["dropped"], meta["carve"]
+        self.train_src_ids = open_tokens(self.cache, "src")
+        self.train_tgt_ids = open_tokens(self.cache, "tgt")
+        self.train_tgt = open_texts(self.cache, "tgt_text")  # the references of batch ``ids``
+        self.val_src, self.val_tgt = [p[0] for p in meta["val"]], [p[1] for p in meta["val"]]
+        self.test_src, self.test_tgt = [p[0] for p in meta["test"]], [p[1] for p in meta["test"]]
         self.val_src_ids = self.encode_sources(self.val_src)
-        self.val_tgt_ids = [self.tgt_vocab.encode(tgt_tokenizer.tokenize(t))[: config.max_len]
+        self.val_tgt_ids = [self.tgt_vocab.encode(self.tgt_tokenizer.tokenize(t))[: config.max_len]
                             for t in self.val_tgt]
 
     @property
@@ -167,7 +281,7 @@ class TranslationData:
 
     # -- the trainer's data-module protocol ---------------------------------------------------
     def train_plan(self, epoch: int) -> list[list[int]]:
-        lengths = [max(len(s), len(t)) + 1 for s, t in zip(self.train_src_ids, self.train_tgt_ids)]
+        lengths = (np.maximum(self.train_src_ids.lengths, self.train_tgt_ids.lengths) + 1).tolist()
         return bucket_plan(lengths, batch_size=self.config.batch_size, seed=self.config.seed,
                            epoch=epoch, max_tokens=self.config.max_tokens)
 

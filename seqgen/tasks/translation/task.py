@@ -60,6 +60,14 @@ class Translation(Task):
     presets = {"self-critical": self_critical}
     shortcuts = {
         "--data-dir": ("data.data_dir", "folder with train/val/test_2016_flickr.{lang}[.gz]"),
+        "--pairs": ("data.pairs", "a TSV / CSV (with header) / JSONL file of pairs, plain or .gz"),
+        "--pairs-format": ("data.pairs_format", "tsv, csv or jsonl (default: by extension)"),
+        "--src-field": ("data.src_field", "source column of --pairs: 0-based index or header/key "
+                        "(default 0)"),
+        "--tgt-field": ("data.tgt_field", "target column of --pairs (default 1)"),
+        "--val-pairs": ("data.val_pairs", "validation pairs file (default: carved from --pairs)"),
+        "--test-pairs": ("data.test_pairs", "test pairs file (default: carved from --pairs)"),
+        "--cache-dir": ("data.cache_dir", "token cache folder (default ~/.cache/seqgen/tokens)"),
         "--dataset": ("data.dataset", "Hugging Face dataset name, e.g. bentrevett/multi30k"),
         "--src": ("data.src", "source language code (default de)"),
         "--tgt": ("data.tgt", "target language code (default en)"),
@@ -74,6 +82,7 @@ class Translation(Task):
 
     def dry_run(self, config: TranslationConfig) -> None:
         config.data.limit, config.data.val_limit, config.data.vocab_size = 300, 40, 500
+        config.data.val_max = min(config.data.val_max or 40, 40)
 
     def build(self, config: TranslationConfig, previous: dict | None) -> Built:
         if config.self_critical:
@@ -97,9 +106,11 @@ class Translation(Task):
                          if previous and previous.get("shortlist") else
                          Shortlist.learn(data.train_src_ids, data.train_tgt_ids,
                                          src_vocab_size=len(data.src_vocab),
-                                         tgt_vocab_size=len(data.tgt_vocab)))
+                                         tgt_vocab_size=len(data.tgt_vocab),
+                                         max_pairs=config.data.shortlist_pairs))
+        task_config = {"data": asdict(config.data), "decoding": decoding, "carve": data.carve}
         return Built(data, model, data.tgt_vocab, data.tgt_tokenizer, data.src_vocab,
-                     data.src_tokenizer, {"data": asdict(config.data), "decoding": decoding},
+                     data.src_tokenizer, task_config,
                      summary=f"{len(data)} training pairs ({data.dropped} too long dropped), "
                      f"{len(data.val_src)} validation, vocabulary {len(data.src_vocab)}/"
                      f"{len(data.tgt_vocab)}, {model.num_parameters():,} parameters",
@@ -154,7 +165,11 @@ class Translation(Task):
         lines = [json.dumps({"split": config.data.val_split, **evaluate_texts(
             loaded, data.val_src, data.val_tgt, beam=config.beam,
             length_penalty=config.length_penalty)}, ensure_ascii=False)]
-        if not config.data.dataset and not dry_run and _has_split(config):
+        if data.test_src:  # given with --test-pairs, or carved from --pairs
+            lines.append(json.dumps({"split": "test", **evaluate_texts(
+                loaded, data.test_src, data.test_tgt, beam=config.beam,
+                length_penalty=config.length_penalty)}, ensure_ascii=False))
+        elif not (config.data.dataset or config.data.pairs or dry_run) and _has_split(config):
             lines.append(json.dumps(evaluate_split(loaded, config.data.data_dir, config.test_split,
                                                    beam=config.beam), ensure_ascii=False))
         return lines
