@@ -201,7 +201,10 @@ def test_ctrl_c_while_generating_exits_130_without_a_traceback(tiny_checkpoints)
     proc = subprocess.Popen(
         [sys.executable, "-m", "seqgen.cli", "generate", "--ckpt",
          str(tiny_checkpoints["headlines"]), "--temperature", "1", "-n", "10000000"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        # a suite started in the background (`pytest &`) runs with SIGINT ignored, and children
+        # inherit that: give this one the default, as a terminal would
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     assert proc.stdout.readline()  # it is generating
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)

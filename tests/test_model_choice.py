@@ -65,6 +65,7 @@ def test_the_average_ships_only_when_it_scores_higher(tiny_checkpoints, tmp_path
         moved = {k: v + shift if v.is_floating_point() else v for k, v in base["model"].items()}
         atomic_save({**base, "model": moved}, tmp_path / f"step-{step:08d}.pt")
     shutil.copy(tmp_path / "step-00000010.pt", tmp_path / "best.pt")
+    shutil.copy(tmp_path / "step-00000030.pt", tmp_path / "last.pt")  # names the run's files
 
     def fake_bleu(loaded, sources, references):  # the averaged weights sit at shift +0.3
         shifted = not torch.equal(loaded.model.state_dict()["decoder.output.weight"],

@@ -66,9 +66,11 @@ def test_health_models_page_and_docs(client):
     assert models["translation"]["src_vocab_size"] > 4
     assert "sacrebleu_signature" not in models["translation"]  # the tiny one has none
     page = client.get("/")
-    assert page.status_code == 200 and "<canvas" in page.text and "/static/app.js" in page.text
-    for name in ("app.js", "style.css"):
-        assert client.get(f"/static/{name}").status_code == 200
+    assert page.status_code == 200 and "/static/app.js" in page.text
+    for name in ("app.js", "pictures.js", "style.css"):
+        static = client.get(f"/static/{name}")
+        assert static.status_code == 200
+        assert not any(task in static.text for task in models)  # panels come from /api/models
     assert "/api/{name}" in client.get("/openapi.json").json()["paths"]
     assert [m["inputs"] for m in models.values()] == ["prompt", "text", "image"]
     assert models["translation"]["verb"] == "translate"

@@ -216,7 +216,7 @@ async function caption(model, files, box) {
 
 function photoCard(name) {
   const node = el("figure", undefined, "card"), photo = el("div", undefined, "photo");
-  const img = el("img"), overlay = el("canvas"), status = el("p", "captioning\u2026", "hint status");
+  const img = el("img"), overlay = el("canvas"), status = el("p", "working\u2026", "hint status");
   img.onerror = () => photo.remove();  // a file the browser cannot show: its name and error only
   photo.append(img, overlay);
   node.append(photo, el("figcaption", name, "filename"), status);
