@@ -17,15 +17,17 @@ this registry; outside ``seqgen/tasks/`` no module names a task.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import logging
+import pkgutil
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .spec import Task
 
 ENTRY_POINT_GROUP = "seqgen.tasks"
-BUILT_IN = ("headlines", "translation", "captioning")  # packages of seqgen.tasks, in page order
 log = logging.getLogger(__name__)
 _tasks: dict[str, "Task"] = {}
 _discovered = False
@@ -56,15 +58,24 @@ def _discover() -> None:
     if _discovered:
         return
     _discovered = True
-    for name in BUILT_IN:
-        module = importlib.import_module(f"{__package__}.{name}.task")
-        register(module.TASK)
+    for task in sorted(_built_in(), key=lambda t: (t.position, t.name)):
+        register(task)
     for point in entry_points(group=ENTRY_POINT_GROUP):
         try:
             register(point.load())
         except Exception as err:  # noqa: BLE001 - someone else's package
             log.warning("task plugin %s (%s) could not be loaded: %s", point.name, point.value,
                         err)
+
+
+def _built_in() -> list["Task"]:
+    """The ``TASK`` of every package under ``seqgen/tasks/`` that has a ``task`` module: a new
+    built-in task is its own package, and nothing here changes for it."""
+    found = []
+    for info in pkgutil.iter_modules([str(Path(__file__).parent)]):
+        if info.ispkg and importlib.util.find_spec(f"{__package__}.{info.name}.task"):
+            found.append(importlib.import_module(f"{__package__}.{info.name}.task").TASK)
+    return found
 
 
 def names() -> list[str]:

@@ -55,6 +55,7 @@ class Task:
     Attributes:
         name: the task written into checkpoints and registered under (see :mod:`.registry`).
         config: the dataclass of the task's default config (what ``seqgen train NAME`` runs).
+        position: its place in listings and on the page (lower first, then by name).
         adapter: its inference side (see :class:`.adapter.Adapter`): inputs, outputs, defaults.
         shortcuts: ``{"--data-dir": ("data.data_dir", help)}``: flags that set config keys.
         presets: named changes to the default config, chosen with ``--preset NAME``.
@@ -63,6 +64,7 @@ class Task:
     """
 
     name = ""
+    position = 50  # where the task comes in listings and on the page (then by name)
     config: type = object
     adapter: Adapter = Adapter()
     shortcuts: dict[str, tuple[str, str]] = {}

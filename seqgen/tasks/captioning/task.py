@@ -60,6 +60,7 @@ def self_critical(config: CaptioningConfig) -> None:
 
 class Captioning(Task):
     name = "captioning"
+    position = 30
     adapter = CaptioningAdapter()
     config = CaptioningConfig
     monitor, mode = "val_bleu4", "max"

@@ -34,6 +34,7 @@ class HeadlinesConfig:
 
 class Headlines(Task):
     name = "headlines"
+    position = 10
     adapter = HeadlinesAdapter()
     config = HeadlinesConfig
     shortcuts = {

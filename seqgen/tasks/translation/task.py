@@ -54,6 +54,7 @@ def self_critical(config: TranslationConfig) -> None:
 
 class Translation(Task):
     name = "translation"
+    position = 20
     adapter = TranslationAdapter()
     config = TranslationConfig
     monitor, mode = "val_bleu", "max"
