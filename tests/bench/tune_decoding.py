@@ -21,7 +21,8 @@ from seqgen.checkpoint import CheckpointError, LoadedModel
 from seqgen.generation import GenerationConfig
 from seqgen.pipeline import Pipeline
 
-METRIC = {"translation": "bleu", "captioning": "bleu4"}
+METRIC = {"translation": "bleu", "captioning": "bleu4", "summarization": "rougeL"}
+SHOWN = ("bleu", "chrf", "bleu4", "cider", "distinct", "rouge1", "rouge2", "rougeL", "lead_rougeL")
 
 
 def main() -> int:
@@ -54,8 +55,8 @@ def main() -> int:
         result = pipe.evaluate(args.data_dir, args.split, GenerationConfig(
             beam=beam, length_penalty=alpha, no_repeat_ngram=ngram), limit=args.limit)
         rows.append({"beam": beam, "length_penalty": alpha, "no_repeat_ngram": ngram,
-                     **{k: result[k] for k in ("bleu", "chrf", "bleu4", "cider", "distinct")
-                        if k in result}, "seconds": round(time.perf_counter() - start, 1)})
+                     **{k: result[k] for k in SHOWN if k in result},
+                     "seconds": round(time.perf_counter() - start, 1)})
         print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
     best = max(rows, key=lambda r: r[metric])
     print(json.dumps({"task": pipe.task, "split": args.split, "metric": metric, "best": best,
