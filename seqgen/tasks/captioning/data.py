@@ -29,7 +29,7 @@ import torch
 from torch import Tensor
 
 from ...backbones import build_backbone, native_size
-from ...features import DEFAULT_CACHE, FeatureCache
+from ...features import DEFAULT_CACHE, FeatureCache, upright
 from ...data.captions import read_caption_file, read_captions, read_split  # noqa: F401
 from ...tokenizers import WordTokenizer
 from ...vocab import Vocab
@@ -173,7 +173,7 @@ def _hf_to_local(config: CaptionDataConfig) -> CaptionDataConfig:
             names = []
             for i, item in enumerate(load_dataset(config.dataset, split=hf_split)):
                 name = f"{split}-{i:06d}.jpg"
-                item["image"].convert("RGB").save(folder / "images" / name, quality=90)
+                upright(item["image"]).convert("RGB").save(folder / "images" / name, quality=90)
                 texts = [item[k] for k in item if k.startswith("caption")]
                 refs = [t for x in texts for t in (x if isinstance(x, list) else [x])]
                 rows += [(name, r) for r in refs]
