@@ -167,3 +167,24 @@ def tiny_captioner(folder: Path, *, decoding: dict | None = None, seed: int = 5)
                                              **({"decoding": decoding} if decoding else {})}),
                 path)
     return path
+
+
+def tiny_summarizer(folder: Path, *, seed: int = 7) -> Path:
+    """An untrained summarizer: a word-level joint vocabulary, a GRU encoder and a copying
+    decoder, as the summarization task builds them (at a toy size)."""
+    from seqgen.checkpoint import atomic_save, make_checkpoint
+    from seqgen.tokenizers import WordTokenizer
+    from seqgen.vocab import Vocab
+
+    torch.manual_seed(seed)
+    words = WordTokenizer()
+    vocab = Vocab.build([words.tokenize(t) for t in TITLES])
+    config = ModelConfig(encoder=EncoderConfig(kind="rnn", cell="gru", emb_dim=6, hidden_dim=5),
+                         decoder=DecoderConfig(cell="gru", emb_dim=6, hidden_dim=8,
+                                               attention="general", copy=True))
+    model = EncoderDecoder(config, src_vocab_size=len(vocab), tgt_vocab_size=len(vocab)).eval()
+    path = folder / "summarizer.pt"
+    atomic_save(make_checkpoint(model, task="summarization", tgt_vocab=vocab, tgt_tokenizer=words,
+                                src_vocab=vocab, src_tokenizer=words,
+                                task_config={"data": {"max_src_len": 60}}), path)
+    return path

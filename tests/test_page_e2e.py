@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import tiny_captioner
+from conftest import tiny_captioner, tiny_summarizer
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DRIVER = shutil.which("chromedriver")
@@ -138,7 +138,6 @@ def drive_page(url: str, photos: list[Path], out: Path | None) -> dict:
     from selenium.webdriver.support.ui import WebDriverWait
 
     models = json.load(urllib.request.urlopen(url + "api/models", timeout=30))["models"]
-    task_of = {m["inputs"]: m["task"] for m in models}
     driver = open_browser()
     wait = WebDriverWait(driver, 60)
     shown = {"models": models}
@@ -146,11 +145,21 @@ def drive_page(url: str, photos: list[Path], out: Path | None) -> dict:
         driver.get(url)
         wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, ".panel")) == len(models))
         shown["titles"] = [h.text for h in driver.find_elements(By.CSS_SELECTOR, ".panel h2")]
-        panels = {kind: driver.find_element(By.CSS_SELECTOR, f'.panel[data-task="{task}"]')
-                  for kind, task in task_of.items()}
-        shown |= prompt_panel(panels["prompt"], wait)
-        shown |= text_panel(panels["text"], wait)
-        shown |= image_panel(panels["image"], wait, photos)
+        panels = {m["task"]: driver.find_element(By.CSS_SELECTOR,
+                                                  f'.panel[data-task="{m["task"]}"]')
+                  for m in models}
+        shown["texts"], shown["inked"] = {}, {}
+        for model in models:  # every panel, by what its inputs are
+            panel = panels[model["task"]]
+            if model["inputs"] == "prompt":
+                shown |= prompt_panel(panel, wait)
+            elif model["inputs"] == "text":
+                texts = text_panel(panel, wait)
+                shown["texts"][model["task"]] = texts["texts"]
+                shown["inked"][model["task"]] = texts["inked"]
+            else:
+                shown |= image_panel(panel, wait, photos)
+                panels["image"] = panel
         if out is not None:
             time.sleep(0.5)
             out.mkdir(parents=True, exist_ok=True)
@@ -245,7 +254,9 @@ def test_the_page_draws_a_panel_per_model_and_runs_each_in_a_real_browser(
     from seqgen.serve import create_app
 
     app = create_app({"headlines": tiny_checkpoints["headlines"],
-                      "translation": tiny_checkpoints["translation"], "captioning": tiny_captioner(tmp_path, seed=3)},
+                      "translation": tiny_checkpoints["translation"],
+                      "captioning": tiny_captioner(tmp_path, seed=3),
+                      "summarization": tiny_summarizer(tmp_path)},
                      max_upload_mb=3)  # the phone photo itself would be refused
     phone = phone_photo(tmp_path / "phone.jpg")
     assert phone.stat().st_size > 3 * 1024 * 1024
@@ -256,14 +267,16 @@ def test_the_page_draws_a_panel_per_model_and_runs_each_in_a_real_browser(
         shown = drive_page(server.url, photos, out)
 
     models = shown["models"]
-    assert len(shown["titles"]) == len(models) == 3
+    assert len(shown["titles"]) == len(models) == 4
     for model, title in zip(models, shown["titles"]):
         assert title.startswith(model["panel"]["title"])
     assert "(de \u2192 en)" in " ".join(shown["titles"])
     assert not shown["console"], shown["console"]  # no script errors, no failed requests
     assert shown["prompt"].startswith("Oil prices ")
-    assert len(shown["texts"]) == 2 and all(shown["texts"]), shown["texts"]
-    assert shown["inked"] > 500  # the heatmap canvas was drawn on
+    assert set(shown["texts"]) == {"translation", "summarization"}  # both text panels ran
+    for task, texts in shown["texts"].items():
+        assert len(texts) == 2 and all(texts), texts
+        assert shown["inked"][task] > 500  # the heatmap canvas was drawn on
 
     cards = {c["name"]: c for c in shown["cards"]}
     assert list(cards) == [p.name for p in photos]
