@@ -12,7 +12,7 @@ from PIL import Image
 
 from seqgen.backbones import build_backbone
 from seqgen.tasks.captioning.inference import save_attention_strip
-from seqgen.tasks.translation.inference import save_attention_heatmap
+from seqgen.tasks.pictures import save_attention_heatmap
 
 VIRIDIS_LOW, VIRIDIS_HIGH = (68, 1, 84), (253, 231, 37)  # the colours of weight 0 and weight 1
 

@@ -18,6 +18,7 @@ from ..data.batch import Batch
 from ..generation import GenerationConfig
 from ..results import Output, Result
 from ..search import Hypothesis
+from .pictures import save_attention_heatmap
 
 INPUT_KINDS = ("text", "image", "prompt")  # a text per line / an image file per path / a prompt
 
@@ -25,12 +26,15 @@ INPUT_KINDS = ("text", "image", "prompt")  # a text per line / an image file per
 @dataclass(frozen=True)
 class Panel:
     """How the page shows a task: a title, an example input, and the attention picture it draws
-    (``heatmap``: source symbols x output symbols; ``strip``: image regions per word; None)."""
+    (``heatmap``: source symbols x output symbols; ``strip``: image regions per word; None), with
+    the names of its two sides."""
 
     title: str
     example: str = ""
     placeholder: str = ""
     attention: str | None = None
+    source_name: str = "source"
+    output_name: str = "output"
 
 
 class Adapter:
@@ -88,16 +92,27 @@ class Adapter:
 
     # -------------------------------------------------------------------------------- pictures
     def save_attention(self, session: Any, item: Any, result: Result, out: Path) -> None:
-        """Draws the best output's attention for input ``item`` into ``out`` (a PNG)."""
-        raise ValueError("this task draws no attention pictures")
+        """Draws the best output's attention for input ``item`` into ``out`` (a PNG): by default,
+        for a ``heatmap`` panel, source symbols x output symbols."""
+        best = result.outputs[0] if result.outputs else None
+        if self.panel is None or self.panel.attention != "heatmap":
+            raise ValueError("this task draws no attention pictures")
+        if best is None or best.attention is None or not str(item).strip():
+            raise ValueError("no attention to draw for an empty output")
+        save_attention_heatmap(result.source, best.symbols, best.attention, out,
+                               xlabel=self.panel.source_name, ylabel=self.panel.output_name)
 
     def attention_grid(self, result: Result) -> dict:
-        """The best output's attention as JSON for the page (rows: output symbols)."""
+        """The best output's attention as JSON for the page (rows: output symbols and the end;
+        for a ``heatmap`` panel, columns: source symbols and their end)."""
         best = result.outputs[0] if result.outputs else None
         if best is None or best.attention is None:
-            return {}
+            return {"attention": None}
+        weights = best.attention
+        if self.panel is not None and self.panel.attention == "heatmap":
+            weights = weights[: len(best.symbols) + 1, : len(result.source) + 1]
         return {"attention": [[round(float(w), 4) for w in row]
-                              for row in best.attention.float().cpu().tolist()]}
+                              for row in weights.float().cpu().tolist()]}
 
     def learn_shortlist(self, loaded: LoadedModel, data_dir: str) -> Any:
         """A vocabulary shortlist for a trained model from a data folder's training pairs."""

@@ -2,7 +2,6 @@
 ROUGE beside the lead baseline, with source x summary attention heatmaps."""
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Sequence
 
 import torch
@@ -12,7 +11,6 @@ from ...data.batch import Batch
 from ...generation import GenerationConfig
 from ...results import Result
 from ..adapter import Adapter, Panel, output
-from ..pictures import figure
 from .inference import evaluation_rows, score_summaries, summarize
 
 EXAMPLE = ("NEW YORK (Reuters) - Shares of Apple Computer Inc. rose sharply on Thursday after the "
@@ -26,7 +24,8 @@ class SummarizationAdapter(Adapter):
     inputs = "text"
     generation = GenerationConfig(beam=4, max_len=30)
     panel = Panel(title="Headline from an article", example=EXAMPLE,
-                  placeholder="One article per line", attention="heatmap")
+                  placeholder="One article per line", attention="heatmap", source_name="article",
+                  output_name="headline")
     example = EXAMPLE
 
     def predict(self, session: Any, inputs: Sequence[str], config: GenerationConfig, *,
@@ -53,31 +52,3 @@ class SummarizationAdapter(Adapter):
         src = torch.randint(4, max(len(loaded.src_vocab), 5), (n, 50), device=device)
         return Batch(src=src, src_lengths=torch.full((n,), 50))
 
-    def save_attention(self, session: Any, item: str, result: Result, out: Path) -> None:
-        best = result.outputs[0] if result.outputs else None
-        if best is None or best.attention is None or not item.strip():
-            raise ValueError("no attention to draw for an empty summary")
-        draw_heatmap(result.source, best.symbols, best.attention, out)
-
-    def attention_grid(self, result: Result) -> dict:
-        best = result.outputs[0] if result.outputs else None
-        if best is None or best.attention is None:
-            return {"attention": None}
-        weights = best.attention[: len(best.symbols) + 1, : len(result.source) + 1]
-        return {"attention": [[round(float(w), 4) for w in row]
-                              for row in weights.float().cpu().tolist()]}
-
-
-def draw_heatmap(source: Sequence[str], summary: Sequence[str], attention: torch.Tensor,
-                 path: Path) -> None:
-    """Document pieces along x, summary pieces along y, one cell per attention weight."""
-    src = [p.replace("\u2581", "") or "_" for p in source] + ["</s>"]
-    tgt = [p.replace("\u2581", "") or "_" for p in summary] + ["</s>"]
-    weights = attention.float().cpu()[: len(tgt), : len(src)]
-    size = (max(4.0, 0.28 * len(src) + 1.5), max(3.0, 0.3 * len(tgt) + 1.5))
-    with figure(path, dpi=110, figsize=size) as (_, ax):
-        ax.imshow(weights.numpy(), cmap="viridis", aspect="auto", vmin=0.0)
-        ax.set_xticks(range(len(src)), src, rotation=75, ha="right", fontsize=7)
-        ax.set_yticks(range(weights.size(0)), tgt[: weights.size(0)], fontsize=7)
-        ax.set_xlabel("article")
-        ax.set_ylabel("headline")

@@ -1,18 +1,10 @@
 """Summarization's training spec: an article (AG News description) in, its headline out.
 
-    python recipes/summarization.py                       # bundled AG News sample, a few minutes
-    python recipes/summarization.py --data-dir ../shared/data/ag_news --minutes 60
-    python recipes/summarization.py --pairs news.jsonl --src-field text --tgt-field title
-    python recipes/summarization.py --src-file train.doc --tgt-file train.title
-    python recipes/summarization.py --dataset gigaword --src-field document --tgt-field summary
-    python recipes/summarization.py --dry-run             # a few steps, for CI
-
 The shared bidirectional GRU encoder reads the article; the shared decoder attends over it and,
 with ``decoder.copy`` (on by default), copies pieces of it: names and numbers come from the article
 instead of being invented. One SentencePiece model serves both sides, so the embeddings are tied
 and shared. Models are kept by greedy validation ROUGE-L; the final scores use beam search, beside
-the lead baseline (the article's first 12 words). Config overrides: --model.decoder.copy=false,
---data.vocab_size=6000, --beam 4, --no_repeat_ngram=3.
+the lead baseline (the article's first 12 words). How to run it: ``recipes/summarization.py``.
 """
 from __future__ import annotations
 

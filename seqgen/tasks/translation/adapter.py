@@ -3,7 +3,6 @@ model's vocabulary shortlist when it has one), sacreBLEU evaluation, source x ta
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any, Sequence
 
 import torch
@@ -13,8 +12,7 @@ from ...data.batch import Batch
 from ...generation import GenerationConfig
 from ...results import Result
 from ..adapter import Adapter, Panel, output
-from .inference import (MAX_SOURCE_TOKENS, evaluate_split, learn_shortlist,
-                        save_attention_heatmap, translate)
+from .inference import MAX_SOURCE_TOKENS, evaluate_split, learn_shortlist, translate
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +24,8 @@ class TranslationAdapter(Adapter):
     inputs = "text"
     generation = GenerationConfig(beam=5, max_len=120)
     panel = Panel(title="Translator", example="Ein Mann fährt Fahrrad.\nZwei Hunde spielen im "
-                  "Schnee.", placeholder="One sentence per line", attention="heatmap")
+                  "Schnee.", placeholder="One sentence per line", attention="heatmap",
+                  output_name="translation")
     example = "Ein Mann fährt Fahrrad."
 
     def predict(self, session: Any, inputs: Sequence[str], config: GenerationConfig, *,
@@ -61,21 +60,6 @@ class TranslationAdapter(Adapter):
         n, device = 32, loaded.model.device
         src = torch.randint(4, max(len(loaded.src_vocab), 5), (n, 20), device=device)
         return Batch(src=src, src_lengths=torch.full((n,), 20))
-
-    def save_attention(self, session: Any, item: str, result: Result, out: Path) -> None:
-        best = result.outputs[0] if result.outputs else None
-        if best is None or best.attention is None or not item.strip():
-            raise ValueError("no attention to draw for an empty translation")
-        save_attention_heatmap(result.source, best.symbols, best.attention, out)
-
-    def attention_grid(self, result: Result) -> dict:
-        """Rows: target symbols (and the end, if chosen); columns: source symbols and their end."""
-        best = result.outputs[0] if result.outputs else None
-        if best is None or best.attention is None:
-            return {"attention": None}
-        weights = best.attention[: len(best.symbols) + 1, : len(result.source) + 1]
-        return {"attention": [[round(float(w), 4) for w in row]
-                              for row in weights.float().cpu().tolist()]}
 
     def learn_shortlist(self, loaded: LoadedModel, data_dir: str) -> Any:
         return learn_shortlist(loaded, data_dir)

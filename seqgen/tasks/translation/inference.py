@@ -3,7 +3,6 @@ sacreBLEU evaluation, attention heatmaps and the self-critical reward."""
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Sequence
 
 import torch
@@ -14,7 +13,6 @@ from ...metrics import translation_scores
 from ...search import Hypothesis, build_searcher, generate
 from ...self_critical import Reward
 from ...shortlist import Shortlist, generate_shortlisted
-from ..pictures import figure
 
 MAX_SOURCE_TOKENS = 200  # longer inputs are cut (the pipeline warns)
 log = logging.getLogger(__name__)
@@ -112,36 +110,6 @@ def learn_shortlist(loaded: LoadedModel, data_dir: str, *, split: str = "train")
     tgt_ids = encode_sources([t for _, t in pairs], loaded.tgt_tokenizer, loaded.tgt_vocab, max_len)
     return Shortlist.learn(src_ids, tgt_ids, src_vocab_size=len(loaded.src_vocab),
                            tgt_vocab_size=len(loaded.tgt_vocab))
-
-
-def save_attention_heatmap(source: Sequence[str], target: Sequence[str], attention: torch.Tensor,
-                           path: str | Path) -> None:
-    """Source symbols along x, generated symbols along y, one cell per attention weight.
-
-    Args:
-        source: the source symbols (the encoder also saw an end marker after them).
-        target: the generated symbols (the decoder also attended when it chose the end).
-        attention: (len(target) + 1, S) weights.
-    """
-    src_labels = [*readable(source), "</s>"]
-    weights = attention.float().cpu()[: len(target) + 1, : len(src_labels)]
-    tgt_labels = [*readable(target), "</s>"][: weights.size(0)]
-    size = (max(4.0, 0.4 * len(src_labels) + 1.5), max(3.0, 0.35 * len(tgt_labels) + 1.5))
-    with figure(path, dpi=120, figsize=size) as (_, ax):
-        ax.imshow(weights.numpy(), cmap="viridis", aspect="auto", vmin=0.0)
-        ax.set_xticks(range(len(src_labels)), src_labels, rotation=60, ha="right", fontsize=8)
-        ax.set_yticks(range(len(tgt_labels)), tgt_labels, fontsize=8)
-        ax.set_xlabel("source")
-        ax.set_ylabel("translation")
-
-
-def readable(pieces: Sequence[str]) -> list[str]:
-    """Labels for subword pieces: a word's first piece without SentencePiece's "▁" marker, the
-    letters that continue a word after a hyphen ("fähr", "-t"), attached punctuation as it is."""
-    if not any(p.startswith("\u2581") for p in pieces):
-        return list(pieces)  # words, not pieces
-    return [p[1:] or "_" if p.startswith("\u2581") else f"-{p}" if p[:1].isalnum() else p
-            for p in pieces]
 
 
 @torch.no_grad()
