@@ -210,3 +210,37 @@ def test_ctrl_c_while_generating_exits_130_without_a_traceback(tiny_checkpoints)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and "Traceback" not in err
     assert err.strip().endswith("interrupted")
+
+
+# -- lines answered as they arrive ---------------------------------------------------------------
+def test_stdin_lines_are_answered_before_the_input_ends(tiny_checkpoints):
+    """Like typing at a terminal: the first line's output comes while stdin is still open."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "seqgen.cli", "translate", "--ckpt",
+         str(tiny_checkpoints["translation"]), "--max-len", "4", "--precision", "fp32"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        proc.stdin.write("Ein Hund .\n")
+        proc.stdin.flush()
+        first = proc.stdout.readline()  # would block until EOF if input were read whole
+        proc.stdin.write("Eine Katze .\n")
+        proc.stdin.close()
+        rest = proc.stdout.read().splitlines()
+        assert proc.wait(timeout=60) == 0
+    finally:
+        proc.kill()
+    assert first.endswith("\n") and len(rest) == 1
+
+
+def test_stdin_chunks_batch_what_is_waiting_and_keep_line_numbers():
+    import os
+
+    from seqgen.cli_inputs import stdin_chunks
+
+    read, write = os.pipe()
+    os.write(write, b"a\nb\nc\xff\nd")
+    os.close(write)
+    chunks = list(stdin_chunks(read, limit=2))
+    os.close(read)
+    assert [texts for texts, _ in chunks] == [["a", "b"], ["", "d"]]
+    assert [bad for _, bad in chunks] == [[], [1]]  # the third line, first of its chunk
