@@ -10,12 +10,19 @@ from __future__ import annotations
 from array import array
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 
 OFFSETS, VALUES = ".off", ".bin"
 
+
+
+def row_number(index: int, n: int) -> int:
+    """``index`` as a row of ``n`` (negative counts from the end); IndexError outside them."""
+    row = index + n if index < 0 else index
+    if not 0 <= row < n:
+        raise IndexError(index)
+    return row
 
 class ArrayWriter:
     """Appends sequences to ``stem.bin`` (flat values) and keeps their end offsets.
@@ -86,10 +93,7 @@ class TokenArray(Sequence):
     def __getitem__(self, index):  # int -> list[int]; slice -> list of lists
         if isinstance(index, slice):
             return [self[i] for i in range(*index.indices(len(self)))]
-        if index < 0:
-            index += len(self)
-        if not 0 <= index < len(self):
-            raise IndexError(index)
+        index = row_number(index, len(self))
         return self.values[self.offsets[index]:self.offsets[index + 1]].tolist()
 
     def __eq__(self, other: object) -> bool:
@@ -127,10 +131,7 @@ class TextArray(Sequence):
     def __getitem__(self, index):
         if isinstance(index, slice):
             return [self[i] for i in range(*index.indices(len(self)))]
-        if index < 0:
-            index += len(self)
-        if not 0 <= index < len(self):
-            raise IndexError(index)
+        index = row_number(index, len(self))
         return self.values[self.offsets[index]:self.offsets[index + 1]].tobytes().decode("utf-8")
 
     def __add__(self, other: Sequence[str]) -> list[str]:
@@ -157,9 +158,6 @@ class ChainedTokens(Sequence):
     def __getitem__(self, index):
         if isinstance(index, slice):
             return [self[i] for i in range(*index.indices(len(self)))]
-        if index < 0:
-            index += len(self)
-        if not 0 <= index < len(self):
-            raise IndexError(index)
+        index = row_number(index, len(self))
         part = int(np.searchsorted(self.starts, index, side="right")) - 1
         return self.parts[part][index - int(self.starts[part])]
