@@ -21,19 +21,17 @@ from typing import Sequence
 from .checkpoint import CheckpointError, LoadedModel
 from .cli_inputs import UsageError, input_chunks
 from .cli_parser import build_parser
-from .generation import GenerationConfig
+from .generation import SETTINGS, GenerationConfig
 from .pipeline import Pipeline, bundled_model
 from .resources import resource_path
 from .results import Output, Result
 from .tasks import registry
 
-SEARCH_FLAGS = ("beam", "n_best", "temperature", "top_k", "top_p", "length_penalty",
-                "repetition_penalty", "no_repeat_ngram", "min_length", "max_len", "seed")
 
 
 def config_from(args: argparse.Namespace) -> GenerationConfig:
     """The generation settings typed on the command line (the others stay unset)."""
-    given = {name: getattr(args, name, None) for name in SEARCH_FLAGS}
+    given = {name: getattr(args, name, None) for name in SETTINGS if name != "shortlist"}
     if getattr(args, "no_shortlist", False):
         given["shortlist"] = False
     return GenerationConfig.from_dict(given)

@@ -114,6 +114,9 @@ class GenerationConfig:
             seed=self.seed, collect_attention=attention)
 
 
+SETTINGS = tuple(f.name for f in fields(GenerationConfig))  # what a CLI flag or a request may set
+
+
 def resolve(task_default: GenerationConfig, recorded: GenerationConfig | None = None,
             caller: GenerationConfig | None = None) -> GenerationConfig:
     """The settings a search runs with: the task's defaults < the checkpoint's < the caller's,

@@ -13,7 +13,7 @@ lists for the batch rows ``ids``.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -40,6 +40,13 @@ def fine_tuning_schedule(train: TrainConfig) -> None:
     made for random weights, so the rate is small and starts at once; evaluations come often, as
     the best point may come early (the shipped captioner's last stage peaked after 100 steps)."""
     train.lr, train.warmup_steps, train.eval_every = 5e-5, 0, 100
+
+
+def self_critical_preset(config: Any) -> None:
+    """The preset recipes apply with ``--self-critical``: :func:`fine_tuning_schedule` and
+    batches of 32 inputs (each is sampled ``scst.samples`` times)."""
+    fine_tuning_schedule(config.train)
+    config.data.batch_size = 32
 
 
 class SelfCritical:

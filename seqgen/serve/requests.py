@@ -10,12 +10,10 @@ from fastapi import HTTPException
 from PIL import Image, UnidentifiedImageError
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from ..generation import GenerationConfig
+from ..generation import SETTINGS, GenerationConfig
 from .fields import Natural, Real, Seed
 
 LIMITS = {"n": 64, "max_len": 512, "beam": 32, "inputs": 256, "files": 32}  # work per request
-SETTINGS = ("beam", "n_best", "temperature", "top_k", "top_p", "length_penalty",
-            "repetition_penalty", "no_repeat_ngram", "min_length", "max_len", "seed", "shortlist")
 
 
 class PredictRequest(BaseModel):

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -13,7 +12,7 @@ from .data import CaptionData, CaptionDataConfig, CaptionImages
 from ...decoder import DecoderConfig
 from ...encoders import EncoderConfig
 from ...model import EncoderDecoder, ModelConfig
-from ...self_critical import SelfCritical, SelfCriticalConfig, fine_tuning_schedule
+from ...self_critical import SelfCritical, SelfCriticalConfig, self_critical_preset
 from ...search import build_searcher, generate
 from ..spec import Built, Task
 from .adapter import CaptioningAdapter
@@ -52,11 +51,6 @@ def synthetic(config: CaptioningConfig) -> None:
                               bridge=True, input_feeding=True))
 
 
-def self_critical(config: CaptioningConfig) -> None:
-    """Fine-tuning a trained captioner on its own samples: a low rate, batches of 32 photos."""
-    fine_tuning_schedule(config.train)
-    config.data.batch_size = 32
-
 
 class Captioning(Task):
     name = "captioning"
@@ -65,7 +59,7 @@ class Captioning(Task):
     config = CaptioningConfig
     monitor, mode = "val_bleu4", "max"
     other_monitors = {"val_cider": "max"}
-    presets = {"photos": photos, "synthetic": synthetic, "self-critical": self_critical}
+    presets = {"photos": photos, "synthetic": synthetic, "self-critical": self_critical_preset}
     shortcuts = {
         "--data-dir": ("data.data_dir", "Flickr8k-style folder (images/, Flickr8k.token.txt, "
                        "Flickr_8k.*Images.txt)"),

@@ -14,7 +14,7 @@ from .data import TranslationData, TranslationDataConfig, split_file
 from ...decoder import DecoderConfig
 from ...encoders import EncoderConfig
 from ...model import EncoderDecoder, ModelConfig
-from ...self_critical import SelfCritical, SelfCriticalConfig, fine_tuning_schedule
+from ...self_critical import SelfCritical, SelfCriticalConfig, self_critical_preset
 from ...shortlist import Shortlist
 from ..spec import Built, Task
 from .adapter import TranslationAdapter
@@ -46,11 +46,6 @@ class TranslationConfig:
     scst: SelfCriticalConfig = field(default_factory=lambda: SelfCriticalConfig(max_len=80))
 
 
-def self_critical(config: TranslationConfig) -> None:
-    """Fine-tuning a trained translator on its own samples: a low rate, batches of 32 pairs."""
-    fine_tuning_schedule(config.train)
-    config.data.batch_size = 32
-
 
 class Translation(Task):
     name = "translation"
@@ -58,7 +53,7 @@ class Translation(Task):
     adapter = TranslationAdapter()
     config = TranslationConfig
     monitor, mode = "val_bleu", "max"
-    presets = {"self-critical": self_critical}
+    presets = {"self-critical": self_critical_preset}
     shortcuts = {
         "--data-dir": ("data.data_dir", "folder with train/val/test_2016_flickr.{lang}[.gz]"),
         "--pairs": ("data.pairs", "a TSV / CSV (with header) / JSONL file of pairs, plain or .gz"),
