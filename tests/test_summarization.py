@@ -104,3 +104,61 @@ def test_export_int8_keeps_the_task(summarizer, tmp_path):
     ckpt, _ = summarizer
     assert cli(["export", "--ckpt", ckpt, "--out", str(tmp_path / "small.pt"), "--int8"]) == 0
     assert len(Pipeline.load(tmp_path / "small.pt").predict([ARTICLES[2][0]])) == 1
+
+
+def test_span_deletion_removes_about_the_ratio_and_keeps_order():
+    import random
+
+    from seqgen.tasks.summarization.denoising import delete_spans
+
+    words = [f"w{i}" for i in range(40)]
+    damaged = delete_spans(words, random.Random(0), ratio=0.3)
+    assert len(damaged) == 28 and damaged == [w for w in words if w in set(damaged)]
+    assert delete_spans(["only"], random.Random(0)) == ["only"]  # one word always stays
+    assert delete_spans(words, random.Random(1)) != delete_spans(words, random.Random(2))
+
+
+def test_denoising_uses_training_rows_only_and_is_the_same_on_resume(tmp_path):
+    from seqgen.tasks.summarization.data import SummarizationData
+    from seqgen.tasks.summarization.denoising import DenoisingData
+
+    rows = [(f"Doc {i} says the team {i} won the cup final after a late goal.", f"Team {i} wins")
+            for i in range(40)]
+    data = SummarizationData(SummarizationDataConfig(
+        data_dir=str(write_ag_news(tmp_path / "ag", rows)), vocab_size=60, val_fraction=0.1))
+    pre = DenoisingData(data, seed=3)
+    held_out = {d for d, _ in data.val} | {s for _, s in data.val}
+    assert len(pre) == 2 * len(data) and not held_out & set(pre.texts)
+    plan = pre.train_plan(epoch=2)
+    first, again = pre.make_batch(plan[0]), DenoisingData(data, seed=3).make_batch(plan[0])
+    assert first.src.equal(again.src) and first.tgt_out.equal(again.tgt_out)
+    row = 0  # a document: damaged differently each epoch, always shorter than itself
+    one, two = (pre.make_batch([epoch * len(pre) + row]) for epoch in (2, 3))
+    whole = data.vocab.encode(data.encode_text(pre.texts[row]))
+    assert not one.src.equal(two.src) and int(one.src_lengths[0]) < len(whole)
+    assert one.tgt_out[0].tolist()[:-1] == whole[:data.config.max_tgt_len]  # then EOS
+
+
+def test_pretraining_then_init_then_self_critical_share_one_vocabulary(summarizer, tmp_path):
+    import torch
+
+    from seqgen.checkpoint import load_checkpoint
+    from seqgen.tasks.summarization.inference import rouge_reward
+
+    ckpt, folder = summarizer
+    task = registry.get("summarization")
+    common = ["--data-dir", folder, "--quiet", *TINY]
+    assert run(task, argv=[*common, "--pretrain=true", "--run-dir", str(tmp_path / "pre")]) == 0
+    pre = str(tmp_path / "pre" / "model.pt")
+    assert run(task, argv=[*common, "--init", pre, "--run-dir", str(tmp_path / "fine")]) == 0
+    fine = str(tmp_path / "fine" / "model.pt")
+    assert run(task, argv=[*common, "--self-critical", fine, "--run-dir",
+                           str(tmp_path / "scst")]) == 0
+    started, tuned = load_checkpoint(pre), load_checkpoint(str(tmp_path / "scst" / "model.pt"))
+    assert started["tgt_vocab"] == tuned["tgt_vocab"]
+    assert any(not torch.equal(a, tuned["model"][k]) for k, a in started["model"].items())
+    loaded = Pipeline.load(fine).loaded
+    reward = rouge_reward(["oil prices rise", "storm closes port"], loaded.tgt_vocab,
+                          loaded.tgt_tokenizer)
+    ids = loaded.tgt_vocab.encode(loaded.tgt_tokenizer.tokenize("Oil prices rise"))
+    assert reward([0, 1], [ids, ids]) == pytest.approx([1.0, 0.0])

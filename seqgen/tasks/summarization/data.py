@@ -123,6 +123,7 @@ class SummarizationData:
         self.vocab = vocab or Vocab.build([p for pair in pieces for p in pair], min_freq=1)
         self.src_ids = [self.vocab.encode(d) for d, _ in pieces]
         self.tgt_ids = [self.vocab.encode(s) for _, s in pieces]
+        self.train_documents = [d for d, _ in train]
         self.train_targets = [s for _, s in train]
 
     def encode_text(self, text: str, limit: int | None = None) -> list[str]:

@@ -9,6 +9,8 @@ from ...checkpoint import LoadedModel
 from ...data.carve import VAL, carve
 from ...metrics import rouge_scores
 from ...search import Hypothesis, generate
+from ...self_critical import Reward
+from ...vocab import Vocab
 from .data import SummarizationDataConfig, document_batch, lead, read_rows
 
 HELDOUT = "heldout"  # the validation rows the model's own run carved out of its training data
@@ -72,3 +74,16 @@ def evaluation_rows(loaded: LoadedModel, data_dir: str, split: str, limit: int =
     if not rows:
         raise ValueError(f"split {split!r} in {data_dir} has no (document, summary) rows")
     return [d for d, _ in rows], [s for _, s in rows]
+
+
+def rouge_reward(references: Sequence[str], vocab: Vocab, tokenizer: Any) -> Reward:
+    """Self-critical reward: each sampled summary's ROUGE-L F1 (0-1, stemmed, as the evaluation
+    computes it) against the summary of its training pair (``references[id]``)."""
+    from rouge_score import rouge_scorer
+
+    scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
+
+    def reward(ids: Sequence[int], samples: Sequence[Sequence[int]]) -> list[float]:
+        return [scorer.score(references[i], tokenizer.detokenize(vocab.decode(list(tokens))))
+                ["rougeL"].fmeasure for i, tokens in zip(ids, samples)]
+    return reward
