@@ -137,3 +137,14 @@ def test_the_cider_reward_prefers_the_photos_own_caption(mirrored_data):
     mirrored = mirrored_data.vocab.encode("a dog on the right of tree 1 sits".split())
     scores = reward([1, 1, 6, 6], [own, mirrored, own, mirrored])
     assert scores[0] > scores[1] and scores[3] > scores[2]
+
+
+def test_a_caption_other_photos_also_get_loses_the_shared_penalty(mirrored_data):
+    images = CaptionImages(mirrored_data, batch_size=4)
+    plain = cider_reward(images, mirrored_data.vocab)
+    varied = cider_reward(images, mirrored_data.vocab, shared_penalty=0.25)
+    own = mirrored_data.vocab.encode("a dog on the left of tree 1 sits".split())
+    other = mirrored_data.vocab.encode("a dog on the right of tree 1 sits".split())
+    ids, samples = [1, 1, 6, 6], [own, other, own, own]  # photo 6 also says photo 1's caption
+    penalised = [p - v for p, v in zip(plain(ids, samples), varied(ids, samples))]
+    assert penalised == pytest.approx([0.25, 0.0, 0.25, 0.25])  # repeats within a photo: free

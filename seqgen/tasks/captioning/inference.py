@@ -114,18 +114,28 @@ def light_overlay(grid: torch.Tensor, size: tuple[int, int]) -> Any:
 
 
 # ------------------------------------------------------------------------------------------------
-def cider_reward(images: Any, vocab: Vocab) -> Reward:
+def cider_reward(images: Any, vocab: Vocab, *, shared_penalty: float = 0.0) -> Reward:
     """Self-critical reward: each sampled caption's CIDEr-D against its photo's references
     (``images.references``, one list per training row), with document frequencies over all of
-    them, as Rennie et al. computed it on the training set."""
+    them, as Rennie et al. computed it on the training set.
+
+    ``shared_penalty`` > 0 also counts variety: a caption that a sample of another photo in the
+    same batch also says loses that much. CIDEr-D alone pays the safe caption that fits many
+    photos ("a dog runs through the grass"), which is why self-critical captioners repeat
+    themselves; the penalty makes the caption that only this photo gets worth more."""
     scorer = CiderD(images.references)
 
     def reward(ids: Sequence[int], samples: Sequence[Sequence[int]]) -> list[float]:
-        return [scorer.score(" ".join(vocab.decode(tokens)), index)
-                for index, tokens in zip(ids, samples)]
+        texts = [" ".join(vocab.decode(tokens)) for tokens in samples]
+        said_of: dict[str, set[int]] = {}
+        for index, text in zip(ids, texts):
+            said_of.setdefault(text, set()).add(index)
+        return [scorer.score(text, index) - shared_penalty * (len(said_of[text]) > 1)
+                for index, text in zip(ids, texts)]
     return reward
 
 
+# ------------------------------------------------------------------------------------------------
 def score_captions(hypotheses: Sequence[str], references: Sequence[Sequence[str]]) -> dict:
     """BLEU-1..4 (0-100, lower-cased, multi-reference), CIDEr-D, exact-caption accuracy, and
     the share of distinct captions (a captioner that says the same thing of many photos has

@@ -36,6 +36,8 @@ class CaptioningConfig:
     fine_tune: int = 0  # > 0: run the CNN inside the model and train its last N blocks
     self_critical: str = ""  # a trained captioner to fine-tune on its own samples' CIDEr-D
     scst: SelfCriticalConfig = field(default_factory=SelfCriticalConfig)
+    shared_penalty: float = 0.0  # self-critical: reward lost by a caption another photo's
+    # sample in the same batch also got (variety; 0: CIDEr-D alone)
 
 
 def photos(config: CaptioningConfig) -> None:
@@ -134,7 +136,9 @@ class Captioning(Task):
         task_config = {**start["task_config"], "data": asdict(config.data)}
         return Built(data, model, data.vocab, data.tokenizer, task_config=task_config,
                      train_data=images,
-                     objective=SelfCritical(cider_reward(images, data.vocab), config.scst),
+                     objective=SelfCritical(cider_reward(images, data.vocab,
+                                                        shared_penalty=config.shared_penalty),
+                                            config.scst),
                      summary=f"self-critical from {config.self_critical}: {len(images)} training "
                      f"photos x {config.scst.samples} samples, {len(data.val.paths)} validation, "
                      f"{len(data.vocab)} words, {model.num_parameters():,} parameters")
