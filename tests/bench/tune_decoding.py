@@ -52,8 +52,12 @@ def main() -> int:
     for beam, alpha, ngram in itertools.product(args.beams, args.length_penalties,
                                                     args.no_repeat_ngrams):
         start = time.perf_counter()
-        result = pipe.evaluate(args.data_dir, args.split, GenerationConfig(
-            beam=beam, length_penalty=alpha, no_repeat_ngram=ngram), limit=args.limit)
+        try:
+            result = pipe.evaluate(args.data_dir, args.split, GenerationConfig(
+                beam=beam, length_penalty=alpha, no_repeat_ngram=ngram), limit=args.limit)
+        except (OSError, ValueError) as err:  # e.g. no such split in the folder
+            print(f"error: {err}", file=sys.stderr)
+            return 2
         rows.append({"beam": beam, "length_penalty": alpha, "no_repeat_ngram": ngram,
                      **{k: result[k] for k in SHOWN if k in result},
                      "seconds": round(time.perf_counter() - start, 1)})
