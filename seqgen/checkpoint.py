@@ -227,7 +227,7 @@ def export_checkpoint(src: str | Path, dst: str | Path, *, half: bool = True,
                       shortlist: Shortlist | None = None) -> None:
     """Writes a model-only copy (no optimizer state) for shipping: half precision by default, or
     int8 weights (see :mod:`seqgen.int8`) with the remaining floats in half precision.
-    ``decoding`` (beam, length_penalty) records the search chosen on validation as the model's
+    ``decoding`` (beam, length_penalty, no_repeat_ngram) records the search chosen on validation as the model's
     default; ``shortlist`` adds (or replaces) the vocabulary shortlist."""
     ckpt = load_checkpoint(src)
     ckpt["trainer"] = None

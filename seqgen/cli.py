@@ -204,7 +204,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.is_dir():
         raise UsageError(f"--out {out} is a folder; give a file name such as {out / 'model.pt'}")
-    recorded = GenerationConfig(beam=args.beam, length_penalty=args.length_penalty)
+    recorded = GenerationConfig(beam=args.beam, length_penalty=args.length_penalty,
+                                no_repeat_ngram=args.no_repeat_ngram)
     GenerationConfig(**{"beam": 5, **recorded.given()}).check()  # a beam: the penalty is checked
     shortlist = None
     if args.shortlist_data:

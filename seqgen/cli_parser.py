@@ -176,6 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "default (chosen on validation)")
     p.add_argument("--length-penalty", type=finite_float, help="record this length penalty as "
                    "the model's default (chosen on validation)")
+    p.add_argument("--no-repeat-ngram", type=non_negative_int, help="record this n-gram "
+                   "blocking as the model's default (chosen on validation; 0: none)")
     p.add_argument("--shortlist-data", metavar="DIR", help="learn a vocabulary shortlist from "
                    "this folder's training pairs (tasks with a source text; beam search then "
                    "scores only each batch's candidate words)")

@@ -92,3 +92,13 @@ def test_train_reports_a_bad_override_with_exit_code_2(tmp_path, monkeypatch, ca
                  "--train.lr=fast"]) == 2
     assert "train.lr" in capsys.readouterr().err
     assert not (tmp_path / "run" / "model.pt").exists()
+
+
+def test_export_records_the_search_chosen_on_validation(tiny_checkpoints, tmp_path):
+    out = tmp_path / "tuned.pt"
+    ckpt = export(tiny_checkpoints["translation"], out, "--beam", "4", "--length-penalty", "1.5",
+                  "--no-repeat-ngram", "2")
+    assert ckpt["task_config"]["decoding"] == {"beam": 4, "length_penalty": 1.5,
+                                               "no_repeat_ngram": 2}
+    chosen = Pipeline.load(out).generation_config()
+    assert (chosen.beam, chosen.length_penalty, chosen.no_repeat_ngram) == (4, 1.5, 2)
