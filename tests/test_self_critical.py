@@ -148,3 +148,9 @@ def test_a_caption_other_photos_also_get_loses_the_shared_penalty(mirrored_data)
     ids, samples = [1, 1, 6, 6], [own, other, own, own]  # photo 6 also says photo 1's caption
     penalised = [p - v for p, v in zip(plain(ids, samples), varied(ids, samples))]
     assert penalised == pytest.approx([0.25, 0.0, 0.25, 0.25])  # repeats within a photo: free
+    # later batches remember: photo 6 now says what photo 1 said a batch ago
+    assert plain([6], [other])[0] - varied([6], [other])[0] == pytest.approx(0.25)
+    forgetful = cider_reward(images, mirrored_data.vocab, shared_penalty=0.25, memory=1)
+    forgetful([1], [other])
+    forgetful([1], [own])  # pushes photo 1's "other" out of a one-sample memory
+    assert plain([6], [other])[0] - forgetful([6], [other])[0] == pytest.approx(0.0)

@@ -2,6 +2,8 @@
 multi-reference evaluation and attention strips."""
 from __future__ import annotations
 
+from collections import Counter, deque
+
 import logging
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -114,24 +116,39 @@ def light_overlay(grid: torch.Tensor, size: tuple[int, int]) -> Any:
 
 
 # ------------------------------------------------------------------------------------------------
-def cider_reward(images: Any, vocab: Vocab, *, shared_penalty: float = 0.0) -> Reward:
+def cider_reward(images: Any, vocab: Vocab, *, shared_penalty: float = 0.0,
+                 memory: int = 5000) -> Reward:
     """Self-critical reward: each sampled caption's CIDEr-D against its photo's references
     (``images.references``, one list per training row), with document frequencies over all of
     them, as Rennie et al. computed it on the training set.
 
-    ``shared_penalty`` > 0 also counts variety: a caption that a sample of another photo in the
-    same batch also says loses that much. CIDEr-D alone pays the safe caption that fits many
-    photos ("a dog runs through the grass"), which is why self-critical captioners repeat
-    themselves; the penalty makes the caption that only this photo gets worth more."""
+    ``shared_penalty`` > 0 also counts variety: a caption that was also sampled for another photo,
+    in this batch or among the last ``memory`` samples, loses that much. CIDEr-D alone pays the
+    safe caption that fits many photos ("a dog runs through the grass"), which is why
+    self-critical captioners repeat themselves; the penalty makes the caption that only this
+    photo gets worth more. (Repeats within one photo's own samples cost nothing.)"""
     scorer = CiderD(images.references)
+    recent: deque[tuple[str, int]] = deque()
+    said_of: dict[str, Counter] = {}
+
+    def remember(text: str, index: int) -> None:
+        recent.append((text, index))
+        said_of.setdefault(text, Counter())[index] += 1
+        if len(recent) > memory:
+            old_text, old_index = recent.popleft()
+            said_of[old_text][old_index] -= 1
+            if not +said_of[old_text]:
+                del said_of[old_text]
 
     def reward(ids: Sequence[int], samples: Sequence[Sequence[int]]) -> list[float]:
         texts = [" ".join(vocab.decode(tokens)) for tokens in samples]
-        said_of: dict[str, set[int]] = {}
-        for index, text in zip(ids, texts):
-            said_of.setdefault(text, set()).add(index)
-        return [scorer.score(text, index) - shared_penalty * (len(said_of[text]) > 1)
-                for index, text in zip(ids, texts)]
+        if shared_penalty:
+            for index, text in zip(ids, texts):
+                remember(text, index)
+        shared = [len(+said_of.get(text, Counter())) > 1 for text in texts] if shared_penalty \
+            else [False] * len(texts)
+        return [scorer.score(text, index) - shared_penalty * repeat
+                for index, text, repeat in zip(ids, texts, shared)]
     return reward
 
 
