@@ -227,8 +227,8 @@ def export_checkpoint(src: str | Path, dst: str | Path, *, half: bool = True,
                       shortlist: Shortlist | None = None) -> None:
     """Writes a model-only copy (no optimizer state) for shipping: half precision by default, or
     int8 weights (see :mod:`seqgen.int8`) with the remaining floats in half precision.
-    ``decoding`` (beam, length_penalty, no_repeat_ngram) records the search chosen on validation as the model's
-    default; ``shortlist`` adds (or replaces) the vocabulary shortlist."""
+    ``decoding`` (beam, length_penalty, no_repeat_ngram) records the search chosen on validation
+    as the model's default; ``shortlist`` adds (or replaces) the vocabulary shortlist."""
     ckpt = load_checkpoint(src)
     ckpt["trainer"] = None
     if shortlist is not None:
@@ -245,8 +245,22 @@ def export_checkpoint(src: str | Path, dst: str | Path, *, half: bool = True,
     if half or int8:
         weights = {k: v.half() if v.is_floating_point() and not k.endswith(SCALE) else v
                    for k, v in weights.items()}
-    ckpt["model"], ckpt["quantized"] = weights, INT8 if int8 else None
+    ckpt["model"], ckpt["quantized"] = share_equal(weights), INT8 if int8 else None
     save_checkpoint(ckpt, dst)
+
+
+def share_equal(weights: dict) -> dict:
+    """The same weights, equal tensors stored once: tied and shared embeddings (three copies of
+    the vocabulary matrix in a summarizer) come back from a checkpoint as separate tensors, and
+    would each take their full size in the shipped file."""
+    kept: dict[tuple, list] = {}
+    out = {}
+    for name, tensor in weights.items():
+        same = kept.setdefault((tuple(tensor.shape), tensor.dtype), [])
+        out[name] = next((t for t in same if torch.equal(t, tensor)), tensor)
+        if out[name] is tensor:
+            same.append(tensor)
+    return out
 
 
 def average_weights(paths: list[str | Path]) -> dict:
