@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import torch
 
@@ -88,16 +88,22 @@ def caption_bleu(hypotheses: Sequence[str], references: Sequence[Sequence[str]])
     return out
 
 
+def rouge_scorer(types: Sequence[str]) -> Any:
+    """A ``rouge-score`` scorer of ``types`` with its default tokenizer, Porter-stemmed (given
+    explicitly, so the package does not log "Using default tokenizer." on every use)."""
+    from rouge_score import rouge_scorer as scorers, tokenizers
+
+    return scorers.RougeScorer(list(types), tokenizer=tokenizers.DefaultTokenizer(use_stemmer=True))
+
+
 def rouge_scores(hypotheses: Sequence[str], references: Sequence[str]) -> dict:
     """ROUGE-1, ROUGE-2 and ROUGE-L F1 (0-100, Porter-stemmed, as the ``rouge-score`` package
     computes them for summarization papers), averaged over the pairs."""
-    from rouge_score import rouge_scorer
-
     if len(hypotheses) != len(references):
         raise ValueError(f"{len(hypotheses)} summaries for {len(references)} references")
     if not hypotheses:
         raise ValueError("no summaries to score")
-    scorer = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=True)
+    scorer = rouge_scorer(["rouge1", "rouge2", "rougeL"])
     totals = Counter()
     for hyp, ref in zip(hypotheses, references):
         for name, score in scorer.score(ref, hyp).items():

@@ -7,7 +7,7 @@ from typing import Any, Sequence
 
 from ...checkpoint import LoadedModel
 from ...data.carve import VAL, carve
-from ...metrics import rouge_scores
+from ...metrics import rouge_scorer, rouge_scores
 from ...search import Hypothesis, generate
 from ...self_critical import Reward
 from ...vocab import Vocab
@@ -79,9 +79,7 @@ def evaluation_rows(loaded: LoadedModel, data_dir: str, split: str, limit: int =
 def rouge_reward(references: Sequence[str], vocab: Vocab, tokenizer: Any) -> Reward:
     """Self-critical reward: each sampled summary's ROUGE-L F1 (0-1, stemmed, as the evaluation
     computes it) against the summary of its training pair (``references[id]``)."""
-    from rouge_score import rouge_scorer
-
-    scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
+    scorer = rouge_scorer(["rougeL"])
 
     def reward(ids: Sequence[int], samples: Sequence[Sequence[int]]) -> list[float]:
         return [scorer.score(references[i], tokenizer.detokenize(vocab.decode(list(tokens))))
