@@ -18,7 +18,7 @@ EXAMPLE = ("NEW YORK (Reuters) - Shares of Apple Computer Inc. rose sharply on T
 
 
 class SummarizationAdapter(Adapter):
-    bundled = None  # no model ships yet: none has beaten the lead baseline (see RESULTS.md)
+    bundled = "agnews-titles.pt"
     verb = "summarize"
     help = "write a headline for each article (arguments, --input FILE or stdin; one per line)"
     inputs = "text"
