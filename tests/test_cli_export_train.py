@@ -102,3 +102,36 @@ def test_export_records_the_search_chosen_on_validation(tiny_checkpoints, tmp_pa
                                                "no_repeat_ngram": 2}
     chosen = Pipeline.load(out).generation_config()
     assert (chosen.beam, chosen.length_penalty, chosen.no_repeat_ngram) == (4, 1.5, 2)
+
+
+def test_export_stores_tied_and_shared_embeddings_once(tmp_path):
+    from seqgen.checkpoint import atomic_save, make_checkpoint
+    from seqgen.decoder import DecoderConfig
+    from seqgen.encoders import EncoderConfig
+    from seqgen.model import EncoderDecoder, ModelConfig
+    from seqgen.tokenizers import WordTokenizer
+    from seqgen.vocab import Vocab
+
+    words = WordTokenizer()
+    vocab = Vocab.build([[f"w{i}" for i in range(400)]])
+    config = ModelConfig(encoder=EncoderConfig(kind="rnn", cell="gru", emb_dim=32, hidden_dim=8),
+                         decoder=DecoderConfig(cell="gru", emb_dim=32, hidden_dim=8,
+                                               attention="general", tie_weights=True),
+                         share_embeddings=True)
+    model = EncoderDecoder(config, src_vocab_size=len(vocab), tgt_vocab_size=len(vocab))
+    source = tmp_path / "tied.pt"
+    atomic_save(make_checkpoint(model, task="summarization", tgt_vocab=vocab, tgt_tokenizer=words,
+                                src_vocab=vocab, src_tokenizer=words), source)
+    weights = export(source, tmp_path / "small.pt")["model"]
+    tied = [weights[k] for k in ("encoder.embed.weight", "decoder.embed.weight",
+                                 "decoder.output.weight")]
+    assert len({t.data_ptr() for t in tied}) == 1  # one matrix on disk, not three
+    untied = DecoderConfig(cell="gru", emb_dim=32, hidden_dim=8, attention="general")
+    separate = EncoderDecoder(ModelConfig(encoder=config.encoder, decoder=untied),
+                              src_vocab_size=len(vocab), tgt_vocab_size=len(vocab))
+    atomic_save(make_checkpoint(separate, task="summarization", tgt_vocab=vocab,
+                                tgt_tokenizer=words, src_vocab=vocab, src_tokenizer=words), source)
+    export(source, tmp_path / "big.pt")
+    matrix = len(vocab) * 32 * 2  # bytes of one fp16 vocabulary matrix
+    assert (tmp_path / "small.pt").stat().st_size < (tmp_path / "big.pt").stat().st_size - matrix
+    Pipeline.load(tmp_path / "small.pt")  # loads back into three parameters
