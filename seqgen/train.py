@@ -16,7 +16,6 @@ import math
 import os
 import random
 import signal
-import threading
 import time
 from dataclasses import asdict, dataclass
 from typing import Any, Callable, ClassVar, Literal, Sequence
@@ -28,6 +27,7 @@ from torch.nn.parallel import DistributedDataParallel
 from .data.batch import Batch, DataModule
 from .device import pick_device
 from .precision import PrecisionChoice, choose_precision
+from .stopping import StopOnSignal, TrainingInterrupted  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)
 
@@ -87,15 +87,6 @@ class TrainState:
 
 
 # ------------------------------------------------------------------------------------------------
-class TrainingInterrupted(Exception):
-    """Raised by :meth:`Trainer.fit` after a SIGINT/SIGTERM, once ``on_interrupt`` has run (the
-    Checkpoint callback saves ``last.pt`` there), so the caller can exit and resume later."""
-
-    def __init__(self, step: int, signal_name: str) -> None:
-        super().__init__(f"{signal_name} at step {step}")
-        self.step, self.signal_name = step, signal_name
-
-
 class ReplicasDiverged(RuntimeError):
     """Under torchrun, the ranks ended a run with different weights."""
 
@@ -201,7 +192,7 @@ class Trainer:
         """
         c = self.config
         self._tick = time.perf_counter()
-        with _StopOnSignal(self):
+        with StopOnSignal(self):
             self._emit("on_train_start")
             self._check_limits()  # a resumed run that had already finished trains no further
             while self.state.epoch < c.max_epochs and not self.should_stop:
@@ -385,36 +376,3 @@ def _init_distributed() -> tuple[int, int]:
         backend = "nccl" if torch.cuda.is_available() else "gloo"
         dist.init_process_group(backend=backend)
     return dist.get_world_size(), dist.get_rank()
-
-
-# ------------------------------------------------------------------------------------------------
-class _StopOnSignal:
-    """During ``fit``: the first SIGINT/SIGTERM asks the trainer to stop after the current step;
-    a second one more than a second later aborts at once (KeyboardInterrupt). The grace second
-    absorbs the copy of Ctrl-C that torchrun forwards right after the terminal's own. The
-    previous handlers come back on exit. Outside the main thread signals are left alone."""
-
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-    def __init__(self, trainer: Trainer) -> None:
-        self.trainer = trainer
-        self.previous: dict[int, Any] = {}
-        self.first_at = 0.0
-
-    def __enter__(self) -> "_StopOnSignal":
-        if threading.current_thread() is threading.main_thread():
-            for sig in self.SIGNALS:
-                self.previous[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        now = time.monotonic()
-        if self.trainer.interrupted is None:
-            self.trainer.interrupted = signal.Signals(signum).name
-            self.first_at = now
-        elif now - self.first_at > 1.0:
-            raise KeyboardInterrupt
-
-    def __exit__(self, *exc: Any) -> None:
-        for sig, handler in self.previous.items():
-            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
