@@ -4,39 +4,35 @@ locks the run folder (a second training there is refused), checks it before touc
 model when resuming), resumes from ``last.pt`` or sets an earlier run's files aside, checks that
 there is validation data, trains with the standard callbacks, turns Ctrl-C into a saved checkpoint
 and exit code 130 and a full disk into one line and exit code 2, exports the chosen checkpoint and
-runs the final evaluation.
+runs the final evaluation. The checks that stop a run in one line are in :mod:`seqgen.runchecks`.
 """
 from __future__ import annotations
 
 import argparse
-import errno
-import json
 import logging
-import os
 import random
 import sys
 import tempfile
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 
 from .argtypes import non_negative_float
 from .callbacks import (Checkpoint, EstimateTime, EvaluateMetrics, MonitorMetric, ProgressLog,
                         SampleText)
-from .checkpoint import (CheckpointError, LoadedModel, export_checkpoint, load_checkpoint,
-                         new_run_id)
-from .config import apply_overrides, check_config, save_config, to_dict
+from .checkpoint import LoadedModel, export_checkpoint, new_run_id
+from .config import apply_overrides, check_config, save_config
 from .data.batch import DataModule
-from .fileio import WriteFailed, os_error_behind, remove_orphans
-from .runfolder import RunFolderBusy, RunLock, set_aside
+from .fileio import remove_orphans
+from .runchecks import (check_same_model, check_validation, fail, is_rank0, locked,
+                        previous_run, write_errors)
+from .runfolder import set_aside
 from .tasks.spec import Task
 from .train import Objective, ReplicasDiverged, TrainConfig, Trainer, TrainingInterrupted
 
 INTERRUPTED = 130  # exit code after Ctrl-C, as shells report it
 ORPHANS = ".*.pt.*.tmp"  # what atomic_save leaves behind when the process is killed mid-write
-NO_SPACE = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS}
 
 
 def recipe_parser(doc: str) -> argparse.ArgumentParser:
@@ -197,101 +193,6 @@ def run_locked(task: Task, args: argparse.Namespace, config: Any, *, monitor: st
     print(f"model saved to {run_dir / 'model.pt'}; try: {task.hint(built, run_dir / 'model.pt')}",
           file=sys.stderr)
     return 0
-
-
-# ------------------------------------------------------------------------------------------------
-def is_rank0() -> bool:
-    """Whether this process is rank 0 of a torchrun job (or runs alone)."""
-    return int(os.environ.get("RANK", "0")) == 0
-
-
-@contextmanager
-def locked(run_dir: str | Path) -> Iterator[None]:
-    """Holds the run folder's lock (rank 0 only, under torchrun); a folder another training
-    holds exits 2 with one line naming that process."""
-    if not is_rank0():
-        yield
-        return
-    lock = RunLock(run_dir)
-    try:
-        lock.acquire()
-    except RunFolderBusy as err:
-        fail(str(err))
-    except OSError as err:
-        fail(f"cannot use {run_dir} as the run folder: {os.strerror(err.errno or 0).lower()}")
-    try:
-        yield
-    finally:
-        lock.release()
-
-
-@contextmanager
-def write_errors() -> Iterator[None]:
-    """Turns a write the file system refuses (disk full, no permission) into one line and exit
-    2; the checkpoint it would have replaced is intact, so a rerun resumes from it."""
-    try:
-        yield
-    except WriteFailed as err:
-        fail(f"{err}{_space_hint(err.errno)}")
-    except (OSError, RuntimeError) as err:  # a write outside the checkpoint code
-        cause = os_error_behind(err)
-        if cause is None or cause.errno not in NO_SPACE:
-            raise
-        where = f" {cause.filename}" if cause.filename else " in the run folder"
-        fail(f"cannot write{where}: {os.strerror(cause.errno).lower()}"
-             f"{_space_hint(cause.errno)}")
-
-
-def _space_hint(code: int | None) -> str:
-    if code in (errno.ENOSPC, errno.EDQUOT):
-        return "; free some space and rerun the same command to resume"
-    return ""
-
-
-def check_validation(data: DataModule) -> None:
-    """Exits 2 (one line) when the data has no validation batch: the run could neither be
-    evaluated nor keep a best checkpoint, and would fail only at the very end."""
-    if next(iter(data.val_batches()), None) is None:
-        fail("the data has no validation examples, so training could not be evaluated; give "
-             "more examples or a validation file")
-
-
-def previous_run(run_dir: str | Path, *, resume: bool) -> dict | None:
-    """The checkpoint to resume from, if the run folder has one and resuming is wanted."""
-    path = Path(run_dir) / "last.pt"
-    if not resume or not path.exists():
-        return None
-    try:
-        ckpt = load_checkpoint(path)
-    except CheckpointError as err:
-        fail(f"{err}; delete it or pass --no-resume")
-    return ckpt if ckpt.get("trainer") else None
-
-
-def fail(message: str, code: int = 2) -> None:
-    """One line on stderr and exit: the runner's way to report bad input (never a traceback)."""
-    print(f"error: {message}", file=sys.stderr)
-    raise SystemExit(code)
-
-
-def config_changes(saved: dict, current: dict, prefix: str) -> list[str]:
-    """``key=old (now new)`` for every leaf that differs between two nested config dicts."""
-    changes = []
-    for key in sorted(set(saved) | set(current)):
-        old, new = saved.get(key), current.get(key)
-        if isinstance(old, dict) and isinstance(new, dict):
-            changes += config_changes(old, new, f"{prefix}{key}.")
-        elif json.dumps(old) != json.dumps(new):
-            changes.append(f"{prefix}{key}={old} (now {new})")
-    return changes
-
-
-def check_same_model(run_dir: Path, previous: dict, model: torch.nn.Module) -> None:
-    """Exits 2 before anything is written when the run folder holds a different model."""
-    changes = config_changes(previous.get("model_config") or {}, to_dict(model.config), "model.")
-    if changes:
-        fail(f"{run_dir} was trained with {', '.join(changes)}; pass --no-resume to start over "
-             "or choose a new --run-dir")
 
 
 def train(*, model: torch.nn.Module, data: DataModule, config: TrainConfig, run_dir: str | Path,
