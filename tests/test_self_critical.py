@@ -7,7 +7,8 @@ import torch
 
 from seqgen.cider import CiderD, cider_d
 from seqgen.data.batch import Batch
-from seqgen.tasks.captioning.data import CaptionData, CaptionDataConfig, CaptionImages
+from seqgen.tasks.captioning.data import CaptionData, CaptionDataConfig
+from seqgen.tasks.captioning.photos import CaptionImages
 from seqgen.decoder import DecoderConfig
 from seqgen.encoders import EncoderConfig
 from seqgen.model import EncoderDecoder, ModelConfig

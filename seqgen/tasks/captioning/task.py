@@ -8,7 +8,8 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from ...checkpoint import build_model, load_trainable
-from .data import CaptionData, CaptionDataConfig, CaptionImages
+from .data import CaptionData, CaptionDataConfig
+from .photos import CaptionImages
 from ...decoder import DecoderConfig
 from ...encoders import EncoderConfig
 from ...model import EncoderDecoder, ModelConfig
