@@ -28,7 +28,6 @@ from .results import Output, Result
 from .tasks import registry
 
 
-
 def config_from(args: argparse.Namespace) -> GenerationConfig:
     """The generation settings typed on the command line (the others stay unset)."""
     given = {name: getattr(args, name, None) for name in SETTINGS if name != "shortlist"}

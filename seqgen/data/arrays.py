@@ -16,13 +16,13 @@ import numpy as np
 OFFSETS, VALUES = ".off", ".bin"
 
 
-
 def row_number(index: int, n: int) -> int:
     """``index`` as a row of ``n`` (negative counts from the end); IndexError outside them."""
     row = index + n if index < 0 else index
     if not 0 <= row < n:
         raise IndexError(index)
     return row
+
 
 class ArrayWriter:
     """Appends sequences to ``stem.bin`` (flat values) and keeps their end offsets.

@@ -2,9 +2,8 @@
 multi-reference evaluation and attention strips."""
 from __future__ import annotations
 
-from collections import Counter, deque
-
 import logging
+from collections import Counter, deque
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -142,13 +141,13 @@ def cider_reward(images: Any, vocab: Vocab, *, shared_penalty: float = 0.0,
 
     def reward(ids: Sequence[int], samples: Sequence[Sequence[int]]) -> list[float]:
         texts = [" ".join(vocab.decode(tokens)) for tokens in samples]
-        if shared_penalty:
-            for index, text in zip(ids, texts):
-                remember(text, index)
-        shared = [len(+said_of.get(text, Counter())) > 1 for text in texts] if shared_penalty \
-            else [False] * len(texts)
-        return [scorer.score(text, index) - shared_penalty * repeat
-                for index, text, repeat in zip(ids, texts, shared)]
+        scores = [scorer.score(text, index) for index, text in zip(ids, texts)]
+        if not shared_penalty:
+            return scores
+        for index, text in zip(ids, texts):
+            remember(text, index)
+        return [score - shared_penalty * (len(+said_of.get(text, Counter())) > 1)
+                for score, text in zip(scores, texts)]
     return reward
 
 

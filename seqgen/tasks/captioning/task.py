@@ -37,8 +37,8 @@ class CaptioningConfig:
     fine_tune: int = 0  # > 0: run the CNN inside the model and train its last N blocks
     self_critical: str = ""  # a trained captioner to fine-tune on its own samples' CIDEr-D
     scst: SelfCriticalConfig = field(default_factory=SelfCriticalConfig)
-    shared_penalty: float = 0.0  # self-critical: reward lost by a caption another photo's
-    # sample in the same batch also got (variety; 0: CIDEr-D alone)
+    shared_penalty: float = 0.0  # self-critical: reward lost by a caption also sampled for
+    # another photo lately (variety; 0: CIDEr-D alone; see inference.cider_reward)
 
 
 def photos(config: CaptioningConfig) -> None:
@@ -52,7 +52,6 @@ def synthetic(config: CaptioningConfig) -> None:
         encoder=EncoderConfig(kind="features", hidden_dim=128),
         decoder=DecoderConfig(cell="lstm", emb_dim=64, hidden_dim=192, attention="general",
                               bridge=True, input_feeding=True))
-
 
 
 class Captioning(Task):

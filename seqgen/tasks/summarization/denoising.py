@@ -23,15 +23,15 @@ def delete_spans(words: Sequence[str], rng: random.Random, *, ratio: float = 0.3
     """``words`` with spans (geometric lengths of mean ``mean_span``) removed until about
     ``ratio`` of them are gone; at least one word always stays."""
     keep = [True] * len(words)
-    budget = int(round(ratio * len(words)))
-    while budget > 0 and sum(keep) > 1:
+    kept, budget = len(words), int(round(ratio * len(words)))
+    while budget > 0 and kept > 1:
         span = 1
         while rng.random() > 1 / mean_span and span < budget:
             span += 1
         start = rng.randrange(len(words))
         for i in range(start, min(start + span, len(words))):
-            if keep[i] and sum(keep) > 1:
-                keep[i], budget = False, budget - 1
+            if keep[i] and kept > 1:
+                keep[i], kept, budget = False, kept - 1, budget - 1
     return [w for w, k in zip(words, keep) if k]
 
 

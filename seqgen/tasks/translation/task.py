@@ -46,7 +46,6 @@ class TranslationConfig:
     scst: SelfCriticalConfig = field(default_factory=lambda: SelfCriticalConfig(max_len=80))
 
 
-
 class Translation(Task):
     name = "translation"
     position = 20
