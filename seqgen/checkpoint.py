@@ -16,15 +16,18 @@ from pathlib import Path
 import torch
 
 from .config import from_dict, to_dict
+from .ensemble import Ensemble
 from .fileio import WriteFailed, atomic_save, write_failure
-from .int8 import FORMAT as INT8, SCALE, dequantize_rows, quantize_linear_layers, quantize_rows
+from .int8 import FORMAT as INT8, dequantize_rows, quantize_linear_layers
 from .model import EncoderDecoder, ModelConfig
 from .shortlist import Shortlist
 from .tokenizers import Tokenizer, tokenizer_from_dict
 from .vocab import Vocab
 
 FORMAT = "seqgen-checkpoint"
-VERSION = 1
+VERSION = 1  # what a single model is written as
+ENSEMBLE_VERSION = 2  # an ensemble's members after the first are listed under "ensemble"
+NEWEST = ENSEMBLE_VERSION  # the newest format this seqgen reads
 REQUIRED = {"task": str, "model_config": dict, "tgt_vocab": list, "tgt_tokenizer": dict,
             "model": dict}  # what every checkpoint must hold to rebuild its model
 
@@ -137,9 +140,14 @@ def load_checkpoint(path: str | Path, *, map_location: str | torch.device = "cpu
                               f"checkpoint): {reason}") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a seqgen checkpoint")
-    if not isinstance(ckpt.get("version", 0), int) or ckpt.get("version", 0) > VERSION:
+    if not isinstance(ckpt.get("version", 0), int) or ckpt.get("version", 0) > NEWEST:
         raise CheckpointError(f"{path} was written by a newer seqgen (format {ckpt['version']})")
     wrong = [key for key, kind in REQUIRED.items() if not isinstance(ckpt.get(key), kind)]
+    members = ckpt.get("ensemble") or []
+    if not isinstance(members, list) or not all(
+            isinstance(m, dict) and isinstance(m.get("model_config"), dict)
+            and isinstance(m.get("model"), dict) for m in members):
+        wrong.append("ensemble")
     if wrong:
         raise CheckpointError(f"{path} is damaged: missing or malformed {', '.join(wrong)}")
     return ckpt
@@ -149,26 +157,40 @@ def load_trainable(path: str | Path, task: str) -> dict:
     """A float checkpoint of ``task`` to train further (self-critical fine-tuning starts from one);
     int8 exports and other tasks' models are refused in one line."""
     ckpt = load_checkpoint(path)
-    if ckpt.get("task") != task or ckpt.get("quantized"):
+    if ckpt.get("task") != task or ckpt.get("quantized") or ckpt.get("ensemble"):
         raise CheckpointError(f"{path} is not a float {task} checkpoint to fine-tune (int8 "
-                              "exports cannot train)")
+                              "exports and ensembles cannot train)")
     return ckpt
 
 
-def build_model(ckpt: dict) -> EncoderDecoder:
-    """Rebuilds the model a checkpoint describes and loads its weights (float32)."""
+def build_model(ckpt: dict) -> EncoderDecoder | Ensemble:
+    """Rebuilds the model a checkpoint describes and loads its weights (float32): one model, or
+    an :class:`~seqgen.ensemble.Ensemble` of the members an ensemble file lists."""
     tgt_size = len(ckpt["tgt_vocab"])
     src_size = len(ckpt["src_vocab"]) if ckpt.get("src_vocab") else tgt_size
-    try:
-        config = from_dict(ModelConfig, ckpt["model_config"])
-        model = EncoderDecoder(config, src_vocab_size=src_size, tgt_vocab_size=tgt_size)
-    except (TypeError, ValueError, KeyError, AttributeError) as err:
-        raise CheckpointError(f"checkpoint has an unusable model config: {err}") from None
     quantized = ckpt.get("quantized")
     if quantized not in (None, INT8):
         raise CheckpointError(f"unknown weight format {quantized!r}; is seqgen out of date?")
+    models = [_build_one(part["model_config"], part["model"], quantized=bool(quantized),
+                         src_size=src_size, tgt_size=tgt_size)
+              for part in [ckpt, *(ckpt.get("ensemble") or [])]]
+    if len(models) == 1:
+        return models[0]
     try:
-        model.load_state_dict(dequantize_rows(ckpt["model"]) if quantized else ckpt["model"])
+        return Ensemble(models)
+    except ValueError as err:
+        raise CheckpointError(f"checkpoint has an unusable ensemble: {err}") from None
+
+
+def _build_one(model_config: dict, weights: dict, *, quantized: bool, src_size: int,
+               tgt_size: int) -> EncoderDecoder:
+    try:
+        config = from_dict(ModelConfig, model_config)
+        model = EncoderDecoder(config, src_vocab_size=src_size, tgt_vocab_size=tgt_size)
+    except (TypeError, ValueError, KeyError, AttributeError) as err:
+        raise CheckpointError(f"checkpoint has an unusable model config: {err}") from None
+    try:
+        model.load_state_dict(dequantize_rows(weights) if quantized else weights)
     except (RuntimeError, TypeError, AttributeError) as err:
         raise CheckpointError(f"checkpoint weights do not match its config: "
                               f"{str(err).splitlines()[0]}") from None
@@ -180,7 +202,7 @@ def build_model(ckpt: dict) -> EncoderDecoder:
 class LoadedModel:
     """A model with its vocabularies and tokenizers, ready to generate."""
 
-    model: EncoderDecoder
+    model: EncoderDecoder | Ensemble
     task: str
     tgt_vocab: Vocab
     tgt_tokenizer: Tokenizer
@@ -208,6 +230,9 @@ class LoadedModel:
                     len(vocabs["src_vocab"] or vocabs["tgt_vocab"]), len(vocabs["tgt_vocab"]))
         except (TypeError, ValueError) as err:
             raise CheckpointError(f"checkpoint has an unusable shortlist: {err}") from None
+        if shortlist is not None and ckpt.get("ensemble"):
+            raise CheckpointError("an ensemble scores its whole vocabulary: this file's shortlist "
+                                  "cannot be used (export the ensemble again)")
         if ckpt.get("quantized") and torch.device(device).type != "cpu":
             raise CheckpointError("int8 models run on the CPU; use --device cpu (or export the "
                                   "model without --int8 for a GPU)")
@@ -220,47 +245,6 @@ class LoadedModel:
 
     def decode(self, ids: list[int]) -> str:
         return self.tgt_tokenizer.detokenize(self.tgt_vocab.decode(ids))
-
-
-def export_checkpoint(src: str | Path, dst: str | Path, *, half: bool = True,
-                      int8: bool = False, decoding: dict | None = None,
-                      shortlist: Shortlist | None = None) -> None:
-    """Writes a model-only copy (no optimizer state) for shipping: half precision by default, or
-    int8 weights (see :mod:`seqgen.int8`) with the remaining floats in half precision.
-    ``decoding`` (beam, length_penalty, no_repeat_ngram) records the search chosen on validation
-    as the model's default; ``shortlist`` adds (or replaces) the vocabulary shortlist."""
-    ckpt = load_checkpoint(src)
-    ckpt["trainer"] = None
-    if shortlist is not None:
-        ckpt["shortlist"] = shortlist.to_dict()
-    if decoding:
-        task_config = dict(ckpt.get("task_config") or {})
-        task_config["decoding"] = {**task_config.get("decoding", {}), **decoding}
-        ckpt["task_config"] = task_config
-    weights = ckpt["model"]
-    if ckpt.get("quantized"):
-        weights = dequantize_rows(weights)
-    if int8:
-        weights = quantize_rows(weights)
-    if half or int8:
-        weights = {k: v.half() if v.is_floating_point() and not k.endswith(SCALE) else v
-                   for k, v in weights.items()}
-    ckpt["model"], ckpt["quantized"] = share_equal(weights), INT8 if int8 else None
-    save_checkpoint(ckpt, dst)
-
-
-def share_equal(weights: dict) -> dict:
-    """The same weights, equal tensors stored once: tied and shared embeddings (three copies of
-    the vocabulary matrix in a summarizer) come back from a checkpoint as separate tensors, and
-    would each take their full size in the shipped file."""
-    kept: dict[tuple, list] = {}
-    out = {}
-    for name, tensor in weights.items():
-        same = kept.setdefault((tuple(tensor.shape), tensor.dtype), [])
-        out[name] = next((t for t in same if torch.equal(t, tensor)), tensor)
-        if out[name] is tensor:
-            same.append(tensor)
-    return out
 
 
 def average_weights(paths: list[str | Path]) -> dict:

@@ -198,7 +198,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from .checkpoint import export_checkpoint
+    from .export import export_checkpoint
 
     out = Path(args.out)
     if out.is_dir():
@@ -207,12 +207,16 @@ def cmd_export(args: argparse.Namespace) -> int:
                                 no_repeat_ngram=args.no_repeat_ngram)
     GenerationConfig(**{"beam": 5, **recorded.given()}).check()  # a beam: the penalty is checked
     shortlist = None
+    if args.shortlist_data and args.ensemble:
+        raise UsageError("--shortlist-data and --ensemble exclude each other: an ensemble scores "
+                         "its whole vocabulary")
     if args.shortlist_data:
         loaded = LoadedModel.from_file(args.ckpt)
         shortlist = registry.get(loaded.task).adapter.learn_shortlist(loaded, args.shortlist_data)
     try:
         export_checkpoint(args.ckpt, out, half=not args.float32, int8=args.int8,
-                          decoding=recorded.given(), shortlist=shortlist)
+                          decoding=recorded.given(), shortlist=shortlist,
+                          ensemble=args.ensemble)
     except OSError as err:
         raise UsageError(f"cannot write {out}: {_reason(err)}") from None
     print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB)", file=sys.stderr)

@@ -29,6 +29,7 @@ EPILOG = """examples:
   score, ship, serve:
     seqgen evaluate --ckpt runs/translation/model.pt --data-dir data/multi30k --split val
     seqgen export --ckpt runs/translation/model.pt --out small.pt --int8
+    seqgen export --ckpt a/model.pt --ensemble b/model.pt --out both.pt   decode two as one
     seqgen serve                                           the page at http://127.0.0.1:8000/
   from Python:
     from seqgen import GenerationConfig, Pipeline
@@ -178,6 +179,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "the model's default (chosen on validation)")
     p.add_argument("--no-repeat-ngram", type=non_negative_int, help="record this n-gram "
                    "blocking as the model's default (chosen on validation; 0: none)")
+    p.add_argument("--ensemble", nargs="+", metavar="CKPT", default=[],
+                   help="more checkpoints of the same task and vocabulary, decoded together with "
+                   "--ckpt as one ensemble (their next-word probabilities averaged)")
     p.add_argument("--shortlist-data", metavar="DIR", help="learn a vocabulary shortlist from "
                    "this folder's training pairs (tasks with a source text; beam search then "
                    "scores only each batch's candidate words)")

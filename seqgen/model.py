@@ -91,6 +91,11 @@ class EncoderDecoder(nn.Module):
                               ignore_index=PAD, reduction="none").view(batch.tgt_out.shape)
         return nll.sum(dim=1), (batch.tgt_out != PAD).sum(dim=1)
 
+    def teacher_forced_logits(self, batch: Batch) -> Tensor:
+        """(B, T, V) next-token logits at every target position, the targets fed in."""
+        logits, _ = self.decoder(batch.tgt_in, self._encode(batch))
+        return logits
+
     def init_state(self, batch: Batch) -> tuple[DecoderState, Tensor]:
         """The state to generate from and the first tokens (B,) to feed to ``step``.
 

@@ -21,9 +21,10 @@ import torch
 from .argtypes import non_negative_float
 from .callbacks import (Checkpoint, EstimateTime, EvaluateMetrics, MonitorMetric, ProgressLog,
                         SampleText)
-from .checkpoint import LoadedModel, export_checkpoint, new_run_id
+from .checkpoint import LoadedModel, new_run_id
 from .config import apply_overrides, check_config, save_config
 from .data.batch import DataModule
+from .export import export_checkpoint
 from .fileio import remove_orphans
 from .runchecks import (check_same_model, check_validation, fail, is_rank0, locked,
                         previous_run, write_errors)

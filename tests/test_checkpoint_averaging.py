@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from conftest import tiny_model
-from seqgen.checkpoint import (atomic_save, average_weights, export_checkpoint, load_checkpoint,
-                               make_checkpoint)
+from seqgen.checkpoint import atomic_save, average_weights, load_checkpoint, make_checkpoint
+from seqgen.export import export_checkpoint
 from seqgen.tokenizers import CharTokenizer
 from seqgen.vocab import Vocab
 

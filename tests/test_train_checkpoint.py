@@ -12,10 +12,11 @@ import torch
 
 from conftest import TITLES, tiny_model, write_ag_news
 from seqgen.checkpoint import (CheckpointError, LoadedModel, atomic_save, average_weights,
-                               export_checkpoint, load_checkpoint, make_checkpoint)
+                               load_checkpoint, make_checkpoint)
 from seqgen.config import apply_overrides, from_dict, to_dict
 from seqgen.tasks.headlines.data import HeadlineData, HeadlineDataConfig
 from seqgen.decoder import DecoderConfig
+from seqgen.export import export_checkpoint
 from seqgen.model import EncoderDecoder, ModelConfig
 from seqgen.tokenizers import CharTokenizer
 from seqgen.train import TrainConfig, Trainer

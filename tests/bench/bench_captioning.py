@@ -108,7 +108,7 @@ def int8_figures(ckpt: Path, pipe: Pipeline, data_dir: str, paths: list[str], *,
                  folder: Path) -> dict:
     """``seqgen export --int8`` (int8 decoder; the CNN as measured) against the float model
     decoding in its measured precision: images/s and dev BLEU-4 on the same photos."""
-    from seqgen.checkpoint import export_checkpoint
+    from seqgen.export import export_checkpoint
 
     int8_path = folder / "int8.pt"
     export_checkpoint(ckpt, int8_path, int8=True)

@@ -248,7 +248,7 @@ def int8_figures(ckpt: Path, sources: list[str], references: list[str]) -> dict:
     decode with float activations; the int8 one runs its Linear layers as int8 products)."""
     import tempfile
 
-    from seqgen.checkpoint import export_checkpoint
+    from seqgen.export import export_checkpoint
 
     with tempfile.TemporaryDirectory() as tmp:
         export_checkpoint(ckpt, Path(tmp) / "int8.pt", int8=True)
@@ -269,7 +269,7 @@ def shortlist_figures(ckpt: Path, data_dir: Path, sources: list[str], references
     ``seqgen export --shortlist-data`` adds one), against the same model scoring every word."""
     import tempfile
 
-    from seqgen.checkpoint import export_checkpoint
+    from seqgen.export import export_checkpoint
     from seqgen.tasks.translation.inference import learn_shortlist
 
     start = time.perf_counter()
