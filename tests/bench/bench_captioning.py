@@ -30,7 +30,9 @@ from PIL import Image
 
 from machine import machine, machine_line
 from seqgen.checkpoint import LoadedModel
+from seqgen.ensemble import Ensemble
 from seqgen.generation import GenerationConfig
+from seqgen.int8 import is_quantized
 from seqgen.pipeline import Pipeline
 from seqgen.runs import run_minutes
 from seqgen.data.batch import Batch, target_pair
@@ -115,7 +117,7 @@ def int8_figures(ckpt: Path, pipe: Pipeline, data_dir: str, paths: list[str], *,
     small = Pipeline.load(int8_path)
     speed = {"float": images_per_second(pipe, paths), "int8": images_per_second(small, paths)}
     cache = str(folder / "cache")
-    with pipe._autocast():  # the float side decodes as the pipeline would
+    with pipe.autocast():  # the float side decodes as the pipeline would
         exact = evaluate_split(pipe.loaded, data_dir, "dev", beam=3, limit=limit, cache_dir=cache)
     bleu = {"float": exact["bleu4"], "int8": evaluate_split(
         small.loaded, data_dir, "dev", beam=3, limit=limit, cache_dir=cache)["bleu4"]}
@@ -128,6 +130,12 @@ def int8_figures(ckpt: Path, pipe: Pipeline, data_dir: str, paths: list[str], *,
             "int8_speedup": round(speed["int8"] / speed["float"], 2),
             "int8_bleu4_change": round(bleu["int8"] - bleu["float"], 2),
             "int8_mb": round(int8_path.stat().st_size / 1e6, 1)}
+
+
+def cnn_precision(pipe: Pipeline):
+    """What the captioner's CNN runs in (chosen when the pipeline first builds it)."""
+    pipe.adapter.backbone(pipe)
+    return pipe.state["cnn_precision"]
 
 
 def main() -> int:
@@ -152,12 +160,15 @@ def main() -> int:
     print(f"captioning, CNN included ({cnn_precision(pipe).name}: {cnn_precision(pipe).note}), "
           f"beam 3 ({pipe.precision.name}: {pipe.precision.note}): {speed:.1f} images/s",
           file=sys.stderr)
-    with tempfile.TemporaryDirectory() as tmp:
-        effect = cache_effect(loaded, dev.paths, dev.refs, batches=3 if args.quick else 6,
-                              cache_dir=Path(tmp))
-    print(f"training epoch: {effect['epoch_seconds_cached']} s with cached features, "
-          f"{effect['epoch_seconds_cnn']} s running the CNN ({effect['cache_speedup']}x)",
-          file=sys.stderr)
+    effect = {}
+    if not is_quantized(loaded.model) and not isinstance(
+            loaded.model, Ensemble):  # training speed: only for a model that trains
+        with tempfile.TemporaryDirectory() as tmp:
+            effect = cache_effect(loaded, dev.paths, dev.refs, batches=3 if args.quick else 6,
+                                  cache_dir=Path(tmp))
+        print(f"training epoch: {effect['epoch_seconds_cached']} s with cached features, "
+              f"{effect['epoch_seconds_cnn']} s running the CNN ({effect['cache_speedup']}x)",
+              file=sys.stderr)
     with tempfile.TemporaryDirectory() as tmp:
         large = upscaled_photos(dev.paths[:16 if args.quick else 64], Path(tmp))
         speed_large = images_per_second(pipe, large)
@@ -186,9 +197,3 @@ def main() -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-
-
-def cnn_precision(pipe: Pipeline):
-    """What the captioner's CNN runs in (chosen when the pipeline first builds it)."""
-    pipe.adapter.backbone(pipe)
-    return pipe.state["cnn_precision"]
