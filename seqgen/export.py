@@ -94,11 +94,12 @@ def combine(first: dict, others: Sequence[dict], *, names: Sequence[str]) -> dic
     for name, ckpt in zip(names, [first, *others]):
         if ckpt.get("ensemble"):
             raise CheckpointError(f"{name} is already an ensemble; list its members instead")
+    wanted = _settings(first)
     for name, other in zip(names[1:], others):
         differ = [key for key in SHARED if other.get(key) != first.get(key)]
-        settings = _settings(other).keys() | _settings(first).keys()
-        differ += [f"task setting {key!r}" for key in sorted(settings)
-                   if _settings(other).get(key) != _settings(first).get(key)]
+        given = _settings(other)
+        differ += [f"task setting {key!r}" for key in sorted(given.keys() | wanted.keys())
+                   if given.get(key) != wanted.get(key)]
         if differ:
             raise CheckpointError(f"{name} cannot join an ensemble with {names[0]}: their "
                                   f"{', '.join(differ)} differ")
