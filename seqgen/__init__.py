@@ -1,13 +1,14 @@
 """seqgen: one recurrent decoder, every generator (headlines, translation, captioning)."""
-from .checkpoint import CheckpointError, LoadedModel, load_checkpoint, make_checkpoint
 from .data.batch import Batch
 from .decoder import DecoderConfig, DecoderState, RecurrentDecoder
 from .encoders import EncoderConfig
 from .generation import GenerationConfig
+from .io.checkpoint import CheckpointError, load_checkpoint, make_checkpoint
+from .io.loaded import LoadedModel
 from .model import EncoderDecoder, ModelConfig
-from .search import BeamSearch, GreedySearch, Hypothesis, SampleSearch, build_searcher, generate
 from .pipeline import Pipeline
 from .results import Output, Result
+from .search import BeamSearch, GreedySearch, Hypothesis, SampleSearch, build_searcher, generate
 from .self_critical import SelfCritical, SelfCriticalConfig
 from .train import TrainConfig, Trainer
 from .vocab import Vocab

@@ -19,8 +19,9 @@ from typing import Any, Callable
 
 from tqdm.auto import tqdm
 
-from .checkpoint import run_checkpoints, save_checkpoint
-from .fileio import write_failure
+from .io.checkpoint import save_checkpoint
+from .io.fileio import write_failure
+from .io.runfiles import run_checkpoints
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,7 @@ class ProgressLog:
         self._count = 0
 
     def write(self, record: dict) -> None:
-        """Appends one record; a full disk is a one-line :class:`seqgen.fileio.WriteFailed`."""
+        """Appends one record; a full disk is a one-line :class:`seqgen.io.fileio.WriteFailed`."""
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with self.path.open("a", encoding="utf-8") as handle:
@@ -207,8 +208,8 @@ class Checkpoint:
     monitored metric improves, and optionally the last ``keep`` numbered ones for averaging.
 
     Every file carries ``run_id``; pruning deletes only this run's numbered files (see
-    :func:`seqgen.checkpoint.run_checkpoints`). A write the file system refuses raises a one-line
-    :class:`seqgen.checkpoint.CheckpointWriteError`, and the file it would have replaced is intact.
+    :func:`seqgen.io.checkpoint.run_checkpoints`). A write the file system refuses raises a one-line
+    :class:`seqgen.io.checkpoint.CheckpointWriteError`, and the file it would have replaced is intact.
     """
 
     def __init__(self, run_dir: str | Path, payload: Callable[[Any, dict | None], dict], *,

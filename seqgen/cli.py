@@ -18,10 +18,11 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from .checkpoint import CheckpointError, LoadedModel
 from .cli_inputs import UsageError, input_chunks
 from .cli_parser import build_parser
 from .generation import SETTINGS, GenerationConfig
+from .io.checkpoint import CheckpointError
+from .io.loaded import LoadedModel
 from .pipeline import Pipeline, bundled_model
 from .resources import resource_path
 from .results import Output, Result
@@ -198,7 +199,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from .export import export_checkpoint
+    from .io.export import export_checkpoint
 
     out = Path(args.out)
     if out.is_dir():

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 
 from . import __version__
-from .argtypes import finite_float, non_negative_int, positive_int
+from .io.argtypes import finite_float, non_negative_int, positive_int
 from .pipeline import MAX_ROWS
 from .tasks import registry
 from .tasks.adapter import Adapter

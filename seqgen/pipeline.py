@@ -23,10 +23,10 @@ from typing import Any, Iterator, Sequence
 
 import torch
 
-from .checkpoint import LoadedModel
 from .device import pick_device
 from .generation import GenerationConfig, recorded_settings, resolve
 from .int8 import is_quantized
+from .io.loaded import LoadedModel
 from .precision import PrecisionChoice, choose_inference_precision
 from .resources import resource_path
 from .results import Output, Result

@@ -18,16 +18,17 @@ from typing import Any, Callable, Sequence
 
 import torch
 
-from .argtypes import non_negative_float
 from .callbacks import (Checkpoint, EstimateTime, EvaluateMetrics, MonitorMetric, ProgressLog,
                         SampleText)
-from .checkpoint import LoadedModel, new_run_id
-from .config import apply_overrides, check_config, save_config
 from .data.batch import DataModule
-from .export import export_checkpoint
-from .fileio import remove_orphans
-from .runchecks import (check_same_model, check_validation, fail, is_rank0, locked,
-                        previous_run, write_errors)
+from .io.argtypes import non_negative_float
+from .io.config import apply_overrides, check_config, save_config
+from .io.export import export_checkpoint
+from .io.fileio import remove_orphans
+from .io.loaded import LoadedModel
+from .io.runfiles import new_run_id
+from .runchecks import (check_same_model, check_validation, fail, is_rank0, locked, previous_run,
+                        write_errors)
 from .runfolder import set_aside
 from .tasks.spec import Task
 from .train import Objective, ReplicasDiverged, TrainConfig, Trainer, TrainingInterrupted

@@ -58,7 +58,7 @@ class TrainConfig:
         "lr": ">0", "weight_decay": ">=0", "max_epochs": ">=1", "max_steps": ">=0",
         "max_minutes": ">=0", "clip_norm": ">=0", "warmup_steps": ">=0", "min_lr_ratio": "[0,1]",
         "plateau_factor": "(0,1]", "plateau_patience": ">=1", "eval_every": ">=0",
-        "patience": ">=0", "log_every": ">=1"}  # checked by seqgen.config.check_config
+        "patience": ">=0", "log_every": ">=1"}  # checked by seqgen.io.config.check_config
 
     def check(self) -> None:
         """Raises ValueError (starting with the field name) for a device that cannot be used."""

@@ -122,7 +122,8 @@ def ag_news_dir(tmp_path: Path) -> Path:
 def tiny_checkpoints(tmp_path_factory) -> dict[str, Path]:
     """Untrained but complete headline (char) and translation (word) checkpoints: fast to build,
     enough to check what the CLI and the pipeline do with any input."""
-    from seqgen.checkpoint import atomic_save, make_checkpoint
+    from seqgen.io.checkpoint import make_checkpoint
+    from seqgen.io.fileio import atomic_save
     from seqgen.tokenizers import CharTokenizer, WordTokenizer
     from seqgen.vocab import Vocab
 
@@ -146,9 +147,10 @@ def tiny_captioner(folder: Path, *, decoding: dict | None = None, seed: int = 5)
     """An untrained captioner on the ``pixels`` backbone (48 px: a 3x3 grid of 16 px patches),
     recording ``decoding`` (search settings) as a shipped model does."""
     from seqgen.backbones import build_backbone
-    from seqgen.checkpoint import atomic_save, make_checkpoint
     from seqgen.decoder import DecoderConfig
     from seqgen.encoders import EncoderConfig
+    from seqgen.io.checkpoint import make_checkpoint
+    from seqgen.io.fileio import atomic_save
     from seqgen.model import EncoderDecoder, ModelConfig
     from seqgen.tokenizers import WordTokenizer
     from seqgen.vocab import Vocab
@@ -172,7 +174,8 @@ def tiny_captioner(folder: Path, *, decoding: dict | None = None, seed: int = 5)
 def tiny_summarizer(folder: Path, *, seed: int = 7) -> Path:
     """An untrained summarizer: a word-level joint vocabulary, a GRU encoder and a copying
     decoder, as the summarization task builds them (at a toy size)."""
-    from seqgen.checkpoint import atomic_save, make_checkpoint
+    from seqgen.io.checkpoint import make_checkpoint
+    from seqgen.io.fileio import atomic_save
     from seqgen.tokenizers import WordTokenizer
     from seqgen.vocab import Vocab
 

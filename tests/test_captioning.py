@@ -12,17 +12,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import SHARED_DATA, write_ramp_flickr
 from PIL import Image
 
 from seqgen.backbones import build_backbone
 from seqgen.cider import cider_d
 from seqgen.cli import main as cli_main
-from seqgen.tasks.captioning.data import CaptionDataConfig, load_split, read_captions
-from seqgen.tasks.captioning.synthetic import render_scene, write_synthetic_set
 from seqgen.features import FeatureCache, ImageError, load_image
+from seqgen.tasks.captioning.data import CaptionDataConfig, load_split, read_captions
 from seqgen.tasks.captioning.inference import score_captions
-
-from conftest import SHARED_DATA, write_ramp_flickr
+from seqgen.tasks.captioning.synthetic import render_scene, write_synthetic_set
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -349,7 +348,7 @@ def test_cider_d_matches_the_coco_caption_toolkit():
 def test_fine_tuning_runs_the_cnn_inside_the_model(flickr_dir, tmp_path, capsys):
     pytest.importorskip("efficientnet_lite_pytorch")
     from seqgen.backbones import build_backbone as fresh
-    from seqgen.checkpoint import LoadedModel
+    from seqgen.io.loaded import LoadedModel
 
     run = tmp_path / "ft"
     proc = subprocess.run([sys.executable, str(ROOT / "recipes" / "captioning.py"), "--dry-run",

@@ -6,10 +6,12 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from conftest import tiny_model
-from seqgen.checkpoint import atomic_save, average_weights, load_checkpoint, make_checkpoint
-from seqgen.export import export_checkpoint
+
+from seqgen.io.checkpoint import load_checkpoint, make_checkpoint
+from seqgen.io.export import export_checkpoint
+from seqgen.io.fileio import atomic_save
+from seqgen.io.runfiles import average_weights
 from seqgen.tokenizers import CharTokenizer
 from seqgen.vocab import Vocab
 

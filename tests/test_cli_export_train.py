@@ -6,11 +6,12 @@ import sys
 import pytest
 import torch
 
-from seqgen.checkpoint import LoadedModel, load_checkpoint
 from seqgen.cli import main
-from seqgen.tasks.translation.data import source_batch
 from seqgen.generation import GenerationConfig
+from seqgen.io.checkpoint import load_checkpoint
+from seqgen.io.loaded import LoadedModel
 from seqgen.pipeline import Pipeline
+from seqgen.tasks.translation.data import source_batch
 
 GREEDY = GenerationConfig(max_len=12)
 
@@ -105,9 +106,10 @@ def test_export_records_the_search_chosen_on_validation(tiny_checkpoints, tmp_pa
 
 
 def test_export_stores_tied_and_shared_embeddings_once(tmp_path):
-    from seqgen.checkpoint import atomic_save, make_checkpoint
     from seqgen.decoder import DecoderConfig
     from seqgen.encoders import EncoderConfig
+    from seqgen.io.checkpoint import make_checkpoint
+    from seqgen.io.fileio import atomic_save
     from seqgen.model import EncoderDecoder, ModelConfig
     from seqgen.tokenizers import WordTokenizer
     from seqgen.vocab import Vocab

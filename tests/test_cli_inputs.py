@@ -12,12 +12,11 @@ import torch
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 import seqgen.pipeline as pipeline_module
-from seqgen.checkpoint import load_checkpoint
 from seqgen.cli import main as cli
-from seqgen.fileio import decode_lines, split_lines
 from seqgen.generation import GenerationConfig
+from seqgen.io.checkpoint import load_checkpoint
+from seqgen.io.fileio import decode_lines, split_lines
 from seqgen.pipeline import Pipeline
-
 
 SEPARATORS = ["\u2028", "\u2029", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\r"]
 

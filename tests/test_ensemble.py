@@ -7,16 +7,17 @@ import math
 import numpy as np
 import pytest
 import torch
+from conftest import tiny_captioner, tiny_model
 from PIL import Image
 
-from conftest import tiny_captioner, tiny_model
-from seqgen.checkpoint import (CheckpointError, LoadedModel, atomic_save, load_checkpoint,
-                               load_trainable, make_checkpoint)
 from seqgen.cli import main
 from seqgen.data.batch import Batch
 from seqgen.ensemble import Ensemble
-from seqgen.export import export_checkpoint
 from seqgen.generation import GenerationConfig
+from seqgen.io.checkpoint import CheckpointError, load_checkpoint, load_trainable, make_checkpoint
+from seqgen.io.export import export_checkpoint
+from seqgen.io.fileio import atomic_save
+from seqgen.io.loaded import LoadedModel
 from seqgen.pipeline import Pipeline
 from seqgen.search import build_searcher, generate
 from seqgen.tokenizers import CharTokenizer

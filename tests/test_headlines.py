@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from conftest import SHARED_DATA, TITLES, write_ag_news
-from seqgen.checkpoint import LoadedModel
+
 from seqgen.cli import main as cli
-from seqgen.tasks.headlines.data import (DESCRIPTION_MARK, HeadlineData, HeadlineDataConfig,
-                                   clean_text, load_texts, read_ag_news_csv)
+from seqgen.io.loaded import LoadedModel
 from seqgen.search import build_searcher
+from seqgen.tasks.headlines.data import (DESCRIPTION_MARK, HeadlineData, HeadlineDataConfig,
+                                         clean_text, load_texts, read_ag_news_csv)
 from seqgen.tasks.headlines.inference import continue_prompts
 from seqgen.vocab import BOS, PAD, UNK
 

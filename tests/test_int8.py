@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import torch
 
-from seqgen.checkpoint import load_checkpoint
 from seqgen.cli import main as cli
-from seqgen.int8 import SCALE, dequantize_rows, is_quantized, quantize_rows
 from seqgen.generation import GenerationConfig
+from seqgen.int8 import SCALE, dequantize_rows, is_quantized, quantize_rows
+from seqgen.io.checkpoint import load_checkpoint
 from seqgen.pipeline import Pipeline
 
 
@@ -55,6 +55,7 @@ def test_an_int8_export_loads_translates_and_stays_close(tiny_checkpoints, tmp_p
 
 def test_int8_cells_step_like_the_float_cells_and_are_used(tiny_checkpoints):
     from conftest import tiny_model
+
     from seqgen.int8 import quantize_linear_layers
 
     for cell in ("lstm", "gru"):
@@ -80,6 +81,7 @@ def test_int8_cells_step_like_the_float_cells_and_are_used(tiny_checkpoints):
 def test_only_the_decoder_runs_int8_products_the_encoder_stays_float():
     from conftest import tiny_model
     from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
+
     from seqgen.int8 import quantize_linear_layers
 
     model = quantize_linear_layers(tiny_model(encoder="features", attention="general", seed=3))

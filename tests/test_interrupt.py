@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from seqgen.checkpoint import load_checkpoint
+from seqgen.io.checkpoint import load_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--quiet", "--data.limit=200", "--data.batch_size=16", "--model.decoder.hidden_dim=32",

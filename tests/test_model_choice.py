@@ -8,13 +8,13 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-
-from seqgen.callbacks import MonitorMetric
-from seqgen.checkpoint import atomic_save, load_checkpoint
-from seqgen.train import TrainConfig, Trainer
-
 from test_runner import recipe
 from test_train_checkpoint import tiny_setup
+
+from seqgen.callbacks import MonitorMetric
+from seqgen.io.checkpoint import load_checkpoint
+from seqgen.io.fileio import atomic_save
+from seqgen.train import TrainConfig, Trainer
 
 
 class Scripted:

@@ -7,9 +7,9 @@ from __future__ import annotations
 import sys
 
 import pytest
+import reverse_task
 import torch
 
-import reverse_task
 from seqgen.cli import main as cli
 from seqgen.pipeline import Pipeline
 from seqgen.runs import run
@@ -76,7 +76,7 @@ def test_a_model_of_an_unregistered_task_is_a_one_line_error(reverser, monkeypat
 
 def test_the_test_task_trains_self_critically(reverser):
     """Its inputs are its own fields: the objective samples, rewards and repeats them all."""
-    from seqgen.checkpoint import LoadedModel
+    from seqgen.io.loaded import LoadedModel
     from seqgen.self_critical import SelfCritical, SelfCriticalConfig
 
     loaded = LoadedModel.from_file(reverser)

@@ -16,11 +16,12 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-
 from conftest import tiny_model
+
 from seqgen.callbacks import Checkpoint
-from seqgen.checkpoint import (CheckpointWriteError, checkpoint_run_id, load_checkpoint,
-                               make_checkpoint, run_checkpoints, save_checkpoint)
+from seqgen.io.checkpoint import (CheckpointWriteError, load_checkpoint, make_checkpoint,
+                                  save_checkpoint)
+from seqgen.io.runfiles import checkpoint_run_id, run_checkpoints
 from seqgen.runfolder import RunFolderBusy, RunLock
 from seqgen.runs import run
 from seqgen.tasks.spec import Built, Task

@@ -85,7 +85,7 @@ def test_the_best_checkpoint_can_be_kept_by_validation_loss():
 def test_keep_best_by_val_loss_picks_the_lowest_loss_in_a_real_run(tmp_path, capsys):
     import json
 
-    from seqgen.checkpoint import load_checkpoint
+    from seqgen.io.checkpoint import load_checkpoint
 
     run_dir = tmp_path / "run"
     code = recipe("translation").main(["--dry-run", "--run-dir", str(run_dir), "--quiet",

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from conftest import tiny_model
-from seqgen.tasks.translation.data import source_batch
+
 from seqgen.int8 import quantize_linear_layers
 from seqgen.search import build_searcher, generate
 from seqgen.shortlist import Shortlist, ShortlistedModel, generate_shortlisted, output_rows
+from seqgen.tasks.translation.data import source_batch
 from seqgen.vocab import PAD
 
 VOCAB = 12
@@ -106,8 +106,10 @@ def test_export_adds_a_shortlist_that_translate_and_evaluate_use(tmp_path):
 
     from test_translation import DE, EN, tiny_config, tiny_translator, write_pairs
 
-    from seqgen.checkpoint import LoadedModel, atomic_save, make_checkpoint
     from seqgen.cli import main as cli_main
+    from seqgen.io.checkpoint import make_checkpoint
+    from seqgen.io.fileio import atomic_save
+    from seqgen.io.loaded import LoadedModel
     from seqgen.tasks.translation.data import TranslationData
 
     folder = tmp_path / "m30k"
@@ -151,7 +153,9 @@ def test_shortlist_data_is_refused_for_other_tasks(tiny_checkpoints, tmp_path, c
 
 
 def test_a_shortlist_that_does_not_fit_the_model_is_a_checkpoint_error(tiny_checkpoints, tmp_path):
-    from seqgen.checkpoint import CheckpointError, LoadedModel, atomic_save, load_checkpoint
+    from seqgen.io.checkpoint import CheckpointError, load_checkpoint
+    from seqgen.io.fileio import atomic_save
+    from seqgen.io.loaded import LoadedModel
 
     ckpt = load_checkpoint(tiny_checkpoints["translation"])
     rows = len(ckpt["src_vocab"])

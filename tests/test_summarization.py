@@ -11,8 +11,7 @@ from seqgen.cli import main as cli
 from seqgen.pipeline import Pipeline
 from seqgen.runs import run
 from seqgen.tasks import registry
-from seqgen.tasks.summarization.data import (SummarizationDataConfig, lead, read_rows,
-                                             strip_dateline)
+from seqgen.tasks.summarization.data import SummarizationDataConfig, lead, read_rows, strip_dateline
 
 ARTICLES = [
     ("NEW YORK (Reuters) - Oil prices rose on Monday as supplies tightened.", "Oil prices rise"),
@@ -142,7 +141,7 @@ def test_denoising_uses_training_rows_only_and_is_the_same_on_resume(tmp_path):
 def test_pretraining_then_init_then_self_critical_share_one_vocabulary(summarizer, tmp_path):
     import torch
 
-    from seqgen.checkpoint import load_checkpoint
+    from seqgen.io.checkpoint import load_checkpoint
     from seqgen.tasks.summarization.inference import rouge_reward
 
     ckpt, folder = summarizer

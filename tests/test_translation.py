@@ -10,23 +10,24 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import SHARED_DATA
 from PIL import Image
 
-from seqgen.checkpoint import LoadedModel, atomic_save, make_checkpoint
 from seqgen.cli import main as cli_main
-from seqgen.tasks.translation.data import (TranslationData, TranslationDataConfig, load_pairs,
-                                     pair_batch, split_file)
 from seqgen.decoder import DecoderConfig
 from seqgen.encoders import EncoderConfig
-from seqgen.model import EncoderDecoder, ModelConfig
 from seqgen.generation import GenerationConfig
+from seqgen.io.checkpoint import make_checkpoint
+from seqgen.io.fileio import atomic_save
+from seqgen.io.loaded import LoadedModel
+from seqgen.model import EncoderDecoder, ModelConfig
 from seqgen.pipeline import Pipeline
 from seqgen.search import build_searcher
+from seqgen.tasks.translation.data import (TranslationData, TranslationDataConfig, load_pairs,
+                                           pair_batch, split_file)
 from seqgen.tasks.translation.inference import bleu_reward, translate, translate_texts
 from seqgen.tokenizers import SubwordTokenizer, WordTokenizer
 from seqgen.vocab import EOS, PAD, UNK
-
-from conftest import SHARED_DATA
 
 ROOT = Path(__file__).resolve().parents[1]
 DE = ["Ein Mann fährt Fahrrad.", "Zwei Hunde spielen im Schnee.", "Eine Frau liest ein Buch.",

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from conftest import tiny_model
-from seqgen.checkpoint import LoadedModel, load_checkpoint
+
 from seqgen.generation import GenerationConfig
+from seqgen.io.checkpoint import load_checkpoint
+from seqgen.io.loaded import LoadedModel
 from seqgen.pipeline import Pipeline
 from seqgen.tokenizers import WordTokenizer
 from seqgen.vocab import SPECIALS, Vocab

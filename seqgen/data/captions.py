@@ -10,7 +10,7 @@ import io
 import json
 from pathlib import Path
 
-from ..fileio import read_lines, read_text, split_lines
+from ..io.fileio import read_lines, read_text, split_lines
 
 
 def read_captions(path: str | Path) -> dict[str, list[str]]:

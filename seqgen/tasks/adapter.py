@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from ..checkpoint import LoadedModel
 from ..data.batch import Batch
 from ..generation import GenerationConfig
+from ..io.loaded import LoadedModel
 from ..results import Output, Result
 from ..search import Hypothesis
 from .pictures import save_attention_heatmap

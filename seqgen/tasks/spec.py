@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from ..checkpoint import LoadedModel, make_checkpoint
+from ..io.checkpoint import make_checkpoint
+from ..io.loaded import LoadedModel
 from ..model import EncoderDecoder
 from ..shortlist import Shortlist
 from ..tokenizers import Tokenizer

@@ -26,18 +26,18 @@ import time
 from pathlib import Path
 
 import torch
+from machine import machine, machine_line
 from PIL import Image
 
-from machine import machine, machine_line
-from seqgen.checkpoint import LoadedModel
+from seqgen.data.batch import Batch, target_pair
 from seqgen.ensemble import Ensemble
+from seqgen.features import FeatureCache, extract
 from seqgen.generation import GenerationConfig
 from seqgen.int8 import is_quantized
+from seqgen.io.loaded import LoadedModel
 from seqgen.pipeline import Pipeline
 from seqgen.runs import run_minutes
-from seqgen.data.batch import Batch, target_pair
 from seqgen.tasks.captioning.data import caption_set, flickr_layout, read_captions, read_split
-from seqgen.features import FeatureCache, extract
 from seqgen.tasks.captioning.inference import backbone_of, evaluate_split
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -110,7 +110,7 @@ def int8_figures(ckpt: Path, pipe: Pipeline, data_dir: str, paths: list[str], *,
                  folder: Path) -> dict:
     """``seqgen export --int8`` (int8 decoder; the CNN as measured) against the float model
     decoding in its measured precision: images/s and dev BLEU-4 on the same photos."""
-    from seqgen.export import export_checkpoint
+    from seqgen.io.export import export_checkpoint
 
     int8_path = folder / "int8.pt"
     export_checkpoint(ckpt, int8_path, int8=True)

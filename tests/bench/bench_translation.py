@@ -32,16 +32,16 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from machine import machine, machine_line
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from machine import machine, machine_line
-from seqgen.checkpoint import LoadedModel
-from seqgen.metrics import translation_scores
+from seqgen.data.batch import bucket_plan, pad
 from seqgen.generation import GenerationConfig
+from seqgen.io.loaded import LoadedModel
+from seqgen.metrics import translation_scores
 from seqgen.pipeline import Pipeline
 from seqgen.runs import run_minutes
-from seqgen.data.batch import bucket_plan, pad
 from seqgen.tasks.translation.data import TranslationDataConfig, load_pairs
 from seqgen.tokenizers import WordTokenizer
 from seqgen.train import TrainConfig, Trainer
@@ -180,7 +180,8 @@ def anchor_throughput(src: list[str], tgt: list[str], seconds: float) -> dict:
 
 def seqgen_throughput(data_dir: Path, seconds: float) -> dict:
     """Trains the recipe's default model for ``seconds`` through the real Trainer."""
-    from seqgen.tasks.translation.task import Translation, TranslationConfig  # the recipe's own wiring
+    from seqgen.tasks.translation.task import (Translation,  # the recipe's own wiring
+                                               TranslationConfig)
 
     config = TranslationConfig(shortlist=False)  # (decoding only: not needed to train)
     config.data.data_dir = str(data_dir)
@@ -248,7 +249,7 @@ def int8_figures(ckpt: Path, sources: list[str], references: list[str]) -> dict:
     decode with float activations; the int8 one runs its Linear layers as int8 products)."""
     import tempfile
 
-    from seqgen.export import export_checkpoint
+    from seqgen.io.export import export_checkpoint
 
     with tempfile.TemporaryDirectory() as tmp:
         export_checkpoint(ckpt, Path(tmp) / "int8.pt", int8=True)
@@ -269,7 +270,7 @@ def shortlist_figures(ckpt: Path, data_dir: Path, sources: list[str], references
     ``seqgen export --shortlist-data`` adds one), against the same model scoring every word."""
     import tempfile
 
-    from seqgen.export import export_checkpoint
+    from seqgen.io.export import export_checkpoint
     from seqgen.tasks.translation.inference import learn_shortlist
 
     start = time.perf_counter()

@@ -16,14 +16,14 @@ from collections import defaultdict
 from pathlib import Path
 
 import torch
+from machine import machine_line
 from torch.profiler import ProfilerActivity, profile
 
-from machine import machine_line
-from seqgen.checkpoint import LoadedModel
-from seqgen.tasks.headlines.data import HeadlineData, HeadlineDataConfig
-from seqgen.tasks.translation.data import TranslationDataConfig, load_pairs
+from seqgen.io.loaded import LoadedModel
 from seqgen.resources import resource_path
 from seqgen.search import build_searcher
+from seqgen.tasks.headlines.data import HeadlineData, HeadlineDataConfig
+from seqgen.tasks.translation.data import TranslationDataConfig, load_pairs
 from seqgen.tasks.translation.inference import translate
 from seqgen.train import TrainConfig, Trainer
 

@@ -17,8 +17,9 @@ import json
 import sys
 import time
 
-from seqgen.checkpoint import CheckpointError, LoadedModel
 from seqgen.generation import GenerationConfig
+from seqgen.io.checkpoint import CheckpointError
+from seqgen.io.loaded import LoadedModel
 from seqgen.pipeline import Pipeline
 
 METRIC = {"translation": "bleu", "captioning": "bleu4", "summarization": "rougeL"}

@@ -8,9 +8,9 @@ from typing import Any, Sequence
 import torch
 
 from ...backbones import Backbone
-from ...checkpoint import LoadedModel
 from ...data.batch import Batch
 from ...generation import GenerationConfig
+from ...io.loaded import LoadedModel
 from ...precision import PrecisionChoice, choose_inference_precision
 from ...results import Result
 from ..adapter import Adapter, Panel, output

@@ -10,11 +10,11 @@ from typing import Any, Iterable, Sequence
 import torch
 
 from ...backbones import Backbone, build_backbone
-from ...checkpoint import LoadedModel
 from ...cider import CiderD, cider_d
 from ...data.batch import Batch
 from ...encoders import ImageEncoder
 from ...features import ImageError, extract, load_image
+from ...io.loaded import LoadedModel
 from ...metrics import caption_bleu
 from ...search import Hypothesis, build_searcher, generate
 from ...self_critical import Reward
@@ -183,8 +183,8 @@ def evaluate_split(loaded: LoadedModel, data_dir: str, split: str, *, beam: int 
                    length_penalty: float = 1.0, limit: int = 0, cache_dir: str | None = None,
                    progress: bool = False, no_repeat_ngram: int = 0) -> dict:
     """Scores one split of a Flickr8k-style folder (images/, Flickr8k.token.txt, split lists)."""
-    from .data import caption_set, flickr_layout, read_captions, read_split
     from ...features import DEFAULT_CACHE, FeatureCache
+    from .data import caption_set, flickr_layout, read_captions, read_split
 
     images, captions_file, split_path = flickr_layout(data_dir, split)
     data = caption_set(images, read_captions(captions_file), read_split(split_path), limit=limit)

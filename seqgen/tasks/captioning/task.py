@@ -7,19 +7,20 @@ import json
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from ...checkpoint import build_model, load_trainable
-from .data import CaptionData, CaptionDataConfig
-from .photos import CaptionImages
 from ...decoder import DecoderConfig
 from ...encoders import EncoderConfig
+from ...io.checkpoint import load_trainable
+from ...io.rebuild import build_model
 from ...model import EncoderDecoder, ModelConfig
-from ...self_critical import SelfCritical, SelfCriticalConfig, self_critical_preset
 from ...search import build_searcher, generate
-from ..spec import Built, Task
-from .adapter import CaptioningAdapter
-from .inference import cider_reward, evaluate_batches
+from ...self_critical import SelfCritical, SelfCriticalConfig, self_critical_preset
 from ...train import TrainConfig
 from ...vocab import Vocab
+from ..spec import Built, Task
+from .adapter import CaptioningAdapter
+from .data import CaptionData, CaptionDataConfig
+from .inference import cider_reward, evaluate_batches
+from .photos import CaptionImages
 
 
 @dataclass

@@ -6,9 +6,9 @@ from typing import Any, Iterator, Sequence
 
 import torch
 
-from ...checkpoint import LoadedModel
 from ...data.batch import Batch
 from ...generation import GenerationConfig
+from ...io.loaded import LoadedModel
 from ...results import Output, Result
 from ...search import generate
 from ...vocab import BOS, EOS, PAD

@@ -3,12 +3,11 @@ from __future__ import annotations
 
 from typing import Sequence
 
-
-from ...checkpoint import LoadedModel
 from ...data.batch import Batch, prompt_batch
-from .data import examples_to_batches
+from ...io.loaded import LoadedModel
 from ...metrics import corpus_nll, distinct_ngrams, language_model_scores, repeated_ngram_share
 from ...search import build_searcher, generate
+from .data import examples_to_batches
 
 PROMPTS = ("Today ", "On Sunday ", "Moscow, ", "President ", "Little red riding hood ")
 TEMPERATURES = (0.3, 0.8, 1.0, 1.3, 1.8)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import fields as dataclass_fields
 from typing import Any, Sequence
 
-from ...checkpoint import LoadedModel
 from ...data.carve import VAL, carve
+from ...io.loaded import LoadedModel
 from ...metrics import rouge_scorer, rouge_scores
 from ...search import Hypothesis, generate
 from ...self_critical import Reward

@@ -17,10 +17,11 @@ import random
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ...checkpoint import LoadedModel, load_trainable
 from ...decoder import DecoderConfig
 from ...encoders import EncoderConfig
 from ...generation import GenerationConfig
+from ...io.checkpoint import load_trainable
+from ...io.loaded import LoadedModel
 from ...model import EncoderDecoder, ModelConfig
 from ...self_critical import SelfCritical, SelfCriticalConfig, self_critical_preset
 from ...tokenizers import tokenizer_from_dict
@@ -28,8 +29,8 @@ from ...train import TrainConfig
 from ...vocab import Vocab
 from ..spec import Built, Task
 from .adapter import SummarizationAdapter
-from .denoising import DenoisingData
 from .data import SummarizationData, SummarizationDataConfig, lead
+from .denoising import DenoisingData
 from .inference import rouge_reward, score_summaries, summarize
 
 

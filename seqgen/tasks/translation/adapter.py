@@ -7,9 +7,9 @@ from typing import Any, Sequence
 
 import torch
 
-from ...checkpoint import LoadedModel
 from ...data.batch import Batch
 from ...generation import GenerationConfig
+from ...io.loaded import LoadedModel
 from ...results import Result
 from ..adapter import Adapter, Panel, output
 from .inference import MAX_SOURCE_TOKENS, evaluate_split, learn_shortlist, translate

@@ -27,15 +27,15 @@ from typing import Iterator, Literal, Sequence
 import numpy as np
 import torch
 
+from ...data.batch import Batch, bucket_plan, pad, target_pair
 from ...data.carve import TEST, TRAIN, VAL
 from ...data.pairs import PairSource, labelled
 from ...data.token_cache import (DEFAULT_TOKEN_CACHE, CorpusEncoder, cache_key, open_or_build,
                                  open_texts, open_tokens)
-from ...fileio import read_lines
+from ...io.fileio import read_lines
 from ...resources import resource_path
 from ...tokenizers import SubwordTokenizer, Tokenizer, WordTokenizer, tokenizer_from_dict
 from ...vocab import EOS, Vocab
-from ...data.batch import Batch, bucket_plan, pad, target_pair
 
 DEFAULT_DATA_DIR = resource_path("assets", "data", "multi30k")
 SPLIT_ALIASES = {"test": "test_2016_flickr", "validation": "val", "dev": "val", "valid": "val"}

@@ -7,12 +7,12 @@ from typing import Sequence
 
 import torch
 
-from ...checkpoint import LoadedModel
-from .data import TranslationDataConfig, encode_sources, load_pairs, source_batch
+from ...io.loaded import LoadedModel
 from ...metrics import translation_scores
 from ...search import Hypothesis, build_searcher, generate
 from ...self_critical import Reward
 from ...shortlist import Shortlist, generate_shortlisted
+from .data import TranslationDataConfig, encode_sources, load_pairs, source_batch
 
 MAX_SOURCE_TOKENS = 200  # longer inputs are cut (the pipeline warns)
 log = logging.getLogger(__name__)

@@ -8,21 +8,22 @@ import sys
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from ...checkpoint import (LoadedModel, atomic_save, average_weights, load_checkpoint,
-                           load_trainable, run_checkpoints)
-from .data import TranslationData, TranslationDataConfig, split_file
 from ...decoder import DecoderConfig
 from ...encoders import EncoderConfig
+from ...io.checkpoint import load_checkpoint, load_trainable
+from ...io.fileio import atomic_save
+from ...io.loaded import LoadedModel
+from ...io.runfiles import average_weights, run_checkpoints
 from ...model import EncoderDecoder, ModelConfig
 from ...self_critical import SelfCritical, SelfCriticalConfig, self_critical_preset
 from ...shortlist import Shortlist
-from ..spec import Built, Task
-from .adapter import TranslationAdapter
-from .inference import (bleu_reward, evaluate_split, evaluate_texts, greedy_bleu,
-                                     translate_texts)
 from ...tokenizers import tokenizer_from_dict
 from ...train import TrainConfig
 from ...vocab import Vocab
+from ..spec import Built, Task
+from .adapter import TranslationAdapter
+from .data import TranslationData, TranslationDataConfig, split_file
+from .inference import bleu_reward, evaluate_split, evaluate_texts, greedy_bleu, translate_texts
 
 
 @dataclass

@@ -13,9 +13,9 @@ from typing import Any, Sequence
 
 import torch
 
+from ..int8 import FORMAT as INT8, SCALE, dequantize_rows, quantize_rows
+from ..shortlist import Shortlist
 from .checkpoint import ENSEMBLE_VERSION, CheckpointError, load_checkpoint, save_checkpoint
-from .int8 import FORMAT as INT8, SCALE, dequantize_rows, quantize_rows
-from .shortlist import Shortlist
 
 SHARED = ("task", "tgt_vocab", "tgt_tokenizer", "src_vocab", "src_tokenizer")
 TRAINING_ONLY = ("data", "decoding")  # task settings members may differ in
