@@ -1,11 +1,11 @@
 """seqgen: one recurrent decoder, every generator (headlines, translation, captioning)."""
 from .data.batch import Batch
-from .decoder import DecoderConfig, DecoderState, RecurrentDecoder
-from .encoders import EncoderConfig
 from .generation import GenerationConfig
 from .io.checkpoint import CheckpointError, load_checkpoint, make_checkpoint
 from .io.loaded import LoadedModel
-from .model import EncoderDecoder, ModelConfig
+from .nn.decoder import DecoderConfig, DecoderState, RecurrentDecoder
+from .nn.encoders import EncoderConfig
+from .nn.model import EncoderDecoder, ModelConfig
 from .pipeline import Pipeline
 from .results import Output, Result
 from .search import BeamSearch, GreedySearch, Hypothesis, SampleSearch, build_searcher, generate

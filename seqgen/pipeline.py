@@ -25,8 +25,8 @@ import torch
 
 from .device import pick_device
 from .generation import GenerationConfig, recorded_settings, resolve
-from .int8 import is_quantized
 from .io.loaded import LoadedModel
+from .nn.int8 import is_quantized
 from .precision import PrecisionChoice, choose_inference_precision
 from .resources import resource_path
 from .results import Output, Result

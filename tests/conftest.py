@@ -10,9 +10,9 @@ import pytest
 import torch
 from PIL import Image
 
-from seqgen.decoder import DecoderConfig
-from seqgen.encoders import EncoderConfig
-from seqgen.model import EncoderDecoder, ModelConfig
+from seqgen.nn.decoder import DecoderConfig
+from seqgen.nn.encoders import EncoderConfig
+from seqgen.nn.model import EncoderDecoder, ModelConfig
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -146,12 +146,12 @@ def tiny_checkpoints(tmp_path_factory) -> dict[str, Path]:
 def tiny_captioner(folder: Path, *, decoding: dict | None = None, seed: int = 5) -> Path:
     """An untrained captioner on the ``pixels`` backbone (48 px: a 3x3 grid of 16 px patches),
     recording ``decoding`` (search settings) as a shipped model does."""
-    from seqgen.backbones import build_backbone
-    from seqgen.decoder import DecoderConfig
-    from seqgen.encoders import EncoderConfig
     from seqgen.io.checkpoint import make_checkpoint
     from seqgen.io.fileio import atomic_save
-    from seqgen.model import EncoderDecoder, ModelConfig
+    from seqgen.nn.backbones import build_backbone
+    from seqgen.nn.decoder import DecoderConfig
+    from seqgen.nn.encoders import EncoderConfig
+    from seqgen.nn.model import EncoderDecoder, ModelConfig
     from seqgen.tokenizers import WordTokenizer
     from seqgen.vocab import Vocab
 

@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
 from seqgen.data.batch import Batch, bucket_plan, pad, target_pair
-from seqgen.decoder import DecoderConfig
-from seqgen.encoders import EncoderConfig
 from seqgen.generation import GenerationConfig
-from seqgen.model import EncoderDecoder, ModelConfig
+from seqgen.nn.decoder import DecoderConfig
+from seqgen.nn.encoders import EncoderConfig
+from seqgen.nn.model import EncoderDecoder, ModelConfig
 from seqgen.results import Result
 from seqgen.search import generate
 from seqgen.tasks import registry

@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from seqgen.backbones import build_backbone
+from seqgen.nn.backbones import build_backbone
 from seqgen.tasks.captioning.inference import save_attention_strip
 from seqgen.tasks.pictures import save_attention_heatmap
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from conftest import tiny_model
+
 from seqgen.data.batch import Batch, pad
-from seqgen.model import EncoderDecoder
+from seqgen.nn.model import EncoderDecoder
 from seqgen.vocab import BOS
 
 

@@ -15,10 +15,10 @@ import torch
 from conftest import SHARED_DATA, write_ramp_flickr
 from PIL import Image
 
-from seqgen.backbones import build_backbone
 from seqgen.cider import cider_d
 from seqgen.cli import main as cli_main
 from seqgen.features import FeatureCache, ImageError, load_image
+from seqgen.nn.backbones import build_backbone
 from seqgen.tasks.captioning.data import CaptionDataConfig, load_split, read_captions
 from seqgen.tasks.captioning.inference import score_captions
 from seqgen.tasks.captioning.synthetic import render_scene, write_synthetic_set
@@ -180,7 +180,7 @@ def test_efficientnet_lite0_gives_a_7x7_grid_offline():
 
 def test_larger_lites_run_at_their_own_size_and_name_their_weights_package(monkeypatch):
     pytest.importorskip("efficientnet_lite_pytorch")
-    from seqgen import backbones
+    from seqgen.nn import backbones
     from seqgen.tasks.captioning.data import CaptionDataConfig
 
     assert CaptionDataConfig(data_dir="x", backbone="efficientnet_lite2").resolved_backbone() == (
@@ -347,8 +347,8 @@ def test_cider_d_matches_the_coco_caption_toolkit():
 
 def test_fine_tuning_runs_the_cnn_inside_the_model(flickr_dir, tmp_path, capsys):
     pytest.importorskip("efficientnet_lite_pytorch")
-    from seqgen.backbones import build_backbone as fresh
     from seqgen.io.loaded import LoadedModel
+    from seqgen.nn.backbones import build_backbone as fresh
 
     run = tmp_path / "ft"
     proc = subprocess.run([sys.executable, str(ROOT / "recipes" / "captioning.py"), "--dry-run",

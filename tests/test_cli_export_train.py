@@ -106,11 +106,11 @@ def test_export_records_the_search_chosen_on_validation(tiny_checkpoints, tmp_pa
 
 
 def test_export_stores_tied_and_shared_embeddings_once(tmp_path):
-    from seqgen.decoder import DecoderConfig
-    from seqgen.encoders import EncoderConfig
     from seqgen.io.checkpoint import make_checkpoint
     from seqgen.io.fileio import atomic_save
-    from seqgen.model import EncoderDecoder, ModelConfig
+    from seqgen.nn.decoder import DecoderConfig
+    from seqgen.nn.encoders import EncoderConfig
+    from seqgen.nn.model import EncoderDecoder, ModelConfig
     from seqgen.tokenizers import WordTokenizer
     from seqgen.vocab import Vocab
 

@@ -27,8 +27,8 @@ from pathlib import Path
 import torch
 
 from seqgen.data.batch import Batch, target_pair
-from seqgen.decoder import DecoderConfig
-from seqgen.model import EncoderDecoder, ModelConfig
+from seqgen.nn.decoder import DecoderConfig
+from seqgen.nn.model import EncoderDecoder, ModelConfig
 from seqgen.train import TrainConfig, Trainer
 
 out, n_batches = Path(sys.argv[1]), int(sys.argv[2])

@@ -5,13 +5,13 @@ from dataclasses import replace
 
 import pytest
 import torch
-
 from conftest import tiny_model
-from seqgen.attention import AdditiveAttention, DotAttention
+
 from seqgen.data.batch import Batch, pad, prompt_batch, target_pair
-from seqgen.decoder import DecoderConfig, RecurrentDecoder
-from seqgen.encoders import EncoderConfig
-from seqgen.model import EncoderDecoder, ModelConfig
+from seqgen.nn.attention import AdditiveAttention, DotAttention
+from seqgen.nn.decoder import DecoderConfig, RecurrentDecoder
+from seqgen.nn.encoders import EncoderConfig
+from seqgen.nn.model import EncoderDecoder, ModelConfig
 from seqgen.vocab import BOS
 
 
@@ -101,7 +101,7 @@ def test_attention_spread_penalises_memory_positions_left_out_in_training_only()
     torch.manual_seed(0)
     without, _ = plain.loss(batch)
     assert with_penalty > without  # same weights (same seed), same dropout; only the penalty
-    from seqgen.model import _spread_penalty
+    from seqgen.nn.model import _spread_penalty
     real = torch.tensor([[True, True, False]])
     even = torch.tensor([[[0.5, 0.5, 1.0], [0.5, 0.5, 0.0], [9.0, 9.0, 9.0]]])  # row 3 is padding
     assert float(_spread_penalty(even, real, None)) == 0.0

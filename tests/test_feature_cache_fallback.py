@@ -6,8 +6,8 @@ import logging
 
 from PIL import Image
 
-from seqgen.backbones import build_backbone
 from seqgen.features import FeatureCache
+from seqgen.nn.backbones import build_backbone
 
 
 def test_an_unwritable_cache_warns_once_and_still_gives_features(tmp_path, caplog):

@@ -9,8 +9,8 @@ import pytest
 import torch
 from PIL import Image
 
-from seqgen.backbones import build_backbone
 from seqgen.features import FeatureCache, load_image
+from seqgen.nn.backbones import build_backbone
 
 ROTATE_CW = 6  # "rotate 90 degrees clockwise to show": the stored pixels are turned the other way
 

@@ -6,8 +6,8 @@ import torch
 
 from seqgen.cli import main as cli
 from seqgen.generation import GenerationConfig
-from seqgen.int8 import SCALE, dequantize_rows, is_quantized, quantize_rows
 from seqgen.io.checkpoint import load_checkpoint
+from seqgen.nn.int8 import SCALE, dequantize_rows, is_quantized, quantize_rows
 from seqgen.pipeline import Pipeline
 
 
@@ -56,7 +56,7 @@ def test_an_int8_export_loads_translates_and_stays_close(tiny_checkpoints, tmp_p
 def test_int8_cells_step_like_the_float_cells_and_are_used(tiny_checkpoints):
     from conftest import tiny_model
 
-    from seqgen.int8 import quantize_linear_layers
+    from seqgen.nn.int8 import quantize_linear_layers
 
     for cell in ("lstm", "gru"):
         exact = tiny_model(cell=cell, layers=2, seed=5)
@@ -82,7 +82,7 @@ def test_only_the_decoder_runs_int8_products_the_encoder_stays_float():
     from conftest import tiny_model
     from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
 
-    from seqgen.int8 import quantize_linear_layers
+    from seqgen.nn.int8 import quantize_linear_layers
 
     model = quantize_linear_layers(tiny_model(encoder="features", attention="general", seed=3))
     assert type(model.encoder.proj) is torch.nn.Linear  # raw CNN features keep float products

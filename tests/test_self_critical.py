@@ -4,18 +4,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from conftest import write_ramp_flickr
 
 from seqgen.cider import CiderD, cider_d
 from seqgen.data.batch import Batch
-from seqgen.tasks.captioning.data import CaptionData, CaptionDataConfig
-from seqgen.tasks.captioning.photos import CaptionImages
-from seqgen.decoder import DecoderConfig
-from seqgen.encoders import EncoderConfig
-from seqgen.model import EncoderDecoder, ModelConfig
+from seqgen.nn.decoder import DecoderConfig
+from seqgen.nn.encoders import EncoderConfig
+from seqgen.nn.model import EncoderDecoder, ModelConfig
 from seqgen.self_critical import SelfCritical, SelfCriticalConfig
+from seqgen.tasks.captioning.data import CaptionData, CaptionDataConfig
 from seqgen.tasks.captioning.inference import cider_reward
-
-from conftest import write_ramp_flickr
+from seqgen.tasks.captioning.photos import CaptionImages
 
 FAVOURITE = 7  # the token the scripted reward likes
 

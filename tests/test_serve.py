@@ -14,14 +14,13 @@ pytest.importorskip("fastapi")
 pytest.importorskip("httpx")
 
 import httpx  # noqa: E402
+from conftest import TITLES, tiny_captioner  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from seqgen.backbones import build_backbone  # noqa: E402
+from seqgen.nn.backbones import build_backbone
 from seqgen.serve import create_app  # noqa: E402
 from seqgen.serve.batching import Batcher  # noqa: E402
-
-from conftest import TITLES, tiny_captioner  # noqa: E402
 
 LOCAL = "http://127.0.0.1"
 

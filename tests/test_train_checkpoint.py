@@ -11,14 +11,14 @@ import pytest
 import torch
 from conftest import TITLES, tiny_model, write_ag_news
 
-from seqgen.decoder import DecoderConfig
 from seqgen.io.checkpoint import CheckpointError, load_checkpoint, make_checkpoint
 from seqgen.io.config import apply_overrides, from_dict, to_dict
 from seqgen.io.export import export_checkpoint
 from seqgen.io.fileio import atomic_save
 from seqgen.io.loaded import LoadedModel
 from seqgen.io.runfiles import average_weights
-from seqgen.model import EncoderDecoder, ModelConfig
+from seqgen.nn.decoder import DecoderConfig
+from seqgen.nn.model import EncoderDecoder, ModelConfig
 from seqgen.tasks.headlines.data import HeadlineData, HeadlineDataConfig
 from seqgen.tokenizers import CharTokenizer
 from seqgen.train import TrainConfig, Trainer

@@ -14,13 +14,13 @@ from conftest import SHARED_DATA
 from PIL import Image
 
 from seqgen.cli import main as cli_main
-from seqgen.decoder import DecoderConfig
-from seqgen.encoders import EncoderConfig
 from seqgen.generation import GenerationConfig
 from seqgen.io.checkpoint import make_checkpoint
 from seqgen.io.fileio import atomic_save
 from seqgen.io.loaded import LoadedModel
-from seqgen.model import EncoderDecoder, ModelConfig
+from seqgen.nn.decoder import DecoderConfig
+from seqgen.nn.encoders import EncoderConfig
+from seqgen.nn.model import EncoderDecoder, ModelConfig
 from seqgen.pipeline import Pipeline
 from seqgen.search import build_searcher
 from seqgen.tasks.translation.data import (TranslationData, TranslationDataConfig, load_pairs,

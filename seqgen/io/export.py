@@ -1,6 +1,6 @@
 """Shipping a model: a model-only copy in half precision or int8, with the search chosen on
 validation recorded in it, a vocabulary shortlist, or several models combined into one ensemble
-file (see :mod:`seqgen.ensemble`).
+file (see :mod:`seqgen.nn.ensemble`).
 
 An ensemble file is a checkpoint whose first member sits where a single model's weights do, and
 whose other members (config and weights each) are listed under ``"ensemble"``; vocabularies,
@@ -13,7 +13,7 @@ from typing import Any, Sequence
 
 import torch
 
-from ..int8 import FORMAT as INT8, SCALE, dequantize_rows, quantize_rows
+from ..nn.int8 import FORMAT as INT8, SCALE, dequantize_rows, quantize_rows
 from ..shortlist import Shortlist
 from .checkpoint import ENSEMBLE_VERSION, CheckpointError, load_checkpoint, save_checkpoint
 
@@ -26,7 +26,7 @@ def export_checkpoint(src: str | Path, dst: str | Path, *, half: bool = True,
                       shortlist: Shortlist | None = None,
                       ensemble: Sequence[str | Path] = ()) -> None:
     """Writes a model-only copy (no optimizer state) for shipping: half precision by default, or
-    int8 weights (see :mod:`seqgen.int8`) with the remaining floats in half precision.
+    int8 weights (see :mod:`seqgen.nn.int8`) with the remaining floats in half precision.
 
     Args:
         decoding: the search chosen on validation (beam, length_penalty, no_repeat_ngram),

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import torch
 
-from ..ensemble import Ensemble
-from ..model import EncoderDecoder
+from ..nn.ensemble import Ensemble
+from ..nn.model import EncoderDecoder
 from ..shortlist import Shortlist
 from ..tokenizers import Tokenizer, tokenizer_from_dict
 from ..vocab import Vocab

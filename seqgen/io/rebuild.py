@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import torch
 
-from ..ensemble import Ensemble
-from ..int8 import FORMAT as INT8, dequantize_rows, quantize_linear_layers
-from ..model import EncoderDecoder, ModelConfig
+from ..nn.ensemble import Ensemble
+from ..nn.int8 import FORMAT as INT8, dequantize_rows, quantize_linear_layers
+from ..nn.model import EncoderDecoder, ModelConfig
 from .checkpoint import CheckpointError
 from .config import from_dict
 

@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 from ..io.checkpoint import make_checkpoint
 from ..io.loaded import LoadedModel
-from ..model import EncoderDecoder
+from ..nn.model import EncoderDecoder
 from ..shortlist import Shortlist
 from ..tokenizers import Tokenizer
 from ..train import Objective

@@ -30,11 +30,11 @@ from machine import machine, machine_line
 from PIL import Image
 
 from seqgen.data.batch import Batch, target_pair
-from seqgen.ensemble import Ensemble
 from seqgen.features import FeatureCache, extract
 from seqgen.generation import GenerationConfig
-from seqgen.int8 import is_quantized
 from seqgen.io.loaded import LoadedModel
+from seqgen.nn.ensemble import Ensemble
+from seqgen.nn.int8 import is_quantized
 from seqgen.pipeline import Pipeline
 from seqgen.runs import run_minutes
 from seqgen.tasks.captioning.data import caption_set, flickr_layout, read_captions, read_split

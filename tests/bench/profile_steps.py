@@ -112,8 +112,8 @@ def main() -> int:
 
     # headlines: the default recipe model
     data = HeadlineData(HeadlineDataConfig(data_dir=str(SHARED / "ag_news")))
-    from seqgen.decoder import DecoderConfig
-    from seqgen.model import EncoderDecoder, ModelConfig
+    from seqgen.nn.decoder import DecoderConfig
+    from seqgen.nn.model import EncoderDecoder, ModelConfig
 
     model = EncoderDecoder(ModelConfig(decoder=DecoderConfig(cell="lstm", emb_dim=64,
                                                              hidden_dim=512, dropout=0.3)),

@@ -7,10 +7,10 @@ from typing import Any, Sequence
 
 import torch
 
-from ...backbones import Backbone
 from ...data.batch import Batch
 from ...generation import GenerationConfig
 from ...io.loaded import LoadedModel
+from ...nn.backbones import Backbone
 from ...precision import PrecisionChoice, choose_inference_precision
 from ...results import Result
 from ..adapter import Adapter, Panel, output

@@ -28,12 +28,12 @@ from typing import Iterator, Sequence
 import torch
 from torch import Tensor
 
-from ...backbones import build_backbone, native_size
-from ...features import DEFAULT_CACHE, FeatureCache, upright
+from ...data.batch import Batch, bucket_plan, target_pair
 from ...data.captions import read_caption_file, read_captions, read_split  # noqa: F401
+from ...features import DEFAULT_CACHE, FeatureCache, upright
+from ...nn.backbones import build_backbone, native_size
 from ...tokenizers import WordTokenizer
 from ...vocab import Vocab
-from ...data.batch import Batch, bucket_plan, target_pair
 
 FLICKR_SPLITS = {"train": "Flickr_8k.trainImages.txt", "dev": "Flickr_8k.devImages.txt",
                  "val": "Flickr_8k.devImages.txt", "test": "Flickr_8k.testImages.txt"}

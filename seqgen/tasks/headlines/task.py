@@ -7,15 +7,15 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .data import HeadlineData, HeadlineDataConfig
-from ...decoder import DecoderConfig
-from ...model import EncoderDecoder, ModelConfig
-from ..spec import Built, Task
-from .adapter import HeadlinesAdapter
-from .inference import PROMPTS, TEMPERATURES, evaluate_texts, sample_table
+from ...nn.decoder import DecoderConfig
+from ...nn.model import EncoderDecoder, ModelConfig
 from ...tokenizers import tokenizer_from_dict
 from ...train import TrainConfig
 from ...vocab import Vocab
+from ..spec import Built, Task
+from .adapter import HeadlinesAdapter
+from .data import HeadlineData, HeadlineDataConfig
+from .inference import PROMPTS, TEMPERATURES, evaluate_texts, sample_table
 
 
 @dataclass

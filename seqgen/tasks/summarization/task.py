@@ -17,12 +17,12 @@ import random
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ...decoder import DecoderConfig
-from ...encoders import EncoderConfig
 from ...generation import GenerationConfig
 from ...io.checkpoint import load_trainable
 from ...io.loaded import LoadedModel
-from ...model import EncoderDecoder, ModelConfig
+from ...nn.decoder import DecoderConfig
+from ...nn.encoders import EncoderConfig
+from ...nn.model import EncoderDecoder, ModelConfig
 from ...self_critical import SelfCritical, SelfCriticalConfig, self_critical_preset
 from ...tokenizers import tokenizer_from_dict
 from ...train import TrainConfig

@@ -8,13 +8,13 @@ import sys
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from ...decoder import DecoderConfig
-from ...encoders import EncoderConfig
 from ...io.checkpoint import load_checkpoint, load_trainable
 from ...io.fileio import atomic_save
 from ...io.loaded import LoadedModel
 from ...io.runfiles import average_weights, run_checkpoints
-from ...model import EncoderDecoder, ModelConfig
+from ...nn.decoder import DecoderConfig
+from ...nn.encoders import EncoderConfig
+from ...nn.model import EncoderDecoder, ModelConfig
 from ...self_critical import SelfCritical, SelfCriticalConfig, self_critical_preset
 from ...shortlist import Shortlist
 from ...tokenizers import tokenizer_from_dict

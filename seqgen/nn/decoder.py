@@ -172,7 +172,7 @@ class RecurrentDecoder(nn.Module):
         if c.tie_weights:
             self.output.weight = self.embed.weight
         # stepping runs the RNN through the cell functions on its own weights, or through these
-        # replacements, ``step_cells(layer, x, hidden) -> hidden`` (int8 kernels; seqgen.int8)
+        # replacements, ``step_cells(layer, x, hidden) -> hidden`` (int8 kernels; seqgen.nn.int8)
         self.step_cells: Callable | None = None
 
     # ------------------------------------------------------------------------------------------

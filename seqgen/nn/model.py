@@ -10,10 +10,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .data.batch import Batch
+from ..data.batch import Batch
+from ..vocab import BOS, PAD
 from .decoder import DecoderConfig, DecoderState, RecurrentDecoder
 from .encoders import EncoderConfig, build_encoder
-from .vocab import BOS, PAD
 
 
 @dataclass

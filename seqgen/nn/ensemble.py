@@ -17,9 +17,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .data.batch import Batch
+from ..data.batch import Batch
+from ..vocab import PAD
 from .model import EncoderDecoder
-from .vocab import PAD
 
 
 @dataclass(frozen=True)

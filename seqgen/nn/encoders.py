@@ -3,7 +3,7 @@
 - headlines have no encoder: the prompt itself builds the decoder state;
 - ``RNNEncoder``: a bidirectional LSTM/GRU over packed source sentences (translation);
 - ``FeatureEncoder``: a projection of CNN grid features (captioning; the CNN itself lives in
-  :mod:`seqgen.backbones` so frozen features can be cached once on disk);
+  :mod:`seqgen.nn.backbones` so frozen features can be cached once on disk);
 - ``ImageEncoder``: the CNN inside the model, then that projection, for fine-tuning its last
   blocks (pixels in, so no cache).
 """
@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from .data.batch import Batch
+from ..data.batch import Batch
 
 
 class Encoded(NamedTuple):
