@@ -1,6 +1,8 @@
 """seqgen: one recurrent decoder, every generator (headlines, translation, captioning)."""
 from .data.batch import Batch
-from .generation import GenerationConfig
+from .decoding.generation import GenerationConfig
+from .decoding.search import (BeamSearch, GreedySearch, Hypothesis, SampleSearch, build_searcher,
+                              generate)
 from .io.checkpoint import CheckpointError, load_checkpoint, make_checkpoint
 from .io.loaded import LoadedModel
 from .nn.decoder import DecoderConfig, DecoderState, RecurrentDecoder
@@ -8,7 +10,6 @@ from .nn.encoders import EncoderConfig
 from .nn.model import EncoderDecoder, ModelConfig
 from .pipeline import Pipeline
 from .results import Output, Result
-from .search import BeamSearch, GreedySearch, Hypothesis, SampleSearch, build_searcher, generate
 from .self_critical import SelfCritical, SelfCriticalConfig
 from .train import TrainConfig, Trainer
 from .vocab import Vocab

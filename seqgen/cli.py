@@ -20,7 +20,7 @@ from typing import Sequence
 
 from .cli_inputs import UsageError, input_chunks
 from .cli_parser import build_parser
-from .generation import SETTINGS, GenerationConfig
+from .decoding.generation import SETTINGS, GenerationConfig
 from .io.checkpoint import CheckpointError
 from .io.loaded import LoadedModel
 from .pipeline import Pipeline, bundled_model

@@ -48,7 +48,7 @@ class OneLineParser(argparse.ArgumentParser):
 # ------------------------------------------------------------------------------------------------
 def add_search_options(p: argparse.ArgumentParser, adapter: Adapter | None = None) -> None:
     """Generation flags; every one unset by default, so the model's own settings and then the
-    task's apply (see :mod:`seqgen.generation`)."""
+    task's apply (see :mod:`seqgen.decoding.generation`)."""
     default = adapter.generation if adapter else None
     beam = default.value("beam") if default else "the task's"
     max_len = default.value("max_len") if default else "the task's"

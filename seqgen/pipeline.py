@@ -23,14 +23,14 @@ from typing import Any, Iterator, Sequence
 
 import torch
 
+from .decoding.generation import GenerationConfig, recorded_settings, resolve
+from .decoding.search import generate
 from .device import pick_device
-from .generation import GenerationConfig, recorded_settings, resolve
 from .io.loaded import LoadedModel
 from .nn.int8 import is_quantized
 from .precision import PrecisionChoice, choose_inference_precision
 from .resources import resource_path
 from .results import Output, Result
-from .search import generate
 from .tasks import registry
 from .tasks.adapter import Adapter
 from .text import text_problem

@@ -19,7 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from .data.batch import Batch, target_pair
-from .search import build_searcher, generate
+from .decoding.search import build_searcher, generate
 from .train import TrainConfig
 
 Reward = Callable[[Sequence[int], Sequence[Sequence[int]]], Sequence[float]]

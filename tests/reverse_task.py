@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
 from seqgen.data.batch import Batch, bucket_plan, pad, target_pair
-from seqgen.generation import GenerationConfig
+from seqgen.decoding.generation import GenerationConfig
+from seqgen.decoding.search import generate
 from seqgen.nn.decoder import DecoderConfig
 from seqgen.nn.encoders import EncoderConfig
 from seqgen.nn.model import EncoderDecoder, ModelConfig
 from seqgen.results import Result
-from seqgen.search import generate
 from seqgen.tasks import registry
 from seqgen.tasks.adapter import Adapter, Panel, output
 from seqgen.tasks.spec import Built, Task

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 import seqgen.pipeline as pipeline_module
 from seqgen.cli import main as cli
-from seqgen.generation import GenerationConfig
+from seqgen.decoding.generation import GenerationConfig
 from seqgen.io.checkpoint import load_checkpoint
 from seqgen.io.fileio import decode_lines, split_lines
 from seqgen.pipeline import Pipeline

@@ -12,14 +12,14 @@ from PIL import Image
 
 from seqgen.cli import main
 from seqgen.data.batch import Batch
-from seqgen.generation import GenerationConfig
+from seqgen.decoding.generation import GenerationConfig
+from seqgen.decoding.search import build_searcher, generate
 from seqgen.io.checkpoint import CheckpointError, load_checkpoint, load_trainable, make_checkpoint
 from seqgen.io.export import export_checkpoint
 from seqgen.io.fileio import atomic_save
 from seqgen.io.loaded import LoadedModel
 from seqgen.nn.ensemble import Ensemble
 from seqgen.pipeline import Pipeline
-from seqgen.search import build_searcher, generate
 from seqgen.tokenizers import CharTokenizer
 from seqgen.vocab import Vocab
 

@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import tiny_captioner
 from hypothesis import given, settings, strategies as st
 
 from seqgen.cli import main as cli
-from seqgen.generation import GenerationConfig, recorded_settings, resolve
+from seqgen.decoding.generation import GenerationConfig, recorded_settings, resolve
+from seqgen.decoding.search import build_searcher
 from seqgen.pipeline import Pipeline
-from seqgen.search import build_searcher
 from seqgen.vocab import BOS, PAD, UNK
-
-from conftest import tiny_captioner
 
 TASK = GenerationConfig(beam=3, max_len=40)
 MODEL = GenerationConfig(beam=2, length_penalty=0.6)
@@ -61,7 +60,7 @@ def test_sampling_never_gives_nan_or_a_banned_id(seed, vocab, top_k, top_p, temp
     logits[:, favourite] = 50.0  # the banned token dominates every row
     searcher = build_searcher(temperature=temperature, top_k=top_k, top_p=top_p, seed=seed,
                               max_len=5)
-    from seqgen.processors import apply_processors
+    from seqgen.decoding.processors import apply_processors
 
     shaped = apply_processors(searcher.processors, logits, torch.zeros(6, 0, dtype=torch.long))
     assert not torch.isnan(shaped.softmax(-1)).any()

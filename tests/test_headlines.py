@@ -11,8 +11,8 @@ import torch
 from conftest import SHARED_DATA, TITLES, write_ag_news
 
 from seqgen.cli import main as cli
+from seqgen.decoding.search import build_searcher
 from seqgen.io.loaded import LoadedModel
-from seqgen.search import build_searcher
 from seqgen.tasks.headlines.data import (DESCRIPTION_MARK, HeadlineData, HeadlineDataConfig,
                                          clean_text, load_texts, read_ag_news_csv)
 from seqgen.tasks.headlines.inference import continue_prompts

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from seqgen.cli import main as cli
-from seqgen.generation import GenerationConfig
+from seqgen.decoding.generation import GenerationConfig
 from seqgen.io.checkpoint import load_checkpoint
 from seqgen.nn.int8 import SCALE, dequantize_rows, is_quantized, quantize_rows
 from seqgen.pipeline import Pipeline

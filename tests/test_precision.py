@@ -5,8 +5,8 @@ import json
 
 import pytest
 import torch
-
 from conftest import tiny_model
+
 from seqgen import precision
 from seqgen.data.batch import Batch
 from seqgen.precision import choose_precision, describe_cpu, native_bf16
@@ -180,7 +180,7 @@ def test_decoding_precision_can_be_forced(monkeypatch):
 
 def test_a_pipeline_measures_once_and_decodes_in_what_it_chose(tiny_checkpoints, fake_cpu,
                                                                monkeypatch):
-    from seqgen.generation import GenerationConfig
+    from seqgen.decoding.generation import GenerationConfig
     from seqgen.pipeline import Pipeline
 
     monkeypatch.delenv("SEQGEN_PRECISION", raising=False)

@@ -5,12 +5,12 @@ from dataclasses import dataclass
 
 import pytest
 import torch
-
 from conftest import ScriptedModel, tiny_model
+
 from seqgen.data.batch import Batch, pad, prompt_batch
-from seqgen.processors import (BanTokens, MinLength, NoRepeatNGram, RepetitionPenalty, Temperature,
-                               TopK, TopP)
-from seqgen.search import BeamSearch, GreedySearch, SampleSearch, build_searcher, generate
+from seqgen.decoding.processors import (BanTokens, MinLength, NoRepeatNGram, RepetitionPenalty,
+                                        Temperature, TopK, TopP)
+from seqgen.decoding.search import BeamSearch, GreedySearch, SampleSearch, build_searcher, generate
 from seqgen.vocab import BOS, EOS, PAD
 
 # Greedy takes 4 (0.6) and then can only reach 0.6 * 0.35 = 0.21; the best sequence is 5 6 (0.4).

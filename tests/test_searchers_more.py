@@ -6,10 +6,10 @@ import math
 
 import pytest
 import torch
-
 from conftest import ScriptedModel, TableState
-from seqgen.processors import NoRepeatNGram, apply_processors
-from seqgen.search import BeamSearch, GreedySearch, SampleSearch, build_searcher
+
+from seqgen.decoding.processors import NoRepeatNGram, apply_processors
+from seqgen.decoding.search import BeamSearch, GreedySearch, SampleSearch, build_searcher
 from seqgen.vocab import EOS
 
 NEG_INF = float("-inf")

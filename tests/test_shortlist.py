@@ -5,9 +5,9 @@ import pytest
 import torch
 from conftest import tiny_model
 
+from seqgen.decoding.search import build_searcher, generate
+from seqgen.decoding.shortlist import Shortlist, ShortlistedModel, generate_shortlisted, output_rows
 from seqgen.nn.int8 import quantize_linear_layers
-from seqgen.search import build_searcher, generate
-from seqgen.shortlist import Shortlist, ShortlistedModel, generate_shortlisted, output_rows
 from seqgen.tasks.translation.data import source_batch
 from seqgen.vocab import PAD
 

@@ -14,7 +14,8 @@ from conftest import SHARED_DATA
 from PIL import Image
 
 from seqgen.cli import main as cli_main
-from seqgen.generation import GenerationConfig
+from seqgen.decoding.generation import GenerationConfig
+from seqgen.decoding.search import build_searcher
 from seqgen.io.checkpoint import make_checkpoint
 from seqgen.io.fileio import atomic_save
 from seqgen.io.loaded import LoadedModel
@@ -22,7 +23,6 @@ from seqgen.nn.decoder import DecoderConfig
 from seqgen.nn.encoders import EncoderConfig
 from seqgen.nn.model import EncoderDecoder, ModelConfig
 from seqgen.pipeline import Pipeline
-from seqgen.search import build_searcher
 from seqgen.tasks.translation.data import (TranslationData, TranslationDataConfig, load_pairs,
                                            pair_batch, split_file)
 from seqgen.tasks.translation.inference import bleu_reward, translate, translate_texts

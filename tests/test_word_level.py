@@ -12,7 +12,7 @@ import pytest
 import torch
 from conftest import tiny_model
 
-from seqgen.generation import GenerationConfig
+from seqgen.decoding.generation import GenerationConfig
 from seqgen.io.checkpoint import load_checkpoint
 from seqgen.io.loaded import LoadedModel
 from seqgen.pipeline import Pipeline

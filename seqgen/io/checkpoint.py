@@ -16,8 +16,8 @@ from .config import to_dict
 from .fileio import WriteFailed, atomic_save, write_failure
 
 if TYPE_CHECKING:  # only named in annotations: the file format sits below the model parts
+    from ..decoding.shortlist import Shortlist
     from ..nn.model import EncoderDecoder
-    from ..shortlist import Shortlist
     from ..tokenizers import Tokenizer
     from ..vocab import Vocab
 

@@ -13,8 +13,8 @@ from typing import Any, Sequence
 
 import torch
 
+from ..decoding.shortlist import Shortlist
 from ..nn.int8 import FORMAT as INT8, SCALE, dequantize_rows, quantize_rows
-from ..shortlist import Shortlist
 from .checkpoint import ENSEMBLE_VERSION, CheckpointError, load_checkpoint, save_checkpoint
 
 SHARED = ("task", "tgt_vocab", "tgt_tokenizer", "src_vocab", "src_tokenizer")

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import torch
 
+from ..decoding.shortlist import Shortlist
 from ..nn.ensemble import Ensemble
 from ..nn.model import EncoderDecoder
-from ..shortlist import Shortlist
 from ..tokenizers import Tokenizer, tokenizer_from_dict
 from ..vocab import Vocab
 from .checkpoint import CheckpointError, load_checkpoint

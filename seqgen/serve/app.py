@@ -34,7 +34,7 @@ from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..generation import GenerationConfig
+from ..decoding.generation import GenerationConfig
 from ..pipeline import Pipeline
 from ..results import Output, Result
 from ..tasks import registry

@@ -10,7 +10,7 @@ from fastapi import HTTPException
 from PIL import Image, UnidentifiedImageError
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from ..generation import SETTINGS, GenerationConfig
+from ..decoding.generation import SETTINGS, GenerationConfig
 from .fields import Natural, Real, Seed
 
 LIMITS = {"n": 64, "max_len": 512, "beam": 32, "inputs": 256, "files": 32}  # work per request

@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from ..data.batch import Batch
-from ..generation import GenerationConfig
+from ..decoding.generation import GenerationConfig
+from ..decoding.search import Hypothesis
 from ..io.loaded import LoadedModel
 from ..results import Output, Result
-from ..search import Hypothesis
 from .pictures import save_attention_heatmap
 
 INPUT_KINDS = ("text", "image", "prompt")  # a text per line / an image file per path / a prompt

@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from ..decoding.shortlist import Shortlist
 from ..io.checkpoint import make_checkpoint
 from ..io.loaded import LoadedModel
 from ..nn.model import EncoderDecoder
-from ..shortlist import Shortlist
 from ..tokenizers import Tokenizer
 from ..train import Objective
 from ..vocab import Vocab

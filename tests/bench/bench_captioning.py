@@ -30,8 +30,8 @@ from machine import machine, machine_line
 from PIL import Image
 
 from seqgen.data.batch import Batch, target_pair
+from seqgen.decoding.generation import GenerationConfig
 from seqgen.features import FeatureCache, extract
-from seqgen.generation import GenerationConfig
 from seqgen.io.loaded import LoadedModel
 from seqgen.nn.ensemble import Ensemble
 from seqgen.nn.int8 import is_quantized

@@ -37,12 +37,12 @@ import torch.nn.functional as F
 from machine import machine, machine_line
 from torch import nn
 
+from seqgen.decoding.processors import MinLength
+from seqgen.decoding.search import GreedySearch, generate
 from seqgen.metrics import corpus_nll, language_model_scores
 from seqgen.nn.decoder import DecoderConfig
 from seqgen.nn.int8 import dequantize_rows, quantize_linear_layers, quantize_rows
 from seqgen.nn.model import EncoderDecoder, ModelConfig
-from seqgen.processors import MinLength
-from seqgen.search import GreedySearch, generate
 from seqgen.tasks.headlines.data import HeadlineData, HeadlineDataConfig
 from seqgen.train import TrainConfig, Trainer
 from seqgen.vocab import PAD

@@ -37,7 +37,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from seqgen.data.batch import bucket_plan, pad
-from seqgen.generation import GenerationConfig
+from seqgen.decoding.generation import GenerationConfig
 from seqgen.io.loaded import LoadedModel
 from seqgen.metrics import translation_scores
 from seqgen.pipeline import Pipeline
@@ -180,8 +180,8 @@ def anchor_throughput(src: list[str], tgt: list[str], seconds: float) -> dict:
 
 def seqgen_throughput(data_dir: Path, seconds: float) -> dict:
     """Trains the recipe's default model for ``seconds`` through the real Trainer."""
-    from seqgen.tasks.translation.task import (Translation,  # the recipe's own wiring
-                                               TranslationConfig)
+    from seqgen.tasks.translation.task import Translation  # the recipe's own wiring
+    from seqgen.tasks.translation.task import TranslationConfig
 
     config = TranslationConfig(shortlist=False)  # (decoding only: not needed to train)
     config.data.data_dir = str(data_dir)

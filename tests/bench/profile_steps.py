@@ -19,9 +19,9 @@ import torch
 from machine import machine_line
 from torch.profiler import ProfilerActivity, profile
 
+from seqgen.decoding.search import build_searcher
 from seqgen.io.loaded import LoadedModel
 from seqgen.resources import resource_path
-from seqgen.search import build_searcher
 from seqgen.tasks.headlines.data import HeadlineData, HeadlineDataConfig
 from seqgen.tasks.translation.data import TranslationDataConfig, load_pairs
 from seqgen.tasks.translation.inference import translate

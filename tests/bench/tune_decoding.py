@@ -17,7 +17,7 @@ import json
 import sys
 import time
 
-from seqgen.generation import GenerationConfig
+from seqgen.decoding.generation import GenerationConfig
 from seqgen.io.checkpoint import CheckpointError
 from seqgen.io.loaded import LoadedModel
 from seqgen.pipeline import Pipeline

@@ -8,7 +8,7 @@ from typing import Any, Sequence
 import torch
 
 from ...data.batch import Batch
-from ...generation import GenerationConfig
+from ...decoding.generation import GenerationConfig
 from ...io.loaded import LoadedModel
 from ...nn.backbones import Backbone
 from ...precision import PrecisionChoice, choose_inference_precision

@@ -11,12 +11,12 @@ import torch
 
 from ...cider import CiderD, cider_d
 from ...data.batch import Batch
+from ...decoding.search import Hypothesis, build_searcher, generate
 from ...features import ImageError, extract, load_image
 from ...io.loaded import LoadedModel
 from ...metrics import caption_bleu
 from ...nn.backbones import Backbone, build_backbone
 from ...nn.encoders import ImageEncoder
-from ...search import Hypothesis, build_searcher, generate
 from ...self_critical import Reward
 from ...vocab import Vocab
 from ..pictures import figure

@@ -7,12 +7,12 @@ import json
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+from ...decoding.search import build_searcher, generate
 from ...io.checkpoint import load_trainable
 from ...io.rebuild import build_model
 from ...nn.decoder import DecoderConfig
 from ...nn.encoders import EncoderConfig
 from ...nn.model import EncoderDecoder, ModelConfig
-from ...search import build_searcher, generate
 from ...self_critical import SelfCritical, SelfCriticalConfig, self_critical_preset
 from ...train import TrainConfig
 from ...vocab import Vocab

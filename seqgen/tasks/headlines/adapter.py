@@ -7,10 +7,10 @@ from typing import Any, Iterator, Sequence
 import torch
 
 from ...data.batch import Batch
-from ...generation import GenerationConfig
+from ...decoding.generation import GenerationConfig
+from ...decoding.search import generate
 from ...io.loaded import LoadedModel
 from ...results import Output, Result
-from ...search import generate
 from ...vocab import BOS, EOS, PAD
 from ..adapter import Adapter, Panel, output
 from .inference import evaluate_split, join_prompt, prompt_ids

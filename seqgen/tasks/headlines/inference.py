@@ -4,9 +4,9 @@ from __future__ import annotations
 from typing import Sequence
 
 from ...data.batch import Batch, prompt_batch
+from ...decoding.search import build_searcher, generate
 from ...io.loaded import LoadedModel
 from ...metrics import corpus_nll, distinct_ngrams, language_model_scores, repeated_ngram_share
-from ...search import build_searcher, generate
 from .data import examples_to_batches
 
 PROMPTS = ("Today ", "On Sunday ", "Moscow, ", "President ", "Little red riding hood ")

@@ -6,9 +6,9 @@ from dataclasses import fields as dataclass_fields
 from typing import Any, Sequence
 
 from ...data.carve import VAL, carve
+from ...decoding.search import Hypothesis, generate
 from ...io.loaded import LoadedModel
 from ...metrics import rouge_scorer, rouge_scores
-from ...search import Hypothesis, generate
 from ...self_critical import Reward
 from ...vocab import Vocab
 from .data import SummarizationDataConfig, document_batch, lead, read_rows

@@ -17,7 +17,7 @@ import random
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ...generation import GenerationConfig
+from ...decoding.generation import GenerationConfig
 from ...io.checkpoint import load_trainable
 from ...io.loaded import LoadedModel
 from ...nn.decoder import DecoderConfig

@@ -8,7 +8,7 @@ from typing import Any, Sequence
 import torch
 
 from ...data.batch import Batch
-from ...generation import GenerationConfig
+from ...decoding.generation import GenerationConfig
 from ...io.loaded import LoadedModel
 from ...results import Result
 from ..adapter import Adapter, Panel, output

@@ -7,11 +7,11 @@ from typing import Sequence
 
 import torch
 
+from ...decoding.search import Hypothesis, build_searcher, generate
+from ...decoding.shortlist import Shortlist, generate_shortlisted
 from ...io.loaded import LoadedModel
 from ...metrics import translation_scores
-from ...search import Hypothesis, build_searcher, generate
 from ...self_critical import Reward
-from ...shortlist import Shortlist, generate_shortlisted
 from .data import TranslationDataConfig, encode_sources, load_pairs, source_batch
 
 MAX_SOURCE_TOKENS = 200  # longer inputs are cut (the pipeline warns)
@@ -24,7 +24,7 @@ def translate(loaded: LoadedModel, texts: Sequence[str], searcher: object, *,
 
     Sentences are batched by length; empty lines get one empty hypothesis without touching the
     model, so one blank line never breaks a batch. With ``shortlist`` and a checkpoint that has
-    one, each batch decodes over its candidate target words only (see :mod:`seqgen.shortlist`).
+    one, each batch decodes over its candidate target words only (see :mod:`seqgen.decoding.shortlist`).
     """
     if batch_size < 1:
         raise ValueError(f"batch size must be >= 1 (got {batch_size})")

@@ -8,6 +8,7 @@ import sys
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+from ...decoding.shortlist import Shortlist
 from ...io.checkpoint import load_checkpoint, load_trainable
 from ...io.fileio import atomic_save
 from ...io.loaded import LoadedModel
@@ -16,7 +17,6 @@ from ...nn.decoder import DecoderConfig
 from ...nn.encoders import EncoderConfig
 from ...nn.model import EncoderDecoder, ModelConfig
 from ...self_critical import SelfCritical, SelfCriticalConfig, self_critical_preset
-from ...shortlist import Shortlist
 from ...tokenizers import tokenizer_from_dict
 from ...train import TrainConfig
 from ...vocab import Vocab
@@ -41,7 +41,7 @@ class TranslationConfig:
     length_penalty: float = 1.0
     average_last: int = 0  # average the last N evaluation checkpoints; kept if better on val
     shortlist: bool = True  # learn candidate target words per source word (IBM Model 1), saved
-    # with the model: beam search then scores only a batch's candidates (seqgen.shortlist)
+    # with the model: beam search then scores only a batch's candidates (seqgen.decoding.shortlist)
     test_split: str = "test_2016_flickr"
     self_critical: str = ""  # a trained translator to fine-tune on its own samples' sentence BLEU
     scst: SelfCriticalConfig = field(default_factory=lambda: SelfCriticalConfig(max_len=80))

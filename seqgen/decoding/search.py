@@ -13,10 +13,9 @@ from typing import Any, Generator, Protocol, Sequence
 import torch
 from torch import Tensor
 
-from .processors import (LogitsProcessor, MinLength, NoRepeatNGram, RepetitionPenalty, TopK, TopP,
-                         Temperature, apply_processors, default_bans)
-from .vocab import EOS, PAD
-
+from ..vocab import EOS, PAD
+from .processors import (LogitsProcessor, MinLength, NoRepeatNGram, RepetitionPenalty, Temperature,
+                         TopK, TopP, apply_processors, default_bans)
 
 MAX_LEN = 5000  # symbols per output; beyond it a run is almost surely a mistake
 MAX_LENGTH_PENALTY = 10.0

@@ -12,7 +12,7 @@ from typing import Iterable, Protocol, Sequence
 import torch
 from torch import Tensor
 
-from .vocab import BOS, EOS, PAD, UNK
+from ..vocab import BOS, EOS, PAD, UNK
 
 NEG_INF = float("-inf")
 MIN_TEMPERATURE, MAX_TEMPERATURE = 1e-3, 1e3  # beyond these, division under- or overflows

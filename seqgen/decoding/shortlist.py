@@ -15,8 +15,8 @@ from typing import Any, Sequence
 import torch
 from torch import Tensor, nn
 
+from ..vocab import PAD
 from .search import Hypothesis, generate
-from .vocab import PAD
 
 N_SPECIALS = 4  # PAD, BOS, EOS, UNK: ids 0-3, always candidates, so they keep their ids
 MAX_PAIRS = 100_000
@@ -194,6 +194,6 @@ def _quantized_rows(layer: nn.Module, rows: Tensor) -> nn.Module:
 
 def generate_shortlisted(model: Any, batch: Any, searcher: Any, shortlist: Shortlist
                          ) -> list[list[Hypothesis]]:
-    """:func:`seqgen.search.generate` over the batch's candidates (needs ``batch.src``)."""
+    """:func:`seqgen.decoding.search.generate` over the batch's candidates (needs ``batch.src``)."""
     restricted = ShortlistedModel(model, shortlist.candidates(batch.src))
     return restricted.vocab_ids(generate(restricted, batch, searcher))
