@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import sys
 
-from seqgen.runs import run
 from seqgen.tasks import registry
+from seqgen.training.runner import run
 
 
 def main(argv: list[str] | None = None) -> int:

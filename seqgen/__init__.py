@@ -10,8 +10,8 @@ from .nn.encoders import EncoderConfig
 from .nn.model import EncoderDecoder, ModelConfig
 from .pipeline import Pipeline
 from .results import Output, Result
-from .self_critical import SelfCritical, SelfCriticalConfig
-from .train import TrainConfig, Trainer
+from .training.self_critical import SelfCritical, SelfCriticalConfig
+from .training.trainer import TrainConfig, Trainer
 from .vocab import Vocab
 
 __version__ = "0.1.0"

@@ -259,7 +259,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace, rest: list[str]) -> int:
     script = resource_path("recipes", f"{args.recipe}.py")
     if not script.is_file():  # a task from another package: its own config, no recipe file
-        from .runs import run
+        from .training.runner import run
 
         return run(registry.get(args.recipe), argv=rest)
     sys.argv = [str(script), *rest]

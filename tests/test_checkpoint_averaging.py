@@ -11,8 +11,8 @@ from conftest import tiny_model
 from seqgen.io.checkpoint import load_checkpoint, make_checkpoint
 from seqgen.io.export import export_checkpoint
 from seqgen.io.fileio import atomic_save
-from seqgen.io.runfiles import average_weights
 from seqgen.tokenizers import CharTokenizer
+from seqgen.training.runfiles import average_weights
 from seqgen.vocab import Vocab
 
 VOCAB = Vocab(list("abcdefgh"))

@@ -1,4 +1,4 @@
-"""DDP on CPU: two gloo processes on 127.0.0.1 train one tiny model through ``seqgen.train.Trainer``;
+"""DDP on CPU: two gloo processes on 127.0.0.1 train one tiny model through ``seqgen.training.trainer.Trainer``;
 their weights must stay identical (averaged gradients) while they read disjoint shards of the plan,
 also under a time budget when their clocks disagree (all follow rank 0's), and weights that differ
 at the end are caught."""
@@ -29,7 +29,7 @@ import torch
 from seqgen.data.batch import Batch, target_pair
 from seqgen.nn.decoder import DecoderConfig
 from seqgen.nn.model import EncoderDecoder, ModelConfig
-from seqgen.train import TrainConfig, Trainer
+from seqgen.training.trainer import TrainConfig, Trainer
 
 out, n_batches = Path(sys.argv[1]), int(sys.argv[2])
 torch.set_num_threads(1)
@@ -79,13 +79,13 @@ CLOCK_WORKER = WORKER.split("torch.manual_seed(0)\nmodel")[0] + r'''
 import time
 from types import SimpleNamespace
 
-import seqgen.train
-from seqgen.train import ReplicasDiverged
+import seqgen.training.trainer
+from seqgen.training.trainer import ReplicasDiverged
 
 rank = int(os.environ["RANK"])
 if rank == 1:  # this rank's clock runs 1.5 times as fast: its own schedule would decay sooner
     real = time.perf_counter
-    seqgen.train.time = SimpleNamespace(perf_counter=lambda: 1.5 * real(), monotonic=time.monotonic)
+    seqgen.training.trainer.time = SimpleNamespace(perf_counter=lambda: 1.5 * real(), monotonic=time.monotonic)
 
 
 class LearningRates:

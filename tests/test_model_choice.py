@@ -11,10 +11,10 @@ import torch
 from test_runner import recipe
 from test_train_checkpoint import tiny_setup
 
-from seqgen.callbacks import MonitorMetric
 from seqgen.io.checkpoint import load_checkpoint
 from seqgen.io.fileio import atomic_save
-from seqgen.train import TrainConfig, Trainer
+from seqgen.training.callbacks import MonitorMetric
+from seqgen.training.trainer import TrainConfig, Trainer
 
 
 class Scripted:

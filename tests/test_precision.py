@@ -129,7 +129,7 @@ def test_real_timing_leaves_model_and_rng_untouched():
 
 
 def test_trainer_reports_its_choice(fake_cpu, tmp_path):
-    from seqgen.train import TrainConfig, Trainer
+    from seqgen.training.trainer import TrainConfig, Trainer
 
     fake_cpu.flags = {"avx512_bf16", "bf16"}
     fake_cpu.seconds = {"fp32": 2.0, "bf16": 1.0}

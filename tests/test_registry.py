@@ -12,8 +12,8 @@ import torch
 
 from seqgen.cli import main as cli
 from seqgen.pipeline import Pipeline
-from seqgen.runs import run
 from seqgen.tasks import registry
+from seqgen.training.runner import run
 
 
 def test_built_in_tasks_are_registered_and_unknown_names_are_one_line():
@@ -77,7 +77,7 @@ def test_a_model_of_an_unregistered_task_is_a_one_line_error(reverser, monkeypat
 def test_the_test_task_trains_self_critically(reverser):
     """Its inputs are its own fields: the objective samples, rewards and repeats them all."""
     from seqgen.io.loaded import LoadedModel
-    from seqgen.self_critical import SelfCritical, SelfCriticalConfig
+    from seqgen.training.self_critical import SelfCritical, SelfCriticalConfig
 
     loaded = LoadedModel.from_file(reverser)
     data = reverse_task.ReverseData(reverse_task.ReverseDataConfig(examples=40), loaded.tgt_vocab)

@@ -18,15 +18,15 @@ import pytest
 import torch
 from conftest import tiny_model
 
-from seqgen.callbacks import Checkpoint
 from seqgen.io.checkpoint import (CheckpointWriteError, load_checkpoint, make_checkpoint,
                                   save_checkpoint)
-from seqgen.io.runfiles import checkpoint_run_id, run_checkpoints
-from seqgen.runfolder import RunFolderBusy, RunLock
-from seqgen.runs import run
 from seqgen.tasks.spec import Built, Task
 from seqgen.tokenizers import CharTokenizer
-from seqgen.train import TrainConfig
+from seqgen.training.callbacks import Checkpoint
+from seqgen.training.runfiles import checkpoint_run_id, run_checkpoints
+from seqgen.training.runfolder import RunFolderBusy, RunLock
+from seqgen.training.runner import run
+from seqgen.training.trainer import TrainConfig
 from seqgen.vocab import Vocab
 
 VOCAB = Vocab(list("abcdefgh"))

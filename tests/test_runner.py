@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from seqgen.runs import configure
+from seqgen.training.runner import configure
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -68,7 +68,7 @@ def test_the_exported_checkpoint_is_best_else_last(tmp_path):
 
 
 def test_the_best_checkpoint_can_be_kept_by_validation_loss():
-    from seqgen.runs import kept_by
+    from seqgen.training.runner import kept_by
 
     captioning = recipe("captioning").Captioning()
     assert kept_by(captioning, None) == ("val_bleu4", "max")
@@ -107,8 +107,8 @@ def test_keep_best_by_val_loss_picks_the_lowest_loss_in_a_real_run(tmp_path, cap
 def test_a_resumed_run_that_keeps_best_by_another_metric_starts_its_best_anew(caplog):
     from types import SimpleNamespace
 
-    from seqgen.callbacks import MonitorMetric
-    from seqgen.train import TrainConfig, TrainState
+    from seqgen.training.callbacks import MonitorMetric
+    from seqgen.training.trainer import TrainConfig, TrainState
 
     trainer = SimpleNamespace(state=TrainState(best=2.5, monitored="val_loss"),
                               config=TrainConfig(), should_stop=False)

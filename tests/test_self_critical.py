@@ -11,10 +11,10 @@ from seqgen.data.batch import Batch
 from seqgen.nn.decoder import DecoderConfig
 from seqgen.nn.encoders import EncoderConfig
 from seqgen.nn.model import EncoderDecoder, ModelConfig
-from seqgen.self_critical import SelfCritical, SelfCriticalConfig
 from seqgen.tasks.captioning.data import CaptionData, CaptionDataConfig
 from seqgen.tasks.captioning.inference import cider_reward
 from seqgen.tasks.captioning.photos import CaptionImages
+from seqgen.training.self_critical import SelfCritical, SelfCriticalConfig
 
 FAVOURITE = 7  # the token the scripted reward likes
 

@@ -9,9 +9,9 @@ import pytest
 
 from seqgen.cli import main as cli
 from seqgen.pipeline import Pipeline
-from seqgen.runs import run
 from seqgen.tasks import registry
 from seqgen.tasks.summarization.data import SummarizationDataConfig, lead, read_rows, strip_dateline
+from seqgen.training.runner import run
 
 ARTICLES = [
     ("NEW YORK (Reuters) - Oil prices rose on Monday as supplies tightened.", "Oil prices rise"),

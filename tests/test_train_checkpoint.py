@@ -16,12 +16,12 @@ from seqgen.io.config import apply_overrides, from_dict, to_dict
 from seqgen.io.export import export_checkpoint
 from seqgen.io.fileio import atomic_save
 from seqgen.io.loaded import LoadedModel
-from seqgen.io.runfiles import average_weights
 from seqgen.nn.decoder import DecoderConfig
 from seqgen.nn.model import EncoderDecoder, ModelConfig
 from seqgen.tasks.headlines.data import HeadlineData, HeadlineDataConfig
 from seqgen.tokenizers import CharTokenizer
-from seqgen.train import TrainConfig, Trainer
+from seqgen.training.runfiles import average_weights
+from seqgen.training.trainer import TrainConfig, Trainer
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -232,7 +232,7 @@ def test_the_final_weights_are_evaluated_even_mid_epoch(tmp_path):
 def test_a_signal_finishes_the_step_then_stops_and_restores_the_handlers(tmp_path):
     import signal
 
-    from seqgen.train import TrainingInterrupted
+    from seqgen.training.trainer import TrainingInterrupted
 
     class SendSignal:
         def on_step_end(self, trainer, **_) -> None:
@@ -261,8 +261,8 @@ def test_a_signal_finishes_the_step_then_stops_and_restores_the_handlers(tmp_pat
     (["--minutes", "-2"], "must be a number >= 0"),
 ])
 def test_bad_values_are_one_line_errors(argv, message, capsys):
-    from seqgen.runs import configure
     from seqgen.tasks.spec import Task
+    from seqgen.training.runner import configure
 
     @dataclass
     class Recipe:
@@ -280,7 +280,7 @@ def test_bad_values_are_one_line_errors(argv, message, capsys):
 def test_the_time_estimate_names_minutes_steps_and_speed():
     from types import SimpleNamespace
 
-    from seqgen.callbacks import estimate_line
+    from seqgen.training.callbacks import estimate_line
 
     def trainer(max_steps: int, max_minutes: float, step: int = 23) -> SimpleNamespace:
         config = SimpleNamespace(max_steps=max_steps, max_minutes=max_minutes)

@@ -1,6 +1,6 @@
 """What a recipe declares: a :class:`Task` spec (how to build data and model from the config, the
 metric that picks the best checkpoint, samples, the final evaluation) and the :class:`Built` it
-returns. :func:`seqgen.runs.run` does everything around it.
+returns. :func:`seqgen.training.runner.run` does everything around it.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from ..io.checkpoint import make_checkpoint
 from ..io.loaded import LoadedModel
 from ..nn.model import EncoderDecoder
 from ..tokenizers import Tokenizer
-from ..train import Objective
+from ..training.trainer import Objective
 from ..vocab import Vocab
 from .adapter import Adapter
 

@@ -36,9 +36,9 @@ from seqgen.io.loaded import LoadedModel
 from seqgen.nn.ensemble import Ensemble
 from seqgen.nn.int8 import is_quantized
 from seqgen.pipeline import Pipeline
-from seqgen.runs import run_minutes
 from seqgen.tasks.captioning.data import caption_set, flickr_layout, read_captions, read_split
 from seqgen.tasks.captioning.inference import backbone_of, evaluate_split
+from seqgen.training.runner import run_minutes
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT.parent / "shared" / "data" / "flickr8k"

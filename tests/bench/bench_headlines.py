@@ -44,7 +44,7 @@ from seqgen.nn.decoder import DecoderConfig
 from seqgen.nn.int8 import dequantize_rows, quantize_linear_layers, quantize_rows
 from seqgen.nn.model import EncoderDecoder, ModelConfig
 from seqgen.tasks.headlines.data import HeadlineData, HeadlineDataConfig
-from seqgen.train import TrainConfig, Trainer
+from seqgen.training.trainer import TrainConfig, Trainer
 from seqgen.vocab import PAD
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "ag_news"

@@ -41,10 +41,10 @@ from seqgen.decoding.generation import GenerationConfig
 from seqgen.io.loaded import LoadedModel
 from seqgen.metrics import translation_scores
 from seqgen.pipeline import Pipeline
-from seqgen.runs import run_minutes
 from seqgen.tasks.translation.data import TranslationDataConfig, load_pairs
 from seqgen.tokenizers import WordTokenizer
-from seqgen.train import TrainConfig, Trainer
+from seqgen.training.runner import run_minutes
+from seqgen.training.trainer import TrainConfig, Trainer
 from seqgen.vocab import BOS, EOS, PAD, Vocab
 
 ROOT = Path(__file__).resolve().parents[2]

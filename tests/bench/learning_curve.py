@@ -18,9 +18,8 @@ import math
 import sys
 from pathlib import Path
 
-from seqgen.runs import run_minutes
 from seqgen.tasks.pictures import figure
-
+from seqgen.training.runner import run_minutes
 
 # metrics drawn from others: bits per symbol from the loss in nats (what headlines log)
 DERIVED = {"val_bpc": ("val_loss", 1 / math.log(2))}

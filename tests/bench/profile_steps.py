@@ -25,7 +25,7 @@ from seqgen.resources import resource_path
 from seqgen.tasks.headlines.data import HeadlineData, HeadlineDataConfig
 from seqgen.tasks.translation.data import TranslationDataConfig, load_pairs
 from seqgen.tasks.translation.inference import translate
-from seqgen.train import TrainConfig, Trainer
+from seqgen.training.trainer import TrainConfig, Trainer
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
 KINDS = [  # (kind, substrings of operator names), first match wins

@@ -17,7 +17,7 @@ from ...io.loaded import LoadedModel
 from ...metrics import caption_bleu
 from ...nn.backbones import Backbone, build_backbone
 from ...nn.encoders import ImageEncoder
-from ...self_critical import Reward
+from ...training.self_critical import Reward
 from ...vocab import Vocab
 from ..pictures import figure
 

@@ -13,8 +13,8 @@ from ...io.rebuild import build_model
 from ...nn.decoder import DecoderConfig
 from ...nn.encoders import EncoderConfig
 from ...nn.model import EncoderDecoder, ModelConfig
-from ...self_critical import SelfCritical, SelfCriticalConfig, self_critical_preset
-from ...train import TrainConfig
+from ...training.self_critical import SelfCritical, SelfCriticalConfig, self_critical_preset
+from ...training.trainer import TrainConfig
 from ...vocab import Vocab
 from ..spec import Built, Task
 from .adapter import CaptioningAdapter

@@ -10,7 +10,7 @@ from pathlib import Path
 from ...nn.decoder import DecoderConfig
 from ...nn.model import EncoderDecoder, ModelConfig
 from ...tokenizers import tokenizer_from_dict
-from ...train import TrainConfig
+from ...training.trainer import TrainConfig
 from ...vocab import Vocab
 from ..spec import Built, Task
 from .adapter import HeadlinesAdapter

@@ -9,7 +9,7 @@ from ...data.carve import VAL, carve
 from ...decoding.search import Hypothesis, generate
 from ...io.loaded import LoadedModel
 from ...metrics import rouge_scorer, rouge_scores
-from ...self_critical import Reward
+from ...training.self_critical import Reward
 from ...vocab import Vocab
 from .data import SummarizationDataConfig, document_batch, lead, read_rows
 

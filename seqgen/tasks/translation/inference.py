@@ -11,7 +11,7 @@ from ...decoding.search import Hypothesis, build_searcher, generate
 from ...decoding.shortlist import Shortlist, generate_shortlisted
 from ...io.loaded import LoadedModel
 from ...metrics import translation_scores
-from ...self_critical import Reward
+from ...training.self_critical import Reward
 from .data import TranslationDataConfig, encode_sources, load_pairs, source_batch
 
 MAX_SOURCE_TOKENS = 200  # longer inputs are cut (the pipeline warns)

@@ -12,13 +12,13 @@ from ...decoding.shortlist import Shortlist
 from ...io.checkpoint import load_checkpoint, load_trainable
 from ...io.fileio import atomic_save
 from ...io.loaded import LoadedModel
-from ...io.runfiles import average_weights, run_checkpoints
 from ...nn.decoder import DecoderConfig
 from ...nn.encoders import EncoderConfig
 from ...nn.model import EncoderDecoder, ModelConfig
-from ...self_critical import SelfCritical, SelfCriticalConfig, self_critical_preset
 from ...tokenizers import tokenizer_from_dict
-from ...train import TrainConfig
+from ...training.runfiles import average_weights, run_checkpoints
+from ...training.self_critical import SelfCritical, SelfCriticalConfig, self_critical_preset
+from ...training.trainer import TrainConfig
 from ...vocab import Vocab
 from ..spec import Built, Task
 from .adapter import TranslationAdapter

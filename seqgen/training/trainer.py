@@ -24,10 +24,10 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
-from .data.batch import Batch, DataModule
-from .device import pick_device
-from .precision import PrecisionChoice, choose_precision
-from .stopping import StopOnSignal, TrainingInterrupted  # noqa: F401 (re-exported)
+from ..data.batch import Batch, DataModule
+from ..device import pick_device
+from ..precision import PrecisionChoice, choose_precision
+from .signals import StopOnSignal, TrainingInterrupted
 
 log = logging.getLogger(__name__)
 
@@ -92,12 +92,12 @@ class ReplicasDiverged(RuntimeError):
 
 
 class Trainer:
-    """Runs the optimisation loop and calls ``callbacks`` at each event (see seqgen.callbacks)."""
+    """Runs the optimisation loop and calls ``callbacks`` at each event (see seqgen.training.callbacks)."""
 
     def __init__(self, model: torch.nn.Module, data: DataModule, config: TrainConfig, *,
                  callbacks: Sequence[Any] = (), objective: Objective | None = None) -> None:
         """``objective(net, batch) -> (summed loss, tokens)`` replaces the model's own
-        cross-entropy in training (e.g. :class:`seqgen.self_critical.SelfCritical`); validation
+        cross-entropy in training (e.g. :class:`seqgen.training.self_critical.SelfCritical`); validation
         loss stays the model's."""
         self.config = config
         self.objective = objective

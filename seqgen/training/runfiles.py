@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from .checkpoint import CheckpointError, load_checkpoint
+from ..io.checkpoint import CheckpointError, load_checkpoint
 
 STEP_FILES = "step-*.pt"  # the numbered evaluation checkpoints kept for averaging
 

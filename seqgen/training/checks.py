@@ -13,10 +13,10 @@ from typing import Iterator
 
 import torch
 
-from .data.batch import DataModule
-from .io.checkpoint import CheckpointError, load_checkpoint
-from .io.config import to_dict
-from .io.fileio import WriteFailed, os_error_behind
+from ..data.batch import DataModule
+from ..io.checkpoint import CheckpointError, load_checkpoint
+from ..io.config import to_dict
+from ..io.fileio import WriteFailed, os_error_behind
 from .runfolder import RunFolderBusy, RunLock
 
 NO_SPACE = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS}

@@ -4,7 +4,7 @@ locks the run folder (a second training there is refused), checks it before touc
 model when resuming), resumes from ``last.pt`` or sets an earlier run's files aside, checks that
 there is validation data, trains with the standard callbacks, turns Ctrl-C into a saved checkpoint
 and exit code 130 and a full disk into one line and exit code 2, exports the chosen checkpoint and
-runs the final evaluation. The checks that stop a run in one line are in :mod:`seqgen.runchecks`.
+runs the final evaluation. The checks that stop a run in one line are in :mod:`seqgen.training.checks`.
 """
 from __future__ import annotations
 
@@ -18,20 +18,20 @@ from typing import Any, Callable, Sequence
 
 import torch
 
+from ..data.batch import DataModule
+from ..io.argtypes import non_negative_float
+from ..io.config import apply_overrides, check_config, save_config
+from ..io.export import export_checkpoint
+from ..io.fileio import remove_orphans
+from ..io.loaded import LoadedModel
+from ..tasks.spec import Task
 from .callbacks import (Checkpoint, EstimateTime, EvaluateMetrics, MonitorMetric, ProgressLog,
                         SampleText)
-from .data.batch import DataModule
-from .io.argtypes import non_negative_float
-from .io.config import apply_overrides, check_config, save_config
-from .io.export import export_checkpoint
-from .io.fileio import remove_orphans
-from .io.loaded import LoadedModel
-from .io.runfiles import new_run_id
-from .runchecks import (check_same_model, check_validation, fail, is_rank0, locked, previous_run,
-                        write_errors)
+from .checks import (check_same_model, check_validation, fail, is_rank0, locked, previous_run,
+                     write_errors)
+from .runfiles import new_run_id
 from .runfolder import set_aside
-from .tasks.spec import Task
-from .train import Objective, ReplicasDiverged, TrainConfig, Trainer, TrainingInterrupted
+from .trainer import Objective, ReplicasDiverged, TrainConfig, Trainer, TrainingInterrupted
 
 INTERRUPTED = 130  # exit code after Ctrl-C, as shells report it
 ORPHANS = ".*.pt.*.tmp"  # what atomic_save leaves behind when the process is killed mid-write
@@ -146,7 +146,7 @@ def run(task: Task | str, make_config: Callable[[], Any] | None = None, doc: str
         doc: the ``--help`` text (default: the task's docstring).
     """
     if isinstance(task, str):
-        from .tasks import registry
+        from ..tasks import registry
 
         task = registry.get(task)
     make_config = make_config or task.config

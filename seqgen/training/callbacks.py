@@ -19,9 +19,9 @@ from typing import Any, Callable
 
 from tqdm.auto import tqdm
 
-from .io.checkpoint import save_checkpoint
-from .io.fileio import write_failure
-from .io.runfiles import run_checkpoints
+from ..io.checkpoint import save_checkpoint
+from ..io.fileio import write_failure
+from .runfiles import run_checkpoints
 
 log = logging.getLogger(__name__)
 

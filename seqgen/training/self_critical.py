@@ -18,9 +18,9 @@ from typing import Any, Callable, Sequence
 import torch
 from torch import Tensor, nn
 
-from .data.batch import Batch, target_pair
-from .decoding.search import build_searcher, generate
-from .train import TrainConfig
+from ..data.batch import Batch, target_pair
+from ..decoding.search import build_searcher, generate
+from .trainer import TrainConfig
 
 Reward = Callable[[Sequence[int], Sequence[Sequence[int]]], Sequence[float]]
 
