@@ -16,7 +16,7 @@ from conftest import SHARED_DATA, write_ramp_flickr
 from PIL import Image
 
 from seqgen.cider import cider_d
-from seqgen.cli import main as cli_main
+from seqgen.cli.main import main as cli_main
 from seqgen.features import FeatureCache, ImageError, load_image
 from seqgen.nn.backbones import build_backbone
 from seqgen.tasks.captioning.data import CaptionDataConfig, load_split, read_captions

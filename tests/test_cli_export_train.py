@@ -6,7 +6,7 @@ import sys
 import pytest
 import torch
 
-from seqgen.cli import main
+from seqgen.cli.main import main
 from seqgen.decoding.generation import GenerationConfig
 from seqgen.io.checkpoint import load_checkpoint
 from seqgen.io.loaded import LoadedModel

@@ -12,7 +12,7 @@ import torch
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 import seqgen.pipeline as pipeline_module
-from seqgen.cli import main as cli
+from seqgen.cli.main import main as cli
 from seqgen.decoding.generation import GenerationConfig
 from seqgen.io.checkpoint import load_checkpoint
 from seqgen.io.fileio import decode_lines, split_lines
@@ -234,7 +234,7 @@ def test_stdin_lines_are_answered_before_the_input_ends(tiny_checkpoints):
 def test_stdin_chunks_batch_what_is_waiting_and_keep_line_numbers():
     import os
 
-    from seqgen.cli_inputs import stdin_chunks
+    from seqgen.cli.inputs import stdin_chunks
 
     read, write = os.pipe()
     os.write(write, b"a\nb\nc\xff\nd")

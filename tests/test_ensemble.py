@@ -10,7 +10,7 @@ import torch
 from conftest import tiny_captioner, tiny_model
 from PIL import Image
 
-from seqgen.cli import main
+from seqgen.cli.main import main
 from seqgen.data.batch import Batch
 from seqgen.decoding.generation import GenerationConfig
 from seqgen.decoding.search import build_searcher, generate

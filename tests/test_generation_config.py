@@ -8,7 +8,7 @@ import torch
 from conftest import tiny_captioner
 from hypothesis import given, settings, strategies as st
 
-from seqgen.cli import main as cli
+from seqgen.cli.main import main as cli
 from seqgen.decoding.generation import GenerationConfig, recorded_settings, resolve
 from seqgen.decoding.search import build_searcher
 from seqgen.pipeline import Pipeline

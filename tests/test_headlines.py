@@ -10,7 +10,7 @@ import pytest
 import torch
 from conftest import SHARED_DATA, TITLES, write_ag_news
 
-from seqgen.cli import main as cli
+from seqgen.cli.main import main as cli
 from seqgen.decoding.search import build_searcher
 from seqgen.io.loaded import LoadedModel
 from seqgen.tasks.headlines.data import (DESCRIPTION_MARK, HeadlineData, HeadlineDataConfig,
@@ -168,7 +168,7 @@ def test_recipe_dry_run_on_the_bundled_sample():
 
 
 def test_seqgen_help_lists_every_command():
-    out = subprocess.run([sys.executable, "-m", "seqgen.cli", "--help"], capture_output=True,
+    out = subprocess.run([sys.executable, "-m", "seqgen.cli.main", "--help"], capture_output=True,
                          text=True).stdout
     for command in ("train", "generate", "translate", "caption", "evaluate"):
         assert command in out

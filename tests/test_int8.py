@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from seqgen.cli import main as cli
+from seqgen.cli.main import main as cli
 from seqgen.decoding.generation import GenerationConfig
 from seqgen.io.checkpoint import load_checkpoint
 from seqgen.nn.int8 import SCALE, dequantize_rows, is_quantized, quantize_rows

@@ -67,7 +67,7 @@ def workdir(tmp_path_factory) -> tuple[Path, dict[str, str]]:
     bin_dir.mkdir()
     python = shlex.quote(sys.executable)  # a script, not a link: a venv is found by its path
     for name, line in (("python", f'exec {python} "$@"'), ("seqgen", f'exec {python} -c '
-                       '"import sys; from seqgen.cli import main; sys.exit(main())" "$@"')):
+                       '"import sys; from seqgen.cli.main import main; sys.exit(main())" "$@"')):
         (bin_dir / name).write_text(f"#!/bin/sh\n{line}\n")
         (bin_dir / name).chmod(0o755)
     env = dict(os.environ, PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",

@@ -10,7 +10,7 @@ import pytest
 import reverse_task
 import torch
 
-from seqgen.cli import main as cli
+from seqgen.cli.main import main as cli
 from seqgen.pipeline import Pipeline
 from seqgen.tasks import registry
 from seqgen.training.runner import run
@@ -97,7 +97,7 @@ def test_the_test_task_trains_self_critically(reverser):
 
 
 def test_seqgen_train_runs_a_task_without_a_recipe_file(tmp_path):
-    from seqgen.cli import main
+    from seqgen.cli.main import main
 
     registry.register(reverse_task.TASK, replace=True)
     code = main(["train", "reverse", "--dry-run", "--quiet", "--run-dir", str(tmp_path / "r")])

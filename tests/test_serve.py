@@ -251,7 +251,7 @@ def test_missing_model_is_404(tiny_checkpoints):
 
 
 def test_cli_serve_parses_its_options():
-    from seqgen.cli import build_parser
+    from seqgen.cli.main import build_parser
 
     args = build_parser().parse_args(["serve", "--port", "8123", "--translation", "t.pt"])
     assert (args.host, args.port, args.translation, args.headlines, args.max_upload_mb) == (

@@ -20,8 +20,7 @@ from seqgen.serve.batching import Busy  # noqa: E402
 from seqgen.serve.errors import install_error_handlers  # noqa: E402
 from seqgen.serve.limits import BodyLimit  # noqa: E402
 from seqgen.serve.ports import port_problem  # noqa: E402
-from seqgen.serve.security import (HostGuard, allowed_hosts,  # noqa: E402
-                                   exposure_warning)
+from seqgen.serve.security import HostGuard, allowed_hosts, exposure_warning  # noqa: E402
 
 LIMIT = 1_000_000
 
@@ -182,7 +181,7 @@ def test_a_port_left_in_time_wait_is_not_busy():
 
 
 def test_cli_serve_on_a_busy_port_says_so_in_one_line_and_exits_2(capsys):
-    from seqgen.cli import main
+    from seqgen.cli.main import main
 
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))

@@ -106,7 +106,7 @@ def test_export_adds_a_shortlist_that_translate_and_evaluate_use(tmp_path):
 
     from test_translation import DE, EN, tiny_config, tiny_translator, write_pairs
 
-    from seqgen.cli import main as cli_main
+    from seqgen.cli.main import main as cli_main
     from seqgen.io.checkpoint import make_checkpoint
     from seqgen.io.fileio import atomic_save
     from seqgen.io.loaded import LoadedModel
@@ -145,7 +145,7 @@ def test_export_adds_a_shortlist_that_translate_and_evaluate_use(tmp_path):
 
 
 def test_shortlist_data_is_refused_for_other_tasks(tiny_checkpoints, tmp_path, capsys):
-    from seqgen.cli import main as cli_main
+    from seqgen.cli.main import main as cli_main
 
     code = cli_main(["export", "--ckpt", str(tiny_checkpoints["headlines"]), "--out",
                      str(tmp_path / "x.pt"), "--shortlist-data", str(tmp_path)])

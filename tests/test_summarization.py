@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from seqgen.cli import main as cli
+from seqgen.cli.main import main as cli
 from seqgen.pipeline import Pipeline
 from seqgen.tasks import registry
 from seqgen.tasks.summarization.data import SummarizationDataConfig, lead, read_rows, strip_dateline

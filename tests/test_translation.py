@@ -13,7 +13,7 @@ import torch
 from conftest import SHARED_DATA
 from PIL import Image
 
-from seqgen.cli import main as cli_main
+from seqgen.cli.main import main as cli_main
 from seqgen.decoding.generation import GenerationConfig
 from seqgen.decoding.search import build_searcher
 from seqgen.io.checkpoint import make_checkpoint

@@ -25,9 +25,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
-from PIL import Image
-
 from machine import describe_cpu
+from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[2]
 SENTENCES = ["Ein Mann fährt Fahrrad.", "Zwei Hunde spielen im Schnee.",
@@ -103,7 +102,7 @@ def run_phase(base: str, todo: list[tuple[str, dict]], clients: int, limit: floa
 
 
 def start_server(port: int, log: Path, wait: float = 180.0) -> subprocess.Popen:
-    server = subprocess.Popen([sys.executable, "-m", "seqgen.cli", "serve", "--port", str(port)],
+    server = subprocess.Popen([sys.executable, "-m", "seqgen.cli.main", "serve", "--port", str(port)],
                               cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log.open("w"))
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:

@@ -1,6 +1,6 @@
 """The ``seqgen`` command: train / predict / each task's own verb / evaluate / export / serve.
 
-What each sub-command does, over :mod:`seqgen.pipeline` (the flags: :mod:`seqgen.cli_parser`).
+What each sub-command does, over :mod:`seqgen.pipeline` (the flags: :mod:`seqgen.cli.parser`).
 Every sub-command loads a checkpoint that rebuilds its own model (the bundled models in
 ``assets/models`` when ``--ckpt`` is omitted); what an input is comes from the model's task.
 Bad input ends in one line on stderr and exit code 2; an item that fails (an undecodable input
@@ -18,15 +18,15 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from .cli_inputs import UsageError, input_chunks
-from .cli_parser import build_parser
-from .decoding.generation import SETTINGS, GenerationConfig
-from .io.checkpoint import CheckpointError
-from .io.loaded import LoadedModel
-from .pipeline import Pipeline, bundled_model
-from .resources import resource_path
-from .results import Output, Result
-from .tasks import registry
+from ..decoding.generation import SETTINGS, GenerationConfig
+from ..io.checkpoint import CheckpointError
+from ..io.loaded import LoadedModel
+from ..pipeline import Pipeline, bundled_model
+from ..resources import resource_path
+from ..results import Output, Result
+from ..tasks import registry
+from .inputs import UsageError, input_chunks
+from .parser import build_parser
 
 
 def config_from(args: argparse.Namespace) -> GenerationConfig:
@@ -199,7 +199,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from .io.export import export_checkpoint
+    from ..io.export import export_checkpoint
 
     out = Path(args.out)
     if out.is_dir():
@@ -228,9 +228,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:
         import uvicorn
 
-        from .serve import create_app
-        from .serve.ports import port_problem
-        from .serve.security import exposure_warning
+        from ..serve import create_app
+        from ..serve.ports import port_problem
+        from ..serve.security import exposure_warning
     except ImportError as err:
         raise UsageError(f"serve needs {err.name}: pip install -e \".[serve]\"") from None
     if args.max_upload_mb <= 0 or args.port > 65535:
@@ -259,7 +259,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace, rest: list[str]) -> int:
     script = resource_path("recipes", f"{args.recipe}.py")
     if not script.is_file():  # a task from another package: its own config, no recipe file
-        from .training.runner import run
+        from ..training.runner import run
 
         return run(registry.get(args.recipe), argv=rest)
     sys.argv = [str(script), *rest]

@@ -1,15 +1,15 @@
-"""What the ``seqgen`` command accepts: its sub-commands and their flags (``seqgen.cli`` runs
+"""What the ``seqgen`` command accepts: its sub-commands and their flags (``seqgen.cli.main`` runs
 them). Each registered task adds its own verb; bad arguments end in one line, not argparse's
 usage block."""
 from __future__ import annotations
 
 import argparse
 
-from . import __version__
-from .io.argtypes import finite_float, non_negative_int, positive_int
-from .pipeline import MAX_ROWS
-from .tasks import registry
-from .tasks.adapter import Adapter
+from .. import __version__
+from ..io.argtypes import finite_float, non_negative_int, positive_int
+from ..pipeline import MAX_ROWS
+from ..tasks import registry
+from ..tasks.adapter import Adapter
 
 EPILOG = """examples:
   the bundled models (headlines, translation, captioning):

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from .io.fileio import decode_lines, read_bytes
+from ..io.fileio import decode_lines, read_bytes
 
 CHUNK = 1024  # lines answered together at most (a piped file keeps its batched speed)
 
