@@ -15,11 +15,11 @@ import torch
 from conftest import SHARED_DATA, write_ramp_flickr
 from PIL import Image
 
-from seqgen.cider import cider_d
 from seqgen.cli.main import main as cli_main
-from seqgen.features import FeatureCache, ImageError, load_image
 from seqgen.nn.backbones import build_backbone
+from seqgen.tasks.captioning.cider import cider_d
 from seqgen.tasks.captioning.data import CaptionDataConfig, load_split, read_captions
+from seqgen.tasks.captioning.features import FeatureCache, ImageError, load_image
 from seqgen.tasks.captioning.inference import score_captions
 from seqgen.tasks.captioning.synthetic import render_scene, write_synthetic_set
 
@@ -90,7 +90,7 @@ def test_images_of_every_kind_load_as_rgb_and_bad_files_are_named(tmp_path):
 
 
 def test_huge_images_are_refused(tmp_path, monkeypatch):
-    import seqgen.features as features
+    import seqgen.tasks.captioning.features as features
 
     monkeypatch.setattr(features, "MAX_PIXELS", 1000)
     with pytest.raises(ImageError, match="decompression-bomb"):
@@ -282,7 +282,7 @@ def test_caption_cli_captions_good_images_and_names_bad_ones(synthetic_run, tmp_
 
 
 def test_evaluate_on_a_flickr_style_folder(synthetic_run, tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr("seqgen.features.DEFAULT_CACHE", tmp_path / "cache")
+    monkeypatch.setattr("seqgen.tasks.captioning.features.DEFAULT_CACHE", tmp_path / "cache")
     shapes = synthetic_run / "shapes"
     folder = tmp_path / "flickr-style"
     (folder / "images").mkdir(parents=True)

@@ -6,8 +6,8 @@ import logging
 
 from PIL import Image
 
-from seqgen.features import FeatureCache
 from seqgen.nn.backbones import build_backbone
+from seqgen.tasks.captioning.features import FeatureCache
 
 
 def test_an_unwritable_cache_warns_once_and_still_gives_features(tmp_path, caplog):
@@ -18,7 +18,7 @@ def test_an_unwritable_cache_warns_once_and_still_gives_features(tmp_path, caplo
     blocked = tmp_path / "not-a-folder"
     blocked.write_text("a file where the cache folder would go")
     cache = FeatureCache(blocked / "cache", build_backbone("pixels", image_size=48))
-    with caplog.at_level(logging.WARNING, logger="seqgen.features"):
+    with caplog.at_level(logging.WARNING, logger="seqgen.tasks.captioning.features"):
         features, kept, errors = cache.stack(photos)
     assert features.shape[0] == 3 and not errors and cache.unwritable
     assert sum("cannot be written" in r.message for r in caplog.records) == 1

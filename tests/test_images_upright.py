@@ -1,5 +1,5 @@
 """Photos stored sideways with an EXIF Orientation are turned upright wherever images enter
-(:func:`seqgen.features.load_image`), and the feature cache never serves a sideways entry."""
+(:func:`seqgen.tasks.captioning.features.load_image`), and the feature cache never serves a sideways entry."""
 from __future__ import annotations
 
 import hashlib
@@ -9,8 +9,8 @@ import pytest
 import torch
 from PIL import Image
 
-from seqgen.features import FeatureCache, load_image
 from seqgen.nn.backbones import build_backbone
+from seqgen.tasks.captioning.features import FeatureCache, load_image
 
 ROTATE_CW = 6  # "rotate 90 degrees clockwise to show": the stored pixels are turned the other way
 

@@ -6,11 +6,11 @@ import pytest
 import torch
 from conftest import write_ramp_flickr
 
-from seqgen.cider import CiderD, cider_d
 from seqgen.data.batch import Batch
 from seqgen.nn.decoder import DecoderConfig
 from seqgen.nn.encoders import EncoderConfig
 from seqgen.nn.model import EncoderDecoder, ModelConfig
+from seqgen.tasks.captioning.cider import CiderD, cider_d
 from seqgen.tasks.captioning.data import CaptionData, CaptionDataConfig
 from seqgen.tasks.captioning.inference import cider_reward
 from seqgen.tasks.captioning.photos import CaptionImages

@@ -31,12 +31,12 @@ from PIL import Image
 
 from seqgen.data.batch import Batch, target_pair
 from seqgen.decoding.generation import GenerationConfig
-from seqgen.features import FeatureCache, extract
 from seqgen.io.loaded import LoadedModel
 from seqgen.nn.ensemble import Ensemble
 from seqgen.nn.int8 import is_quantized
 from seqgen.pipeline import Pipeline
 from seqgen.tasks.captioning.data import caption_set, flickr_layout, read_captions, read_split
+from seqgen.tasks.captioning.features import FeatureCache, extract
 from seqgen.tasks.captioning.inference import backbone_of, evaluate_split
 from seqgen.training.runner import run_minutes
 

@@ -14,7 +14,7 @@ Layouts read:
 - a Hugging Face dataset by name (online), written once to a local folder in the CSV layout;
 - the synthetic shapes set (:mod:`seqgen.tasks.captioning.synthetic`), the offline default.
 
-Grid features come from a frozen backbone through the on-disk :class:`~seqgen.features.FeatureCache`.
+Grid features come from a frozen backbone through the on-disk :class:`~seqgen.tasks.captioning.features.FeatureCache`.
 """
 from __future__ import annotations
 
@@ -30,10 +30,10 @@ from torch import Tensor
 
 from ...data.batch import Batch, bucket_plan, target_pair
 from ...data.captions import read_caption_file, read_captions, read_split  # noqa: F401
-from ...features import DEFAULT_CACHE, FeatureCache, upright
 from ...nn.backbones import build_backbone, native_size
 from ...tokenizers import WordTokenizer
 from ...vocab import Vocab
+from .features import DEFAULT_CACHE, FeatureCache, upright
 
 FLICKR_SPLITS = {"train": "Flickr_8k.trainImages.txt", "dev": "Flickr_8k.devImages.txt",
                  "val": "Flickr_8k.devImages.txt", "test": "Flickr_8k.testImages.txt"}
@@ -191,7 +191,7 @@ def _hf_to_local(config: CaptionDataConfig) -> CaptionDataConfig:
 
 def _readable(data: CaptionSet) -> tuple[CaptionSet, dict[str, str]]:
     """The images that decode, and a one-line error for each that does not."""
-    from ...features import ImageError, load_image
+    from .features import ImageError, load_image
 
     kept, errors = [], {}
     for path, refs in zip(data.paths, data.refs):
@@ -301,7 +301,7 @@ class CaptionData:
                           (self.train, self.train_features))
         if features is not None:
             return features.index_select(0, torch.as_tensor(list(images))).float()
-        from ...features import load_image
+        from .features import load_image
 
         return torch.stack([self.transform(load_image(data.paths[i])) for i in images])
 

@@ -9,10 +9,8 @@ from typing import Any, Iterable, Sequence
 
 import torch
 
-from ...cider import CiderD, cider_d
 from ...data.batch import Batch
 from ...decoding.search import Hypothesis, build_searcher, generate
-from ...features import ImageError, extract, load_image
 from ...io.loaded import LoadedModel
 from ...metrics import caption_bleu
 from ...nn.backbones import Backbone, build_backbone
@@ -20,6 +18,8 @@ from ...nn.encoders import ImageEncoder
 from ...training.self_critical import Reward
 from ...vocab import Vocab
 from ..pictures import figure
+from .cider import CiderD, cider_d
+from .features import ImageError, extract, load_image
 
 log = logging.getLogger(__name__)
 
@@ -183,8 +183,8 @@ def evaluate_split(loaded: LoadedModel, data_dir: str, split: str, *, beam: int 
                    length_penalty: float = 1.0, limit: int = 0, cache_dir: str | None = None,
                    progress: bool = False, no_repeat_ngram: int = 0) -> dict:
     """Scores one split of a Flickr8k-style folder (images/, Flickr8k.token.txt, split lists)."""
-    from ...features import DEFAULT_CACHE, FeatureCache
     from .data import caption_set, flickr_layout, read_captions, read_split
+    from .features import DEFAULT_CACHE, FeatureCache
 
     images, captions_file, split_path = flickr_layout(data_dir, split)
     data = caption_set(images, read_captions(captions_file), read_split(split_path), limit=limit)

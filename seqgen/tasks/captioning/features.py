@@ -22,8 +22,8 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 from torch import Tensor
 
-from .io.fileio import atomic_save
-from .nn.backbones import Backbone
+from ...io.fileio import atomic_save
+from ...nn.backbones import Backbone
 
 MAX_PIXELS = 40_000_000  # larger images are refused (decompression-bomb guard)
 ORIENTATION = 0x0112  # the EXIF tag; 1 is upright, 2-8 are mirrorings and rotations
