@@ -10,7 +10,11 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from seqgen.io.checkpoint import load_checkpoint
+
+pytestmark = pytest.mark.slow  # every test runs the headlines recipe in a subprocess
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--quiet", "--data.limit=200", "--data.batch_size=16", "--model.decoder.hidden_dim=32",
@@ -40,15 +44,31 @@ def logged_steps(run_dir: Path) -> list[int]:
     return [row["step"] for row in rows if "loss" in row]
 
 
+def wait_for_steps(proc: subprocess.Popen, run_dir: Path, n: int, *, timeout: float = 120) -> None:
+    """Blocks until the child has logged ``n`` training steps (``--train.log_every=1`` writes a
+    row to metrics.jsonl after each): its signal handler is then surely installed and a step
+    has surely finished. That event decides; the child's exit fails the test at once, and the
+    deadline only turns a hang into a failure, never a slow machine into a different outcome."""
+    deadline = time.monotonic() + timeout
+    while len(logged_steps(run_dir)) < n:
+        try:
+            proc.wait(timeout=0.05)  # the pause between looks; ends early if the child exits
+        except subprocess.TimeoutExpired:
+            if time.monotonic() > deadline:
+                proc.kill()
+                err = proc.communicate()[1]
+                pytest.fail(f"no {n} steps logged within {timeout} s: {err[-2000:]}")
+        else:
+            pytest.fail(f"the run exited ({proc.returncode}) before logging {n} steps: "
+                        f"{proc.stderr.read()[-2000:]}")
+
+
 def test_ctrl_c_saves_the_step_and_the_rerun_resumes_there(tmp_path):
     run_dir = tmp_path / "run"
     proc = subprocess.Popen(recipe(run_dir, "--no-resume", "--train.max_steps=100000"),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=env(tmp_path))
-    deadline = time.monotonic() + 60
-    while len(logged_steps(run_dir)) < 3 and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert proc.poll() is None, proc.stderr.read()[-2000:]
+    wait_for_steps(proc, run_dir, 3)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err[-2000:]
@@ -58,6 +78,7 @@ def test_ctrl_c_saves_the_step_and_the_rerun_resumes_there(tmp_path):
     assert lines[-1].endswith("; rerun the same command to resume")
     assert sum("interrupted" in line for line in lines) == 1
     step = int(lines[-1].split()[3].rstrip(";"))
+    assert step >= 3  # the step in progress when the signal came, at the earliest the third
     assert load_checkpoint(run_dir / "last.pt")["trainer"]["state"]["step"] == step
     assert not (run_dir / "model.pt").exists() and out == ""
 
