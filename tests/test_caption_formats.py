@@ -90,6 +90,7 @@ def test_missing_images_are_counted_named_and_stop_the_run_past_the_share(tmp_pa
 
 
 @pytest.mark.parametrize("layout", ["karpathy", "coco"])
+@pytest.mark.slow  # the recipe in a subprocess
 def test_a_caption_json_trains_a_captioner_with_one_command(tmp_path, layout):
     if layout == "karpathy":
         flags = ["--captions", str(karpathy(tmp_path))]

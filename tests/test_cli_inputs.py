@@ -196,6 +196,7 @@ def test_many_samples_and_wide_beams_run_in_bounded_chunks(tiny_checkpoints, mon
 
 
 # -- Ctrl-C -------------------------------------------------------------------------------------
+@pytest.mark.slow  # the CLI in a subprocess
 def test_ctrl_c_while_generating_exits_130_without_a_traceback(tiny_checkpoints):
     proc = subprocess.Popen(
         [sys.executable, "-m", "seqgen.cli", "generate", "--ckpt",
@@ -212,6 +213,7 @@ def test_ctrl_c_while_generating_exits_130_without_a_traceback(tiny_checkpoints)
 
 
 # -- lines answered as they arrive ---------------------------------------------------------------
+@pytest.mark.slow  # the CLI in a subprocess
 def test_stdin_lines_are_answered_before_the_input_ends(tiny_checkpoints):
     """Like typing at a terminal: the first line's output comes while stdin is still open."""
     proc = subprocess.Popen(

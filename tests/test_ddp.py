@@ -15,6 +15,8 @@ import pytest
 import torch
 import torch.distributed as dist
 
+pytestmark = pytest.mark.slow  # every test launches two gloo processes
+
 ROOT = Path(__file__).resolve().parents[1]
 N_BATCHES = 8
 TIMEOUT = 120

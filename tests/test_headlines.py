@@ -77,6 +77,7 @@ def test_descriptions_train_in_the_first_epochs_only_and_never_from_held_out_row
         HeadlineData(HeadlineDataConfig(description_epochs=1), texts=["a b", "c d", "e f"])
 
 
+@pytest.mark.slow  # the recipe in a subprocess
 def test_word_level_on_a_plain_text_file(tmp_path):
     book = tmp_path / "book.txt"
     book.write_text("Once upon a time there was a girl.\n\nShe walked into the wood.\n" * 5)
@@ -160,6 +161,7 @@ def test_cli_errors_are_one_line(tiny_ckpt, capsys, argv, message):
     assert message in err and "\n" not in err and "Traceback" not in err
 
 
+@pytest.mark.slow  # the recipe in a subprocess
 def test_recipe_dry_run_on_the_bundled_sample():
     result = subprocess.run([sys.executable, str(ROOT / "recipes" / "headlines.py"), "--dry-run",
                              "--quiet"], capture_output=True, text=True, timeout=300)
@@ -167,6 +169,7 @@ def test_recipe_dry_run_on_the_bundled_sample():
     assert json.loads(result.stdout.splitlines()[-1])["bits_per_char"] > 0
 
 
+@pytest.mark.slow  # the CLI in a subprocess
 def test_seqgen_help_lists_every_command():
     out = subprocess.run([sys.executable, "-m", "seqgen.cli.main", "--help"], capture_output=True,
                          text=True).stdout

@@ -109,6 +109,7 @@ def test_line_aligned_files_of_different_lengths_are_one_line_naming_both_counts
     assert "\n" not in str(err.value)
 
 
+@pytest.mark.slow  # the recipe in a subprocess
 def test_tutorial_tsv_trains_a_french_to_english_translator_with_one_command(tmp_path):
     tsv = write_tutorial_tsv(tmp_path / "fra.txt")
     result = subprocess.run(

@@ -85,6 +85,7 @@ def test_the_readme_marks_some_commands_runnable():
     assert any(c.startswith("seqgen generate") for c in COMMANDS)
 
 
+@pytest.mark.slow  # each command is a seqgen or recipe subprocess
 @pytest.mark.parametrize("command", COMMANDS, ids=[c.split("  #")[0].strip() for c in COMMANDS])
 def test_a_runnable_readme_command_runs(command, workdir):
     folder, env = workdir

@@ -82,6 +82,7 @@ def test_the_best_checkpoint_can_be_kept_by_validation_loss():
         kept_by(headlines, "val_cider")
 
 
+@pytest.mark.slow  # a real training run (~14 s)
 def test_keep_best_by_val_loss_picks_the_lowest_loss_in_a_real_run(tmp_path, capsys):
     import json
 

@@ -170,6 +170,7 @@ def test_dotted_overrides_are_type_checked():
             apply_overrides(Outer(), [bad])
 
 
+@pytest.mark.slow  # torchrun with two processes
 def test_two_process_ddp_run_on_cpu_trains(tmp_path):
     write_ag_news(tmp_path / "ag", TITLES * 4)
     run_dir = tmp_path / "run"

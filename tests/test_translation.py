@@ -162,6 +162,7 @@ def test_batched_beam_search_matches_one_at_a_time(tiny_ckpt):
     assert together == alone
 
 
+@pytest.mark.slow  # part of it runs the CLI in a subprocess
 def test_translate_cli_argument_stdin_nbest_and_attention(tiny_ckpt, tmp_path, capsys, monkeypatch):
     assert cli_main(["translate", "--ckpt", str(tiny_ckpt), "--max-len", "6", DE[0], ""]) == 0
     lines = capsys.readouterr().out.split("\n")
@@ -202,6 +203,7 @@ def test_evaluate_prints_bleu_chrf_and_signature(tiny_ckpt, multi30k_dir, capsys
     assert "tok:13a" in result["signature"] and "case:mixed" in result["signature"]
 
 
+@pytest.mark.slow  # the recipe in a subprocess
 def test_recipe_dry_run_on_the_bundled_sample(tmp_path):
     proc = subprocess.run([sys.executable, str(ROOT / "recipes" / "translation.py"), "--dry-run",
                            "--quiet", "--run-dir", str(tmp_path / "run"), "--beam", "2"],
@@ -211,6 +213,7 @@ def test_recipe_dry_run_on_the_bundled_sample(tmp_path):
     assert "bleu" in result and (tmp_path / "run" / "model.pt").is_file()
 
 
+@pytest.mark.slow  # three recipe runs in subprocesses (~24 s)
 def test_self_critical_fine_tuning_starts_from_a_trained_translator(tmp_path, tiny_checkpoints):
     recipe = [sys.executable, str(ROOT / "recipes" / "translation.py"), "--dry-run", "--quiet"]
     proc = subprocess.run([*recipe, "--run-dir", str(tmp_path / "xe")], capture_output=True,
