@@ -1,7 +1,10 @@
 """Shared test fixtures: tiny models and scripted probability tables, no trained weights."""
 from __future__ import annotations
 
+import asyncio
 import gzip
+import socket
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -191,3 +194,73 @@ def tiny_summarizer(folder: Path, *, seed: int = 7) -> Path:
                                 src_vocab=vocab, src_tokenizer=words,
                                 task_config={"data": {"max_src_len": 60}}), path)
     return path
+
+
+# -- the web app of ``seqgen serve``: shared by test_serve.py, test_serve_captions.py, ... -----------
+LOCAL = "http://127.0.0.1"  # the app's Host guard answers only the local host
+
+
+@pytest.fixture(scope="module")
+def serve_app(tiny_checkpoints, tmp_path_factory):
+    """The app on the tiny headline, translation and caption models, with limits small enough
+    for a test to reach (0.5 MB uploads, 40-character texts)."""
+    pytest.importorskip("fastapi")
+    from seqgen.serve import create_app
+
+    captioner = tiny_captioner(tmp_path_factory.mktemp("captioner"), seed=3)
+    return create_app({"headlines": tiny_checkpoints["headlines"],
+                       "translation": tiny_checkpoints["translation"], "captioning": captioner},
+                      max_upload_mb=0.5, max_text_chars=40)
+
+
+@pytest.fixture(scope="module")
+def serve_client(serve_app):
+    """A test client of :func:`serve_app` on the local host."""
+    from fastapi.testclient import TestClient
+
+    with TestClient(serve_app, base_url=LOCAL) as client:
+        yield client
+
+
+def queued_after(batcher, n: int, monkeypatch: pytest.MonkeyPatch) -> asyncio.Event:
+    """An event set once ``n`` more jobs have been queued on ``batcher`` (a
+    :class:`seqgen.serve.batching.Batcher`): a request or task started concurrently has queued
+    its job only once it has run, an order a test waits for instead of sleeping. ``run`` calls
+    ``self.submit``, so wrapping the instance's attribute (until the test ends) sees every job."""
+    queued, submit, count = asyncio.Event(), batcher.submit, [0]
+
+    def counting(key, items, **kwargs):
+        future = submit(key, items, **kwargs)
+        count[0] += 1
+        if count[0] == n:
+            queued.set()
+        return future
+
+    monkeypatch.setattr(batcher, "submit", counting)
+    return queued
+
+
+class LiveServer:
+    """``app`` served by uvicorn in a thread on a local port that is bound and listening before
+    uvicorn starts: the kernel queues connections until uvicorn takes them, so a client may
+    connect at once instead of waiting (by the clock) for the server to say it has started."""
+
+    def __init__(self, app) -> None:
+        import uvicorn
+
+        self.socket = socket.socket()
+        self.socket.bind(("127.0.0.1", 0))
+        self.socket.listen()
+        self.url = f"http://127.0.0.1:{self.socket.getsockname()[1]}"
+        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.socket]},
+                                       daemon=True)
+
+    def __enter__(self) -> "LiveServer":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+        self.socket.close()

@@ -1,5 +1,6 @@
-"""The server's request queue under abandonment and load: cancelled jobs are never run, the worker
-survives cancellation at any moment, and a full queue refuses new work with Busy."""
+"""The server's request queue: jobs of one key share a call, cancelled jobs are never run, the
+worker survives cancellation at any moment, and a full queue refuses new work with Busy. Order
+comes from events (a gate the call blocks on, a count of queued jobs), never from sleeping."""
 from __future__ import annotations
 
 import asyncio
@@ -7,6 +8,7 @@ import logging
 import threading
 
 import pytest
+from conftest import queued_after
 
 from seqgen.serve.batching import Batcher, Busy, ClientGone
 
@@ -31,15 +33,16 @@ async def cancel(task: asyncio.Future) -> None:
         await task
 
 
-def test_cancelled_requests_are_skipped_and_the_worker_keeps_serving(caplog):
+def test_cancelled_requests_are_skipped_and_the_worker_keeps_serving(caplog, monkeypatch):
     gate = Gate()
     batcher = Batcher(gate, wait_ms=1)
 
     async def scenario():
+        queued_all = queued_after(batcher, 3, monkeypatch)
         running = asyncio.ensure_future(batcher.run("slow", [1]))
         await asyncio.to_thread(gate.started.wait, 10)
         queued = [asyncio.ensure_future(batcher.run("a", [i])) for i in (2, 3)]
-        await asyncio.sleep(0.05)  # both submitted, waiting behind the running batch
+        await asyncio.wait_for(queued_all.wait(), 10)  # both waiting behind the running batch
         await cancel(queued[0])
         await cancel(running)  # already running: it finishes, its result is dropped
         gate.release.set()
@@ -53,7 +56,7 @@ def test_cancelled_requests_are_skipped_and_the_worker_keeps_serving(caplog):
     batcher.close()
 
 
-def test_a_client_that_leaves_cancels_its_queued_job():
+def test_a_client_that_leaves_cancels_its_queued_job(monkeypatch):
     gate = Gate()
     batcher = Batcher(gate, wait_ms=1)
     left = asyncio.Event()
@@ -62,10 +65,11 @@ def test_a_client_that_leaves_cancels_its_queued_job():
         return left.is_set()
 
     async def scenario():
+        queued_both = queued_after(batcher, 2, monkeypatch)
         first = asyncio.ensure_future(batcher.run("slow", [1]))
         await asyncio.to_thread(gate.started.wait, 10)
         abandoned = asyncio.ensure_future(batcher.run("a", [2], gone=gone, poll_s=0.01))
-        await asyncio.sleep(0.05)
+        await asyncio.wait_for(queued_both.wait(), 10)  # queued behind the running batch
         left.set()
         with pytest.raises(ClientGone):
             await asyncio.wait_for(abandoned, 10)
@@ -75,6 +79,25 @@ def test_a_client_that_leaves_cancels_its_queued_job():
     assert asyncio.run(scenario()) == (["slow:1"], ["a:3"])
     assert gate.calls == [[1], [3]]
     batcher.close()
+
+
+def test_batcher_merges_same_key_and_splits_results_back():
+    """Jobs queued while the worker is busy are all waiting when it next collects, so they are
+    merged by key whatever the machine's speed (``wait_ms`` only matters for jobs yet to come)."""
+    gate = Gate()
+    batcher = Batcher(gate, wait_ms=1)
+    busy = batcher.submit("slow", [0])
+    assert gate.started.wait(10)
+    futures = [batcher.submit("a", [1, 2]), batcher.submit("b", [3]), batcher.submit("a", [4])]
+    gate.release.set()
+    results = [f.result(timeout=10) for f in futures]
+    assert busy.result(timeout=10) == ["slow:0"]
+    assert results == [["a:1", "a:2"], ["b:3"], ["a:4"]]
+    assert gate.calls == [[0], [1, 2, 4], [3]]  # one call per key, in order of first arrival
+    failing = Batcher(lambda key, items: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        failing.submit("a", [1]).result(timeout=10)
+    batcher.close(), failing.close()
 
 
 def test_a_full_queue_refuses_with_busy_and_a_retry_time():
