@@ -3,16 +3,15 @@ JSON error handlers, and the busy-port check of ``seqgen serve``."""
 from __future__ import annotations
 
 import socket
-import threading
-import time
 
 import pytest
 
 pytest.importorskip("fastapi")
 pytest.importorskip("httpx")
-uvicorn = pytest.importorskip("uvicorn")
+pytest.importorskip("uvicorn")  # LiveServer runs it
 
 import httpx  # noqa: E402
+from conftest import LiveServer  # noqa: E402
 from fastapi import FastAPI, File, UploadFile  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
 
@@ -103,19 +102,10 @@ def test_busy_is_503_with_retry_after_and_crashes_are_json():
 # -- the body limit over a real server ---------------------------------------------------------
 @pytest.fixture(scope="module")
 def server():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    config = uvicorn.Config(little_app(), host="127.0.0.1", port=port, log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    """The little app over uvicorn; its port listens before uvicorn starts, so the tests connect
+    at once (the clients' timeouts only turn a hang into a failure)."""
+    with LiveServer(little_app()) as live:
+        yield live.url
 
 
 def multipart(size: int):
@@ -173,7 +163,8 @@ def test_a_port_left_in_time_wait_is_not_busy():
     accepted, _ = listener.accept()
     accepted.close()  # the server side closes first: its end waits in TIME_WAIT on ``port``
     listener.close()
-    time.sleep(0.05)
+    client.settimeout(10)
+    assert client.recv(1) == b""  # the server's FIN has arrived: now the client closes
     client.close()
     assert port_problem("127.0.0.1", port) is None
     with socket.socket() as plain, pytest.raises(OSError):  # what SO_REUSEADDR off would say
