@@ -13,19 +13,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
-import socket
 import sys
-import threading
-import time
 from pathlib import Path
 
 import pytest
+from conftest import LiveServer, tiny_captioner, tiny_summarizer
+from page_driver import CHROMIUM, DRIVER, drive_page
 
-from conftest import tiny_captioner, tiny_summarizer
+pytestmark = pytest.mark.slow  # a real browser against a live server
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-DRIVER = shutil.which("chromedriver")
 # set by .ci/run when it could not install the browser, so the skip says so in CI's summary
 MISSING = os.environ.get("SEQGEN_BROWSER_MISSING") or "Chromium or chromedriver not installed"
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,35 +36,7 @@ def skip_unless_browser() -> None:
     pytest.importorskip("uvicorn")
 
 
-# -- the server, in this process (so a test can watch what the model is given) -------------------
-class Server:
-    """``app`` served by uvicorn on a free local port, in a thread."""
-
-    def __init__(self, app) -> None:
-        import uvicorn
-
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        self.url = f"http://127.0.0.1:{port}/"
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                                    log_level="warning"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> "Server":
-        self.thread.start()
-        deadline = time.monotonic() + 60
-        while not self.server.started:
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the server did not start")
-            time.sleep(0.05)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=30)
-
-
+# -- the model, watched -------------------------------------------------------------------------
 def image_sizes_seen(app) -> list[tuple[int, int]]:
     """(width, height) of every image the image model is given, appended as it is given them;
     its captions are made at least two words long (an untrained model may stop at once)."""
@@ -128,125 +96,6 @@ def bad_files(folder: Path) -> list[Path]:
     return [folder / "empty.jpg", folder / "drawing.svg"]
 
 
-# -- the browser ---------------------------------------------------------------------------------
-def drive_page(url: str, photos: list[Path], out: Path | None) -> dict:
-    """What the page showed, panel by panel; screenshots go to ``out`` when given."""
-    import json
-    import urllib.request
-
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    models = json.load(urllib.request.urlopen(url + "api/models", timeout=30))["models"]
-    driver = open_browser()
-    wait = WebDriverWait(driver, 60)
-    shown = {"models": models}
-    try:
-        driver.get(url)
-        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, ".panel")) == len(models))
-        shown["titles"] = [h.text for h in driver.find_elements(By.CSS_SELECTOR, ".panel h2")]
-        panels = {m["task"]: driver.find_element(By.CSS_SELECTOR,
-                                                  f'.panel[data-task="{m["task"]}"]')
-                  for m in models}
-        shown["texts"], shown["inked"] = {}, {}
-        for model in models:  # every panel, by what its inputs are
-            panel = panels[model["task"]]
-            if model["inputs"] == "prompt":
-                shown |= prompt_panel(panel, wait)
-            elif model["inputs"] == "text":
-                texts = text_panel(panel, wait)
-                shown["texts"][model["task"]] = texts["texts"]
-                shown["inked"][model["task"]] = texts["inked"]
-            else:
-                shown |= image_panel(panel, wait, photos)
-                panels["image"] = panel
-        if out is not None:
-            time.sleep(0.5)
-            out.mkdir(parents=True, exist_ok=True)
-            driver.save_screenshot(str(out / "serve-page.png"))
-            panels["image"].screenshot(str(out / "serve-caption.png"))
-        shown["console"] = [e["message"] for e in driver.get_log("browser")
-                            if e["level"] == "SEVERE"]
-        return shown
-    finally:
-        driver.quit()
-
-
-def open_browser():
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1280,1000"):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # to catch script errors
-    return webdriver.Chrome(service=Service(DRIVER), options=options)
-
-
-def prompt_panel(panel, wait) -> dict:
-    """Types a prompt, presses the button, waits for streamed text."""
-    from selenium.webdriver.common.by import By
-
-    box = panel.find_element(By.CSS_SELECTOR, "input[type=text]")
-    box.clear()
-    box.send_keys("Oil prices ")
-    panel.find_element(By.TAG_NAME, "button").click()
-    result = panel.find_element(By.CSS_SELECTOR, ".result")
-    wait.until(lambda d: len(result.text) > len("Oil prices ") + 5)
-    return {"prompt": result.text}
-
-
-def text_panel(panel, wait) -> dict:
-    """Two lines in, their two results and how many pixels of the heatmap are drawn."""
-    from selenium.webdriver.common.by import By
-
-    box = panel.find_element(By.TAG_NAME, "textarea")
-    box.clear()
-    box.send_keys("Ein Mann fährt Fahrrad.\nZwei Hunde spielen im Schnee.")
-    panel.find_element(By.TAG_NAME, "button").click()
-    wait.until(lambda d: len(panel.find_elements(By.CSS_SELECTOR, ".results li")) == 2)
-    return {"texts": [li.text for li in panel.find_elements(By.CSS_SELECTOR, ".results li")],
-            "inked": panel.parent.execute_script(INKED, panel.find_element(By.TAG_NAME,
-                                                                           "canvas"))}
-
-
-def image_panel(panel, wait, photos: list[Path]) -> dict:
-    """Uploads ``photos``, waits for every card, clicks a word to lay its attention over the
-    photo; each card as :func:`card_shown` says, and how many overlay pixels are drawn."""
-    from selenium.webdriver.common.action_chains import ActionChains
-    from selenium.webdriver.common.by import By
-
-    panel.find_element(By.CSS_SELECTOR, "input[type=file]").send_keys(
-        "\n".join(str(p) for p in photos))
-    wait.until(lambda d: len(panel.find_elements(By.CLASS_NAME, "card")) == len(photos)
-               and not panel.find_elements(By.CSS_SELECTOR, ".card .status"))
-    shown = {"cards": [card_shown(c, By) for c in panel.find_elements(By.CLASS_NAME, "card")],
-             "overlay": 0}
-    words = panel.find_elements(By.CSS_SELECTOR, ".words span")
-    if words:
-        ActionChains(panel.parent).click(words[min(2, len(words) - 1)]).perform()
-        shown["overlay"] = panel.parent.execute_script(INKED, panel.find_element(
-            By.CSS_SELECTOR, ".card .photo canvas"))
-    return shown
-
-
-def card_shown(card, By) -> dict:
-    """A photo's card: its file name, caption words, error, and whether it shows the photo."""
-    return {"name": card.find_element(By.CLASS_NAME, "filename").text,
-            "caption": " ".join(w.text for w in card.find_elements(By.CSS_SELECTOR, ".words span")),
-            "error": " ".join(e.text for e in card.find_elements(By.CLASS_NAME, "error")),
-            "thumbnail": bool(card.find_elements(By.TAG_NAME, "img"))}
-
-
-INKED = """const c = arguments[0];
-if (c.hidden || !c.width) return 0;
-const data = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
-let inked = 0;
-for (let i = 3; i < data.length; i += 4) if (data[i] > 0) inked++;
-return inked;"""
-
-
 # ------------------------------------------------------------------------------------------------
 def test_the_page_draws_a_panel_per_model_and_runs_each_in_a_real_browser(
         tiny_checkpoints, tmp_path):
@@ -263,8 +112,8 @@ def test_the_page_draws_a_panel_per_model_and_runs_each_in_a_real_browser(
     photos = [phone, small_photo(tmp_path / "small.png"), *bad_files(tmp_path)]
     seen = image_sizes_seen(app)
     out = SCREENSHOTS if os.environ.get("SEQGEN_SCREENSHOTS") == "1" else None
-    with Server(app) as server:
-        shown = drive_page(server.url, photos, out)
+    with LiveServer(app) as server:
+        shown = drive_page(server.url + "/", photos, out)
 
     models = shown["models"]
     assert len(shown["titles"]) == len(models) == 4
@@ -307,8 +156,9 @@ def main() -> int:
                       if t.adapter.bundled and bundled_model(t.name).is_file()})
     folder = Path(args.out)
     photos = sorted((ROOT.parent / "shared" / "data" / "flickr8k" / "images").glob("*.jpg"))[:2]
-    with Server(app) as server:
-        shown = drive_page(server.url, photos or [small_photo(folder / "drawn.png")], folder)
+    with LiveServer(app) as server:
+        shown = drive_page(server.url + "/", photos or [small_photo(folder / "drawn.png")],
+                           folder)
     for key in ("titles", "prompt", "texts", "cards", "overlay", "console"):
         print(f"{key}: {shown[key]}")
     return 0
