@@ -23,7 +23,7 @@ from typing import Any, Iterator, Sequence
 
 import torch
 
-from .decoding.generation import GenerationConfig, recorded_settings, resolve
+from .decoding.generation import GenerationConfig
 from .decoding.search import generate
 from .device import pick_device
 from .io.loaded import LoadedModel
@@ -33,6 +33,7 @@ from .resources import resource_path
 from .results import Output, Result
 from .tasks import registry
 from .tasks.adapter import Adapter
+from .tasks.session import Session
 from .text import text_problem
 
 MAX_ROWS = 1024  # sequences decoded at once (inputs x beam, or samples): bounds memory
@@ -53,16 +54,16 @@ def bundled_names() -> list[str]:
 
 
 # ------------------------------------------------------------------------------------------------
-class Pipeline:
-    """A loaded model and its task's adapter (the *session* the adapter's calls receive)."""
+class Pipeline(Session):
+    """A loaded model and its task's adapter (the *session* the adapter's calls receive), whose
+    searches run in the precision measured fastest on this machine."""
 
     def __init__(self, loaded: LoadedModel, *, precision: str = "auto") -> None:
         if precision not in ("auto", "fp32", "bf16"):
             raise ValueError(f"precision must be auto, fp32 or bf16; got {precision!r}")
-        self.loaded = loaded
+        super().__init__(loaded)
         self.adapter: Adapter = registry.get(loaded.task).adapter
         self.requested_precision = precision
-        self.state: dict[str, Any] = {}  # what the adapter builds once per model (a CNN, ...)
         self._precision: PrecisionChoice | None = None
         self._fp32 = False  # evaluation: scores must not depend on the machine
 
@@ -102,8 +103,7 @@ class Pipeline:
         if settings:
             caller = GenerationConfig.from_dict({**(caller or GenerationConfig()).given(),
                                                  **settings})
-        return resolve(self.adapter.generation, recorded_settings(self.loaded.task_config),
-                       caller)
+        return self.adapter.settings(self.loaded, caller)
 
     def row_budget(self, config: GenerationConfig, batch_size: int) -> int:
         """A batch size that keeps inputs x beam within ``MAX_ROWS``."""
@@ -114,8 +114,13 @@ class Pipeline:
     # -------------------------------------------------------------------------------- precision
     @property
     def precision(self) -> PrecisionChoice:
-        """What searches run in: ``auto`` measures bf16 against fp32 once per machine and model
-        (see :func:`seqgen.precision.choose_inference_precision`); fp32 wherever unsure."""
+        """What searches run in (chosen on first use; see :meth:`choose_precision`)."""
+        return self.choose_precision()
+
+    def choose_precision(self) -> PrecisionChoice:
+        """Chooses what searches run in, once: ``auto`` measures bf16 against fp32 once per
+        machine and model (see :func:`seqgen.precision.choose_inference_precision`); fp32
+        wherever unsure. The server calls it at start-up, so no request waits for a timing."""
         if self._precision is None:
             probe = self.adapter.probe(self.loaded)
             if is_quantized(self.loaded.model):

@@ -11,7 +11,7 @@ import torch
 from conftest import SHARED_DATA, TITLES, write_ag_news
 
 from seqgen.cli.main import main as cli
-from seqgen.decoding.search import build_searcher
+from seqgen.decoding.generation import GenerationConfig
 from seqgen.io.loaded import LoadedModel
 from seqgen.tasks.headlines.data import (DESCRIPTION_MARK, HeadlineData, HeadlineDataConfig,
                                          clean_text, load_texts, read_ag_news_csv)
@@ -111,8 +111,9 @@ def test_sampler_never_emits_padding_at_any_temperature(tiny_ckpt):
     with torch.no_grad():
         loaded.model.decoder.output.bias[PAD] += 50.0  # even when padding is the favourite
     for t in (0.3, 0.8, 1.0, 1.3, 1.8, 10.0):
-        texts = continue_prompts(loaded, ["Today ", "Ωx "], num_samples=5,
-                                 searcher=build_searcher(temperature=t, seed=0, max_len=40))
+        texts = continue_prompts(loaded, ["Today ", "Ωx "],
+                                 GenerationConfig(temperature=t, seed=0, max_len=40),
+                                 num_samples=5)
         assert all(s.startswith(("Today ", "Ωx ")) for group in texts for s in group)
         assert all("<pad>" not in s and "<bos>" not in s for group in texts for s in group)
 

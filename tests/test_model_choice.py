@@ -67,12 +67,12 @@ def test_the_average_ships_only_when_it_scores_higher(tiny_checkpoints, tmp_path
     shutil.copy(tmp_path / "step-00000010.pt", tmp_path / "best.pt")
     shutil.copy(tmp_path / "step-00000030.pt", tmp_path / "last.pt")  # names the run's files
 
-    def fake_bleu(loaded, sources, references):  # the averaged weights sit at shift +0.3
+    def fake_scores(self, loaded, built, caller=None):  # the averaged weights sit at shift +0.3
         shifted = not torch.equal(loaded.model.state_dict()["decoder.output.weight"],
                                   base["model"]["decoder.output.weight"].float())
-        return 30.0 if shifted == averaged_wins else 20.0
+        return {"bleu": 30.0 if shifted == averaged_wins else 20.0}
 
-    monkeypatch.setattr(mt, "greedy_bleu", fake_bleu)
+    monkeypatch.setattr(mt.Translation, "validation_scores", fake_scores)
     config = mt.TranslationConfig(average_last=2)
     built = SimpleNamespace(data=SimpleNamespace(val_src=["x"], val_tgt=["y"]))
     chosen = mt.Translation().final_checkpoint(tmp_path, built, config)

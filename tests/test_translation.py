@@ -15,7 +15,6 @@ from PIL import Image
 
 from seqgen.cli.main import main as cli_main
 from seqgen.decoding.generation import GenerationConfig
-from seqgen.decoding.search import build_searcher
 from seqgen.io.checkpoint import make_checkpoint
 from seqgen.io.fileio import atomic_save
 from seqgen.io.loaded import LoadedModel
@@ -151,14 +150,15 @@ def test_empty_lines_translate_to_empty_output_and_long_lines_are_cut(tiny_ckpt)
     results = pipe.predict(texts, GenerationConfig(beam=3, max_len=8))
     assert len(results) == 4 and results[1].text == "" and results[2].text == ""
     assert not results[0].warnings and "500 source pieces" in results[3].warnings[0]
-    assert translate_texts(pipe.loaded, texts, beam=3, max_len=8) == [r.text for r in results]
+    config = pipe.generation_config(GenerationConfig(beam=3, max_len=8))
+    assert translate_texts(pipe.loaded, texts, config) == [r.text for r in results]
 
 
 def test_batched_beam_search_matches_one_at_a_time(tiny_ckpt):
     loaded = LoadedModel.from_file(tiny_ckpt)
-    searcher = build_searcher(beam=3, max_len=8)
-    together = [h[0].tokens for h in translate(loaded, DE, searcher, batch_size=8)]
-    alone = [translate(loaded, [t], searcher)[0][0].tokens for t in DE]
+    config = GenerationConfig(beam=3, max_len=8)
+    together = [h[0].tokens for h in translate(loaded, DE, config, batch_size=8)]
+    alone = [translate(loaded, [t], config)[0][0].tokens for t in DE]
     assert together == alone
 
 

@@ -32,6 +32,7 @@ from .parser import build_parser
 def config_from(args: argparse.Namespace) -> GenerationConfig:
     """The generation settings typed on the command line (the others stay unset)."""
     given = {name: getattr(args, name, None) for name in SETTINGS if name != "shortlist"}
+    # (a flag a sub-command does not offer reads as unset)
     if getattr(args, "no_shortlist", False):
         given["shortlist"] = False
     return GenerationConfig.from_dict(given)
@@ -190,9 +191,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     pipe = Pipeline.load(args.ckpt, device=args.device)
-    config = GenerationConfig(beam=args.beam, length_penalty=args.length_penalty,
-                              shortlist=False if args.no_shortlist else None)
-    result = pipe.evaluate(args.data_dir, args.split, config, limit=args.limit,
+    result = pipe.evaluate(args.data_dir, args.split, config_from(args), limit=args.limit,
                            progress=sys.stderr.isatty(), cache_dir=args.cache_dir)
     print(json.dumps(result, ensure_ascii=False))
     return 0
@@ -204,8 +203,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.is_dir():
         raise UsageError(f"--out {out} is a folder; give a file name such as {out / 'model.pt'}")
-    recorded = GenerationConfig(beam=args.beam, length_penalty=args.length_penalty,
-                                no_repeat_ngram=args.no_repeat_ngram)
+    recorded = config_from(args)  # the parser offers only what a model records
     GenerationConfig(**{"beam": 5, **recorded.given()}).check()  # a beam: the penalty is checked
     shortlist = None
     if args.shortlist_data and args.ensemble:
@@ -249,7 +247,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"seqgen serve: loading {', '.join(files)} ...", file=sys.stderr, flush=True)
     app = create_app(files, max_upload_mb=args.max_upload_mb, host=args.host)
     for served in app.state.models.values():  # time bf16 now, not on the first request
-        served.pipe.precision  # noqa: B018
+        served.pipe.choose_precision()
     print(f"seqgen serve: http://{args.host}:{args.port}/ (API at /docs; Ctrl-C stops)",
           file=sys.stderr, flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")

@@ -4,9 +4,11 @@ usage block."""
 from __future__ import annotations
 
 import argparse
+from typing import Sequence
 
 from .. import __version__
 from ..io.argtypes import finite_float, non_negative_int, positive_int
+from ..decoding.generation import RECORDED
 from ..pipeline import MAX_ROWS
 from ..tasks import registry
 from ..tasks.adapter import Adapter
@@ -46,34 +48,41 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 # ------------------------------------------------------------------------------------------------
-def add_search_options(p: argparse.ArgumentParser, adapter: Adapter | None = None) -> None:
-    """Generation flags; every one unset by default, so the model's own settings and then the
-    task's apply (see :mod:`seqgen.decoding.generation`)."""
+def add_search_options(p: argparse.ArgumentParser, adapter: Adapter | None = None, *,
+                       only: Sequence[str] | None = None, title: str | None = None) -> None:
+    """Generation flags (those named in ``only``, or all); every one unset by default, so the
+    model's own settings and then the task's apply (see :mod:`seqgen.decoding.generation`)."""
     default = adapter.generation if adapter else None
     beam = default.value("beam") if default else "the task's"
     max_len = default.value("max_len") if default else "the task's"
-    g = p.add_argument_group("generation (unset flags: the model's own settings, else the task's)")
-    g.add_argument("--beam", type=positive_int,
-                   help=f"beam size (default: the model's own, else {beam}; 1 = greedy)")
-    g.add_argument("--n-best", type=positive_int,
-                   help="hypotheses to print per input (beam search, at most the beam size)")
-    g.add_argument("--temperature", type=finite_float,
-                   help="sample with this temperature (turns the model's beam off)")
-    g.add_argument("--top-k", type=positive_int, help="sample from the k most likely symbols")
-    g.add_argument("--top-p", type=finite_float, help="nucleus sampling mass, in (0, 1]")
-    g.add_argument("--length-penalty", type=finite_float,
-                   help="beam length penalty alpha (0 to 10; 0 = none; default: the model's "
-                   "own, else 1)")
-    g.add_argument("--repetition-penalty", type=finite_float, help=">= 1; 1 = none")
-    g.add_argument("--no-repeat-ngram", type=non_negative_int,
-                   help="ban repeating n-grams of this size (0 = off)")
-    g.add_argument("--min-length", type=non_negative_int)
-    g.add_argument("--max-len", type=positive_int,
-                   help=f"symbols to generate at most (default {max_len})")
-    g.add_argument("--seed", type=non_negative_int, help="random seed for sampling")
-    g.add_argument("--no-shortlist", action="store_true",
-                   help="score every output word, not only the candidates of the model's "
-                   "vocabulary shortlist (when it has one; slower)")
+    flags = {
+        "beam": dict(type=positive_int,
+                     help=f"beam size (default: the model's own, else {beam}; 1 = greedy)"),
+        "n_best": dict(type=positive_int, help="hypotheses to print per input (beam search, at "
+                       "most the beam size)"),
+        "temperature": dict(type=finite_float,
+                            help="sample with this temperature (turns the model's beam off)"),
+        "top_k": dict(type=positive_int, help="sample from the k most likely symbols"),
+        "top_p": dict(type=finite_float, help="nucleus sampling mass, in (0, 1]"),
+        "length_penalty": dict(type=finite_float, help="beam length penalty alpha (0 to 10; 0 "
+                               "= none; default: the model's own, else 1)"),
+        "repetition_penalty": dict(type=finite_float, help=">= 1; 1 = none"),
+        "no_repeat_ngram": dict(type=non_negative_int,
+                                help="ban repeating n-grams of this size (0 = off)"),
+        "min_length": dict(type=non_negative_int),
+        "max_len": dict(type=positive_int,
+                        help=f"symbols to generate at most (default {max_len})"),
+        "seed": dict(type=non_negative_int, help="random seed for sampling"),
+    }
+    g = p.add_argument_group(title or "generation (unset flags: the model's own settings, else "
+                             "the task's)")
+    for name, spec in flags.items():
+        if only is None or name in only:
+            g.add_argument("--" + name.replace("_", "-"), **spec)
+    if only is None:
+        g.add_argument("--no-shortlist", action="store_true",
+                       help="score every output word, not only the candidates of the model's "
+                       "vocabulary shortlist (when it has one; slower)")
 
 
 def add_input_options(p: argparse.ArgumentParser, inputs: str, *, pictures: bool) -> None:
@@ -157,13 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default="test",
                    help="a split file's name (test, val, ...); for headlines also heldout: the "
                         "rows the model's training run held out of train")
-    p.add_argument("--beam", type=positive_int, help="beam size (default: the model's own)")
-    p.add_argument("--length-penalty", type=finite_float,
-                   help="beam length penalty alpha (default: the model's own, else 1)")
     p.add_argument("--limit", type=non_negative_int, default=0,
                    help="score only the first N examples (0: all)")
-    p.add_argument("--no-shortlist", action="store_true",
-                   help="score every output word, not only the model's shortlist candidates")
+    add_search_options(p)
     p.add_argument("--cache-dir", help="feature cache folder (image tasks; default "
                    "~/.cache/seqgen/features; unwritable: no cache, with a warning)")
 
@@ -173,12 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--float32", action="store_true", help="keep full precision")
     p.add_argument("--int8", action="store_true", help="int8 weights; Linear layers and RNN "
                    "cells run as dynamically quantised int8 products (CPU)")
-    p.add_argument("--beam", type=positive_int, help="record this beam size as the model's "
-                   "default (chosen on validation)")
-    p.add_argument("--length-penalty", type=finite_float, help="record this length penalty as "
-                   "the model's default (chosen on validation)")
-    p.add_argument("--no-repeat-ngram", type=non_negative_int, help="record this n-gram "
-                   "blocking as the model's default (chosen on validation; 0: none)")
+    add_search_options(p, only=RECORDED, title="search settings to record as the model's "
+                       "defaults (chosen on validation)")
     p.add_argument("--ensemble", nargs="+", metavar="CKPT", default=[],
                    help="more checkpoints of the same task and vocabulary, decoded together with "
                    "--ckpt as one ensemble (their next-word probabilities averaged)")

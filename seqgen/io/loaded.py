@@ -16,6 +16,26 @@ from .checkpoint import CheckpointError, load_checkpoint
 from .rebuild import build_model
 
 
+def vocabularies(ckpt: dict) -> dict:
+    """A checkpoint's vocabularies and tokenizers as keyword arguments (``tgt_vocab``,
+    ``tgt_tokenizer``, ``src_vocab``, ``src_tokenizer``; the source ones None where it has none):
+    what a resumed run reads its data with, and what :class:`LoadedModel` holds.
+
+    Raises:
+        CheckpointError: one line, when they cannot be rebuilt.
+    """
+    try:
+        return dict(
+            tgt_vocab=Vocab(ckpt["tgt_vocab"]),
+            tgt_tokenizer=tokenizer_from_dict(ckpt["tgt_tokenizer"]),
+            src_vocab=Vocab(ckpt["src_vocab"]) if ckpt.get("src_vocab") else None,
+            src_tokenizer=(tokenizer_from_dict(ckpt["src_tokenizer"])
+                           if ckpt.get("src_tokenizer") else None))
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
+        raise CheckpointError(f"checkpoint has an unusable vocabulary or tokenizer: {err}"
+                              ) from None
+
+
 @dataclass
 class LoadedModel:
     """A model with its vocabularies and tokenizers, ready to generate."""
@@ -31,16 +51,7 @@ class LoadedModel:
 
     @classmethod
     def from_checkpoint(cls, ckpt: dict, *, device: str | torch.device = "cpu") -> "LoadedModel":
-        try:
-            vocabs = dict(
-                tgt_vocab=Vocab(ckpt["tgt_vocab"]),
-                tgt_tokenizer=tokenizer_from_dict(ckpt["tgt_tokenizer"]),
-                src_vocab=Vocab(ckpt["src_vocab"]) if ckpt.get("src_vocab") else None,
-                src_tokenizer=(tokenizer_from_dict(ckpt["src_tokenizer"])
-                               if ckpt.get("src_tokenizer") else None))
-        except (KeyError, TypeError, ValueError, AttributeError) as err:
-            raise CheckpointError(f"checkpoint has an unusable vocabulary or tokenizer: {err}"
-                                  ) from None
+        vocabs = vocabularies(ckpt)
         try:
             shortlist = None
             if ckpt.get("shortlist"):

@@ -2,10 +2,13 @@
 settings, its evaluation, its attention pictures, its bundled model, its CLI verb and page panel.
 
 :class:`seqgen.pipeline.Pipeline`, the CLI and the server read only this. Their calls pass a
-*session*: the loaded pipeline, which gives an adapter ``session.loaded`` (model, vocabularies,
-tokenizers), ``session.autocast()`` (the precision searches run in; fp32 while evaluating),
-``session.state`` (a dict for objects an adapter builds once per model, such as a CNN) and
-``session.requested_precision``.
+*session* (:class:`.session.Session`, or the loaded pipeline, which extends it): it gives an adapter
+``session.loaded`` (model, vocabularies, tokenizers), ``session.autocast()`` (the precision searches
+run in; fp32 while evaluating), ``session.state`` (a dict for objects an adapter builds once per
+model, such as a CNN) and ``session.requested_precision``. Every search setting reaches the
+adapter as one resolved :class:`~seqgen.decoding.generation.GenerationConfig` (see
+:meth:`Adapter.settings`), whether it comes from the CLI, the server, ``seqgen evaluate`` or a
+training run's own scores.
 """
 from __future__ import annotations
 
@@ -13,8 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
+import torch
+
 from ..data.batch import Batch
-from ..decoding.generation import GenerationConfig
+from ..decoding.generation import GenerationConfig, recorded_settings, resolve
 from ..decoding.search import Hypothesis
 from ..io.loaded import LoadedModel
 from ..results import Output, Result
@@ -57,6 +62,13 @@ class Adapter:
     panel: Panel | None = None
     example: str = ""
 
+    # -------------------------------------------------------------------------------- settings
+    def settings(self, loaded: LoadedModel, caller: GenerationConfig | None = None
+                 ) -> GenerationConfig:
+        """The settings a search on ``loaded`` runs with: this task's defaults < the model's
+        recorded ones < ``caller``'s, resolved (every field filled) and checked."""
+        return resolve(self.generation, recorded_settings(loaded.task_config), caller)
+
     # -------------------------------------------------------------------------------- inference
     def predict(self, session: Any, inputs: Sequence[Any], config: GenerationConfig, *,
                 n: int = 1, attention: bool = False, batch_size: int = 64) -> list[Result]:
@@ -83,7 +95,14 @@ class Adapter:
 
     def evaluate(self, session: Any, data_dir: str, split: str, config: GenerationConfig, *,
                  limit: int = 0, progress: bool = False, cache_dir: str | None = None) -> dict:
-        """The task's scores on one split of a data folder in its standard layout."""
+        """The task's scores on one split of a data folder in its standard layout, searched with
+        ``config`` (resolved: every setting applies, ``max_len`` and the penalties included)."""
+        raise ValueError("this task has no evaluation")
+
+    def score(self, session: Any, examples: Any, config: GenerationConfig) -> dict:
+        """The task's scores on examples already in memory (what :meth:`evaluate` reads from a
+        split; a training run's validation rows), searched with ``config``: the one evaluation
+        that ``seqgen evaluate``, a run's metrics and its final scores share."""
         raise ValueError("this task has no evaluation")
 
     def probe(self, loaded: LoadedModel) -> Batch | None:
@@ -125,6 +144,16 @@ class Adapter:
 
 
 # ------------------------------------------------------------------------------------------------
+def source_probe(loaded: LoadedModel, *, rows: int, length: int) -> Batch | None:
+    """Made-up source texts of ``rows`` x ``length`` random known pieces (what a text-to-text
+    task times bf16 on); None for a model without a source vocabulary."""
+    if loaded.src_vocab is None:
+        return None
+    src = torch.randint(4, max(len(loaded.src_vocab), 5), (rows, length),
+                        device=loaded.model.device)
+    return Batch(src=src, src_lengths=torch.full((rows,), length))
+
+
 def output(loaded: LoadedModel, hyp: Hypothesis, text: str | None = None) -> Output:
     """An :class:`Output` from a hypothesis: its symbols, its detokenised text (or ``text``)."""
     symbols = loaded.tgt_vocab.decode(hyp.tokens)

@@ -8,6 +8,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+Report = Callable[[dict], None]  # metrics to the run's progress log (metrics.jsonl and stderr)
+
+
+def ignore(metrics: dict) -> None:
+    """A report that goes nowhere (a task spec used outside a run)."""
+
 from ..decoding.shortlist import Shortlist
 from ..io.checkpoint import make_checkpoint
 from ..io.loaded import LoadedModel
@@ -97,8 +103,10 @@ class Task:
         """How many numbered evaluation checkpoints to keep (for averaging)."""
         return 0
 
-    def final_checkpoint(self, run_dir: Path, built: Built, config: Any) -> Path:
-        """What is exported as ``model.pt``: ``best.pt``, or ``last.pt`` if none was chosen."""
+    def final_checkpoint(self, run_dir: Path, built: Built, config: Any, *,
+                         report: Report = ignore) -> Path:
+        """What is exported as ``model.pt``: ``best.pt``, or ``last.pt`` if none was chosen.
+        Scores computed to choose go to ``report`` (the run's progress log), never to print."""
         best = run_dir / "best.pt"
         return best if best.is_file() else run_dir / "last.pt"
 

@@ -37,7 +37,7 @@ from seqgen.nn.int8 import is_quantized
 from seqgen.pipeline import Pipeline
 from seqgen.tasks.captioning.data import caption_set, flickr_layout, read_captions, read_split
 from seqgen.tasks.captioning.features import FeatureCache, extract
-from seqgen.tasks.captioning.inference import backbone_of, evaluate_split
+from seqgen.tasks.captioning.inference import backbone_of, evaluation_batches
 from seqgen.training.runner import run_minutes
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -117,10 +117,12 @@ def int8_figures(ckpt: Path, pipe: Pipeline, data_dir: str, paths: list[str], *,
     small = Pipeline.load(int8_path)
     speed = {"float": images_per_second(pipe, paths), "int8": images_per_second(small, paths)}
     cache = str(folder / "cache")
-    with pipe.autocast():  # the float side decodes as the pipeline would
-        exact = evaluate_split(pipe.loaded, data_dir, "dev", beam=3, limit=limit, cache_dir=cache)
-    bleu = {"float": exact["bleu4"], "int8": evaluate_split(
-        small.loaded, data_dir, "dev", beam=3, limit=limit, cache_dir=cache)["bleu4"]}
+    def dev_bleu4(side: Pipeline) -> float:  # decoded as the pipeline would, not in fp32
+        batches = evaluation_batches(side.loaded, data_dir, "dev", limit=limit, cache_dir=cache)
+        settings = side.generation_config(GenerationConfig(beam=3))
+        return side.adapter.score(side, batches, settings)["bleu4"]
+
+    bleu = {"float": dev_bleu4(pipe), "int8": dev_bleu4(small)}
     print(f"int8 export: {speed['int8']:.1f} vs {speed['float']:.1f} images/s "
           f"({speed['int8'] / speed['float']:.2f}x, {pipe.precision.name} decoding); dev BLEU-4 "
           f"on {limit} photos {bleu['int8']} vs {bleu['float']}; "
@@ -181,8 +183,8 @@ def main() -> int:
                                    limit=300 if args.quick else args.limit or 1000,
                                    folder=Path(tmp)))
     if not args.quick:
-        kwargs = {"cache_dir": args.cache_dir} if args.cache_dir else {}
-        scores = evaluate_split(loaded, args.data_dir, "dev", beam=3, limit=args.limit, **kwargs)
+        scores = pipe.evaluate(args.data_dir, "dev", GenerationConfig(beam=3), limit=args.limit,
+                               cache_dir=args.cache_dir)
         print(f"dev: {json.dumps(scores)}", file=sys.stderr)
         result.update(dev_bleu1=scores["bleu1"], dev_bleu2=scores["bleu2"],
                       dev_bleu3=scores["bleu3"], dev_bleu4=scores["bleu4"],

@@ -213,7 +213,7 @@ def quality_after(minutes: float, data_dir: Path, src: list[str], tgt: list[str]
     """Greedy validation BLEU of both sides after ``minutes`` of training each, one after the
     other on the same CPU: the anchor in its loop, seqgen through its recipe's configuration
     (cosine schedule over the same minutes)."""
-    from seqgen.tasks.translation.inference import greedy_bleu
+    from seqgen.decoding.generation import GenerationConfig
 
     anchor = Anchor(src, tgt)
     anchor.train(minutes * 60)
@@ -226,8 +226,8 @@ def quality_after(minutes: float, data_dir: Path, src: list[str], tgt: list[str]
     config.train.max_minutes, config.train.eval_every = minutes, 10**9
     built = Translation().build(config, None)
     Trainer(built.model, built.data, config.train).fit()
-    ours = greedy_bleu(built.loaded("translation", built.model), built.data.val_src,
-                       built.data.val_tgt)
+    ours = Translation().validation_scores(built.loaded("translation", built.model), built,
+                                           GenerationConfig(beam=1))["bleu"]
     say(f"seqgen after {minutes:g} min: val BLEU {ours} (greedy)")
     return {"quality_minutes": minutes, "anchor_val_bleu": anchor_bleu, "val_bleu": ours}
 

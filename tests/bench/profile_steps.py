@@ -19,7 +19,7 @@ import torch
 from machine import machine_line
 from torch.profiler import ProfilerActivity, profile
 
-from seqgen.decoding.search import build_searcher
+from seqgen.decoding.generation import GenerationConfig
 from seqgen.io.loaded import LoadedModel
 from seqgen.resources import resource_path
 from seqgen.tasks.headlines.data import HeadlineData, HeadlineDataConfig
@@ -101,7 +101,7 @@ def main() -> int:
     loaded = LoadedModel.from_file(resource_path("assets", "models", "multi30k-de-en.pt"))
     sources, _ = load_pairs(TranslationDataConfig(data_dir=str(SHARED / "multi30k")),
                             "test_2016_flickr")
-    searcher = build_searcher(beam=5, max_len=120)
+    searcher = GenerationConfig(beam=5, max_len=120)
     translate(loaded, sources[:64], searcher)
     start = time.perf_counter()
     with profile(activities=[ProfilerActivity.CPU]) as prof:

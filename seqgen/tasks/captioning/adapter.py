@@ -3,7 +3,7 @@ precision measured apart from the search), multi-reference evaluation, attention
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 import torch
 
@@ -14,7 +14,8 @@ from ...nn.backbones import Backbone
 from ...precision import PrecisionChoice, choose_inference_precision
 from ...results import Result
 from ..adapter import Adapter, Panel, output
-from .inference import backbone_of, caption_images, evaluate_split, save_attention_strip
+from .inference import (backbone_of, caption_images, evaluate_batches, evaluation_batches,
+                        save_attention_strip)
 
 
 class CaptioningAdapter(Adapter):
@@ -33,8 +34,8 @@ class CaptioningAdapter(Adapter):
             raise ValueError("captioning gives one output per image; ask for n-best instead")
         loaded, backbone = session.loaded, self.backbone(session)
         with session.autocast():
-            found = caption_images(loaded, [str(p) for p in inputs], config.searcher(
-                attention=attention), batch_size=batch_size, backbone=backbone)
+            found = caption_images(loaded, [str(p) for p in inputs], config, attention=attention,
+                                   batch_size=batch_size, backbone=backbone)
         return [Result(error=item) if isinstance(item, str)
                 else Result([output(loaded, h) for h in item]) for item in found]
 
@@ -49,10 +50,18 @@ class CaptioningAdapter(Adapter):
 
     def evaluate(self, session: Any, data_dir: str, split: str, config: GenerationConfig, *,
                  limit: int = 0, progress: bool = False, cache_dir: str | None = None) -> dict:
-        return evaluate_split(session.loaded, data_dir, split, limit=limit, progress=progress,
-                              cache_dir=cache_dir, beam=config.beam,
-                              length_penalty=config.length_penalty,
-                              no_repeat_ngram=config.no_repeat_ngram)
+        batches = evaluation_batches(session.loaded, data_dir, split, limit=limit,
+                                     progress=progress, cache_dir=cache_dir)
+        return {"split": split, **self.score(session, batches, config)}
+
+    def score(self, session: Any, examples: Iterable[tuple[Batch, list[list[str]]]],
+              config: GenerationConfig) -> dict:
+        """Caption scores of ``examples``: batches of image features (or pixels) with each
+        photo's references; and the search that made the captions."""
+        with session.autocast():
+            scores = evaluate_batches(session.loaded, examples, config)
+        return {**scores, "beam": config.beam, "length_penalty": config.length_penalty,
+                **({"no_repeat_ngram": config.no_repeat_ngram} if config.no_repeat_ngram else {})}
 
     def probe(self, loaded: LoadedModel) -> Batch | None:
         if loaded.model.config.encoder.kind != "features":

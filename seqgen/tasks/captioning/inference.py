@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 from collections import Counter, deque
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import torch
 
 from ...data.batch import Batch
-from ...decoding.search import Hypothesis, build_searcher, generate
+from ...decoding.generation import GenerationConfig
+from ...decoding.search import Hypothesis, generate
 from ...io.loaded import LoadedModel
 from ...metrics import caption_bleu
 from ...nn.backbones import Backbone, build_backbone
@@ -50,9 +51,10 @@ def image_inputs(loaded: LoadedModel, backbone: Backbone, paths: Sequence[str]
     return inputs, errors
 
 
-def caption_features(loaded: LoadedModel, features: torch.Tensor, searcher: object, *,
-                     batch_size: int = 100) -> list[list[Hypothesis]]:
-    """Hypotheses for a (n, N, C) stack of grid features."""
+def caption_features(loaded: LoadedModel, features: torch.Tensor, config: GenerationConfig, *,
+                     attention: bool = False, batch_size: int = 100) -> list[list[Hypothesis]]:
+    """Hypotheses for a (n, N, C) stack of grid features, searched as ``config`` says."""
+    searcher = config.searcher(attention=attention)
     out: list[list[Hypothesis]] = []
     for start in range(0, features.size(0), batch_size):
         chunk = features[start:start + batch_size].float().to(loaded.model.device)
@@ -60,9 +62,9 @@ def caption_features(loaded: LoadedModel, features: torch.Tensor, searcher: obje
     return out
 
 
-def caption_images(loaded: LoadedModel, paths: Sequence[str], searcher: object, *,
-                   batch_size: int = 16, backbone: Backbone | None = None
-                   ) -> list[list[Hypothesis] | str]:
+def caption_images(loaded: LoadedModel, paths: Sequence[str], config: GenerationConfig, *,
+                   attention: bool = False, batch_size: int = 16,
+                   backbone: Backbone | None = None) -> list[list[Hypothesis] | str]:
     """Per image its hypotheses, or a one-line error when the file cannot be used."""
     backbone = backbone or backbone_of(loaded)
     results: list[list[Hypothesis] | str] = []
@@ -71,8 +73,8 @@ def caption_images(loaded: LoadedModel, paths: Sequence[str], searcher: object, 
         with torch.autocast(loaded.model.device.type, enabled=False):  # the CNN stays fp32
             features, errors = image_inputs(loaded, backbone, chunk)
         readable = [p for p in chunk if p in features]
-        hyps = (caption_features(loaded, torch.stack([features[p] for p in readable]), searcher)
-                if readable else [])
+        hyps = (caption_features(loaded, torch.stack([features[p] for p in readable]), config,
+                                 attention=attention) if readable else [])
         by_path = dict(zip(readable, hyps))
         results += [by_path[p] if p in by_path else errors[p] for p in chunk]
     return results
@@ -165,12 +167,11 @@ def score_captions(hypotheses: Sequence[str], references: Sequence[Sequence[str]
     return scores
 
 
-def evaluate_batches(loaded: LoadedModel, batches: Iterable[tuple[Batch, list[list[str]]]], *,
-                     beam: int = 3, length_penalty: float = 1.0, max_len: int = 40,
-                     no_repeat_ngram: int = 0) -> dict:
-    """Captions every batch of image features and scores them against their references."""
-    searcher = build_searcher(beam=beam, length_penalty=length_penalty, max_len=max_len,
-                              no_repeat_ngram=no_repeat_ngram)
+def evaluate_batches(loaded: LoadedModel, batches: Iterable[tuple[Batch, list[list[str]]]],
+                     config: GenerationConfig) -> dict:
+    """Captions every batch of image features (searched as ``config`` says) and scores them
+    against their references."""
+    searcher = config.searcher()
     hyps, refs = [], []
     for batch, references in batches:
         results = generate(loaded.model, batch.to(loaded.model.device), searcher)
@@ -179,10 +180,12 @@ def evaluate_batches(loaded: LoadedModel, batches: Iterable[tuple[Batch, list[li
     return {**score_captions(hyps, refs), "images": len(hyps)}
 
 
-def evaluate_split(loaded: LoadedModel, data_dir: str, split: str, *, beam: int = 3,
-                   length_penalty: float = 1.0, limit: int = 0, cache_dir: str | None = None,
-                   progress: bool = False, no_repeat_ngram: int = 0) -> dict:
-    """Scores one split of a Flickr8k-style folder (images/, Flickr8k.token.txt, split lists)."""
+def evaluation_batches(loaded: LoadedModel, data_dir: str, split: str, *, limit: int = 0,
+                       cache_dir: str | None = None, progress: bool = False
+                       ) -> Iterator[tuple[Batch, list[list[str]]]]:
+    """Batches of one split of a Flickr8k-style folder (images/, Flickr8k.token.txt, split
+    lists): the photos' features (or pixels, for a model that runs its own CNN) and their
+    references. Unreadable photos are skipped with a warning."""
     from .data import caption_set, flickr_layout, read_captions, read_split
     from .features import DEFAULT_CACHE, FeatureCache
 
@@ -192,20 +195,15 @@ def evaluate_split(loaded: LoadedModel, data_dir: str, split: str, *, beam: int 
     if isinstance(loaded.model.encoder, ImageEncoder):  # runs its own CNN: pixels, no cache
         inputs, errors = image_inputs(loaded, backbone_of(loaded), data.paths)
         kept = [p for p in data.paths if p in inputs]
-        features = torch.stack([inputs[p] for p in kept])
+        features = torch.stack([inputs[p] for p in kept]) if kept else None
     else:
         cache = FeatureCache(cache_dir or DEFAULT_CACHE, backbone_of(loaded))
         with torch.autocast(loaded.model.device.type, enabled=False):  # the CNN stays fp32
             features, kept, errors = cache.stack(data.paths, progress=progress)
     for message in list(errors.values())[:5]:
         log.warning("skipped: %s", message)
-    batches = ((Batch(features=features[i:i + 100].float()), [refs[p] for p in kept[i:i + 100]])
-               for i in range(0, len(kept), 100))
     if not kept:
         raise ValueError(f"split {split!r} in {data_dir} has no readable images to caption")
-    log.info("captioning %d images (beam %d)", len(kept), beam)
-    return {"split": split, **evaluate_batches(loaded, batches, beam=beam,
-                                               length_penalty=length_penalty,
-                                               no_repeat_ngram=no_repeat_ngram),
-            "beam": beam, "length_penalty": length_penalty,
-            **({"no_repeat_ngram": no_repeat_ngram} if no_repeat_ngram else {})}
+    log.info("captioning %d images", len(kept))
+    return ((Batch(features=features[i:i + 100].float()), [refs[p] for p in kept[i:i + 100]])
+            for i in range(0, len(kept), 100))

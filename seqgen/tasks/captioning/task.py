@@ -7,20 +7,22 @@ import json
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from ...decoding.search import build_searcher, generate
-from ...io.checkpoint import load_trainable
-from ...io.rebuild import build_model
+from ...decoding.generation import GenerationConfig
+from ...io.loaded import vocabularies
 from ...nn.decoder import DecoderConfig
 from ...nn.encoders import EncoderConfig
 from ...nn.model import EncoderDecoder, ModelConfig
-from ...training.self_critical import SelfCritical, SelfCriticalConfig, self_critical_preset
+from ...training.self_critical import SelfCriticalConfig, self_critical_preset
 from ...training.trainer import TrainConfig
-from ...vocab import Vocab
+from ..fine_tuning import self_critical_built, trained_start
+from ..session import Session
 from ..spec import Built, Task
 from .adapter import CaptioningAdapter
 from .data import CaptionData, CaptionDataConfig
-from .inference import cider_reward, evaluate_batches
+from .inference import caption_features, cider_reward
 from .photos import CaptionImages
+
+GREEDY = GenerationConfig(beam=1)  # training-time scores: quick, for model selection
 
 
 @dataclass
@@ -101,8 +103,8 @@ class Captioning(Task):
         if config.self_critical:
             return self.build_self_critical(config)
         pixels = config.fine_tune > 0 or config.model.encoder.kind == "image"  # its own CNN
-        data = CaptionData(config.data, vocab=Vocab(previous["tgt_vocab"]) if previous else None,
-                           pixels=pixels, progress=True)  # bar while caching
+        vocab = vocabularies(previous)["tgt_vocab"] if previous else None
+        data = CaptionData(config.data, vocab=vocab, pixels=pixels, progress=True)  # bar: caching
         backbone = data.backbone
         encoder = replace(config.model.encoder, feature_dim=backbone.feature_dim)
         if pixels:
@@ -121,44 +123,42 @@ class Captioning(Task):
     def build_self_critical(self, config: CaptioningConfig) -> Built:
         """The given captioner's model and vocabulary, whole photos as training rows, and the
         self-critical objective rewarded by CIDEr-D on the training references."""
-        start = load_trainable(config.self_critical, self.name)
-        backbone = (start.get("task_config") or {}).get("backbone", {})
+        ckpt, loaded = trained_start(config.self_critical, self.name)
+        backbone = (ckpt.get("task_config") or {}).get("backbone", {})
         name, size = config.data.resolved_backbone()
         if (backbone.get("name"), backbone.get("image_size")) != (name, size):
             raise ValueError(f"{config.self_critical} was trained on {backbone.get('name')} "
                              f"features at {backbone.get('image_size')} pixels, not {name} at "
                              f"{size}; pass --backbone to match")
-        if config.fine_tune or start["model_config"]["encoder"]["kind"] == "image":
+        if config.fine_tune or ckpt["model_config"]["encoder"]["kind"] == "image":
             raise ValueError("self-critical training works on cached features, not with a "
                              "fine-tuned CNN")
-        data = CaptionData(config.data, vocab=Vocab(start["tgt_vocab"]), progress=True)
+        data = CaptionData(config.data, vocab=loaded.tgt_vocab, progress=True)
         images = CaptionImages(data, batch_size=config.data.batch_size)
-        model = build_model(start).train()
-        task_config = {**start["task_config"], "data": asdict(config.data)}
-        return Built(data, model, data.vocab, data.tokenizer, task_config=task_config,
-                     train_data=images,
-                     objective=SelfCritical(cider_reward(images, data.vocab,
-                                                        shared_penalty=config.shared_penalty),
-                                            config.scst),
-                     summary=f"self-critical from {config.self_critical}: {len(images)} training "
-                     f"photos x {config.scst.samples} samples, {len(data.val.paths)} validation, "
-                     f"{len(data.vocab)} words, {model.num_parameters():,} parameters")
+        reward = cider_reward(images, data.vocab, shared_penalty=config.shared_penalty)
+        return self_critical_built(config.self_critical, ckpt, loaded, data,
+                                   data_config=config.data, reward=reward, scst=config.scst,
+                                   rows=f"{len(images)} training photos",
+                                   val=len(data.val.paths), train_data=images)
 
     def metrics(self, built: Built, model: EncoderDecoder, config: CaptioningConfig) -> dict:
-        scores = evaluate_batches(built.loaded(self.name, model), built.data.image_batches("val"),
-                                  beam=1)
+        loaded = built.loaded(self.name, model)
+        scores = self.adapter.score(Session(loaded), built.data.image_batches("val"),
+                                    self.adapter.settings(loaded, GREEDY))
         return {"val_bleu4": scores["bleu4"], "val_cider": scores["cider"],
                 "val_distinct": scores["distinct"], "val_exact": scores["exact_match"]}
 
     def samples(self, built: Built, model: EncoderDecoder, config: CaptioningConfig) -> list[str]:
         batch, refs = next(built.data.image_batches("val", batch_size=3))
         loaded = built.loaded(self.name, model)
-        hyps = generate(model, batch.to(model.device), build_searcher(max_len=30))
+        settings = self.adapter.settings(loaded, GenerationConfig(beam=1, max_len=30))
+        hyps = caption_features(loaded, batch.features, settings)
         return [f"{loaded.decode(h[0].tokens)}  |  {r[0]}" for h, r in zip(hyps, refs)]
 
     def final(self, built, loaded, config, *, dry_run):
-        results = evaluate_batches(loaded, built.data.image_batches("val"), beam=config.beam)
-        return [json.dumps({"split": "val", **results, "beam": config.beam})]
+        results = self.adapter.score(Session(loaded), built.data.image_batches("val"),
+                                     self.adapter.settings(loaded))
+        return [json.dumps({"split": "val", **results})]
 
     def hint(self, built: Built, path: Path) -> str:
         example = built.data.val.paths[0] if built.data.val.paths else "photo.jpg"

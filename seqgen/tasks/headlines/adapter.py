@@ -13,7 +13,7 @@ from ...io.loaded import LoadedModel
 from ...results import Output, Result
 from ...vocab import BOS, EOS, PAD
 from ..adapter import Adapter, Panel, output
-from .inference import evaluate_split, join_prompt, prompt_ids
+from .inference import evaluate_split, evaluate_texts, join_prompt, prompt_ids
 
 
 class HeadlinesAdapter(Adapter):
@@ -77,7 +77,13 @@ class HeadlinesAdapter(Adapter):
 
     def evaluate(self, session: Any, data_dir: str, split: str, config: GenerationConfig, *,
                  limit: int = 0, progress: bool = False, cache_dir: str | None = None) -> dict:
-        return evaluate_split(session.loaded, data_dir, split, limit=limit)
+        return evaluate_split(session.loaded, data_dir, split, config, limit=limit)
+
+    def score(self, session: Any, examples: Sequence[str], config: GenerationConfig) -> dict:
+        """Bits per symbol on the texts ``examples``, and the variety of continuations of their
+        first words searched with ``config``."""
+        with session.autocast():
+            return evaluate_texts(session.loaded, examples, config)
 
     def probe(self, loaded: LoadedModel) -> Batch:
         n, device = 32, loaded.model.device

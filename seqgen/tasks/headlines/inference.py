@@ -1,12 +1,15 @@
 """Headline task glue shared by the recipe and the CLI: prompting, sample tables, evaluation."""
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Sequence
 
 from ...data.batch import Batch, prompt_batch
-from ...decoding.search import build_searcher, generate
+from ...decoding.generation import GenerationConfig
+from ...decoding.search import generate
 from ...io.loaded import LoadedModel
 from ...metrics import corpus_nll, distinct_ngrams, language_model_scores, repeated_ngram_share
+from ..saved import saved_data_config
 from .data import examples_to_batches
 
 PROMPTS = ("Today ", "On Sunday ", "Moscow, ", "President ", "Little red riding hood ")
@@ -20,10 +23,10 @@ def prompt_ids(loaded: LoadedModel, texts: Sequence[str]) -> Batch:
     return Batch(prompt=prompt.to(loaded.model.device), prompt_lengths=lengths)
 
 
-def continue_prompts(loaded: LoadedModel, prompts: Sequence[str], *, searcher: object,
+def continue_prompts(loaded: LoadedModel, prompts: Sequence[str], config: GenerationConfig, *,
                      num_samples: int = 1) -> list[list[str]]:
     """For each prompt, ``num_samples`` texts: the prompt followed by what the model wrote."""
-    results = generate(loaded.model, prompt_ids(loaded, prompts), searcher,
+    results = generate(loaded.model, prompt_ids(loaded, prompts), config.searcher(),
                        num_samples=num_samples)
     return [[join_prompt(loaded, prompt, loaded.decode(h.tokens)) for h in hyps]
             for prompt, hyps in zip(prompts, results)]
@@ -36,23 +39,34 @@ def join_prompt(loaded: LoadedModel, prompt: str, text: str) -> str:
     return f"{prompt.rstrip()} {text}" if text else prompt.rstrip()
 
 
-def sample_table(loaded: LoadedModel, prompts: Sequence[str] = PROMPTS,
-                 temperatures: Sequence[float] = TEMPERATURES, *, max_len: int = 100,
-                 seed: int = 0) -> list[str]:
-    """The lesson's table: every prompt greedily and at each temperature, one line each."""
-    lines = []
-    greedy = continue_prompts(loaded, prompts, searcher=build_searcher(max_len=max_len))
-    lines += [f"[greedy] {texts[0]}" for texts in greedy]
+def greedy(config: GenerationConfig) -> GenerationConfig:
+    """``config`` without beam or sampling (its length limits and penalties kept)."""
+    return replace(config, beam=1, n_best=1, temperature=None, top_k=None, top_p=None)
+
+
+def at_temperature(config: GenerationConfig, temperature: float) -> GenerationConfig:
+    """``config`` sampling at ``temperature`` (seed 0 unless it names one)."""
+    return replace(greedy(config), temperature=temperature,
+                   seed=0 if config.seed is None else config.seed)
+
+
+def sample_table(loaded: LoadedModel, config: GenerationConfig, prompts: Sequence[str] = PROMPTS,
+                 temperatures: Sequence[float] = TEMPERATURES) -> list[str]:
+    """The lesson's table: every prompt greedily and at each temperature, one line each (the
+    other settings, the length limit among them, from ``config``)."""
+    lines = [f"[greedy] {texts[0]}" for texts in continue_prompts(loaded, prompts, greedy(config))]
     for t in temperatures:
-        searcher = build_searcher(temperature=t, max_len=max_len, seed=seed)
-        lines += [f"[T={t}] {texts[0]}" for texts in continue_prompts(loaded, prompts, searcher=searcher)]
+        found = continue_prompts(loaded, prompts, at_temperature(config, t))
+        lines += [f"[T={t}] {texts[0]}" for texts in found]
     return lines
 
 
-def evaluate_texts(loaded: LoadedModel, texts: Sequence[str], *, batch_size: int = 128,
-                   n_prompts: int = 100, max_len: int = 120, seed: int = 0) -> dict:
+def evaluate_texts(loaded: LoadedModel, texts: Sequence[str], config: GenerationConfig, *,
+                   batch_size: int = 128, n_prompts: int = 100) -> dict:
     """Bits per symbol and perplexity on held-out texts (PAD excluded, EOS included), and the
-    share of repeated word 3-grams in greedy vs sampled continuations of their first words."""
+    share of repeated word 3-grams in continuations of their first words, greedy and at
+    temperature 0.8 (searched with ``config``'s other settings: its length limit, penalties and
+    n-gram blocking)."""
     ids = [loaded.tgt_vocab.encode(loaded.tgt_tokenizer.tokenize(t)) for t in texts if t.strip()]
     if not ids:
         raise ValueError("no evaluation text (all examples empty)")
@@ -63,33 +77,33 @@ def evaluate_texts(loaded: LoadedModel, texts: Sequence[str], *, batch_size: int
            "perplexity": round(scores["perplexity"], 4),
            "cross_entropy": round(scores["cross_entropy"], 4), f"n_{unit}s": count}
     prompts = [" ".join(t.split()[:2]) + " " for t in texts[:n_prompts] if t.split()]
-    for name, searcher in (("greedy", build_searcher(max_len=max_len)),
-                           ("t0.8", build_searcher(temperature=0.8, max_len=max_len, seed=seed))):
-        samples = [s[0].split() for s in continue_prompts(loaded, prompts, searcher=searcher)]
+    for name, search in (("greedy", greedy(config)), ("t0.8", at_temperature(config, 0.8))):
+        samples = [s[0].split() for s in continue_prompts(loaded, prompts, search)]
         out[f"repeated_3gram_share_{name}"] = round(repeated_ngram_share(samples, 3), 4)
         out[f"distinct_2_{name}"] = round(distinct_ngrams(samples, 2), 4)
-    return out
+    return {**out, "max_len": config.max_len}
 
 
 HELDOUT = "heldout"  # the validation rows carved out of the training file, as in training
 
 
-def evaluate_split(loaded: LoadedModel, data_dir: str, split: str, *, limit: int = 0) -> dict:
+def evaluate_split(loaded: LoadedModel, data_dir: str, split: str, config: GenerationConfig, *,
+                   limit: int = 0) -> dict:
     """Scores one split of an AG News-style folder (``{split}.csv`` or ``.csv.gz``), or, for
     ``heldout``, the rows the model's own training run held out of ``train``: the same share and
     seed (from the checkpoint) carve the same rows again, so a data folder without a test file
     still gives a held-out score."""
     from .data import HeadlineDataConfig, load_rows, load_texts, split_validation
 
-    saved = loaded.task_config.get("data", {})
-    config = HeadlineDataConfig(data_dir=data_dir, field=saved.get("field", "title"),
-                                clean=saved.get("clean", True))
+    data = saved_data_config(HeadlineDataConfig, loaded, keep=("field", "clean"),
+                             data_dir=data_dir)
     if split == HELDOUT:
+        saved = loaded.task_config.get("data", {})
         fraction, seed = saved.get("val_fraction", 0.1), saved.get("seed", 0)
         if not fraction:
             raise ValueError("this model held nothing out of its training file (val_fraction 0)")
-        texts = [t for t, _ in split_validation(load_rows(config, "train"), fraction, seed)[1]]
+        texts = [t for t, _ in split_validation(load_rows(data, "train"), fraction, seed)[1]]
     else:
-        texts = load_texts(config, split)
+        texts = load_texts(data, split)
     texts = texts[:limit] if limit else texts
-    return {"split": split, "examples": len(texts), **evaluate_texts(loaded, texts)}
+    return {"split": split, "examples": len(texts), **evaluate_texts(loaded, texts, config)}

@@ -7,15 +7,16 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from ...decoding.generation import GenerationConfig
+from ...io.loaded import vocabularies
 from ...nn.decoder import DecoderConfig
 from ...nn.model import EncoderDecoder, ModelConfig
-from ...tokenizers import tokenizer_from_dict
 from ...training.trainer import TrainConfig
-from ...vocab import Vocab
+from ..session import Session
 from ..spec import Built, Task
 from .adapter import HeadlinesAdapter
 from .data import HeadlineData, HeadlineDataConfig
-from .inference import PROMPTS, TEMPERATURES, evaluate_texts, sample_table
+from .inference import PROMPTS, TEMPERATURES, sample_table
 
 
 @dataclass
@@ -51,9 +52,9 @@ class Headlines(Task):
         config.data.limit, config.data.val_fraction = 256, 0.02
 
     def build(self, config: HeadlinesConfig, previous: dict | None) -> Built:
-        data = HeadlineData(config.data, vocab=Vocab(previous["tgt_vocab"]) if previous else None,
-                            tokenizer=tokenizer_from_dict(previous["tgt_tokenizer"])
-                            if previous else None)
+        saved = vocabularies(previous) if previous else {}  # a resumed run keeps its symbols
+        data = HeadlineData(config.data, vocab=saved.get("tgt_vocab"),
+                            tokenizer=saved.get("tgt_tokenizer"))
         model = EncoderDecoder(config.model, src_vocab_size=len(data.vocab),
                                tgt_vocab_size=len(data.vocab))
         return Built(data, model, data.vocab, data.tokenizer, task_config={"data": asdict(config.data)},
@@ -61,12 +62,14 @@ class Headlines(Task):
                      f"examples, {len(data.vocab)} symbols, {model.num_parameters():,} parameters")
 
     def samples(self, built: Built, model: EncoderDecoder, config: HeadlinesConfig) -> list[str]:
-        return sample_table(built.loaded(self.name, model), PROMPTS[:3],
-                            config.sample_temperatures, max_len=80)
+        loaded = built.loaded(self.name, model)
+        settings = self.adapter.settings(loaded, GenerationConfig(max_len=80))
+        return sample_table(loaded, settings, PROMPTS[:3], config.sample_temperatures)
 
     def final(self, built, loaded, config, *, dry_run):
-        lines = sample_table(loaded, PROMPTS, TEMPERATURES, max_len=30 if dry_run else 100)
-        metrics = evaluate_texts(loaded, built.data.val_texts, n_prompts=10 if dry_run else 100)
+        settings = self.adapter.settings(loaded, GenerationConfig(max_len=30) if dry_run else None)
+        lines = sample_table(loaded, settings, PROMPTS, TEMPERATURES)
+        metrics = self.adapter.score(Session(loaded), built.data.val_texts, settings)
         return [*lines, json.dumps({"split": "validation", **metrics})]
 
     def hint(self, built: Built, path: Path) -> str:

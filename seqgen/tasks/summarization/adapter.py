@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-import torch
-
 from ...data.batch import Batch
 from ...decoding.generation import GenerationConfig
 from ...io.loaded import LoadedModel
 from ...results import Result
-from ..adapter import Adapter, Panel, output
+from ..adapter import Adapter, Panel, output, source_probe
 from .inference import evaluation_rows, score_summaries, summarize
 
 EXAMPLE = ("NEW YORK (Reuters) - Shares of Apple Computer Inc. rose sharply on Thursday after the "
@@ -32,7 +30,7 @@ class SummarizationAdapter(Adapter):
                 n: int = 1, attention: bool = False, batch_size: int = 64) -> list[Result]:
         loaded = session.loaded
         with session.autocast():
-            found = summarize(loaded, inputs, config.searcher(attention=attention),
+            found = summarize(loaded, inputs, config, attention=attention,
                               batch_size=batch_size)
         limit = int(loaded.task_config.get("data", {}).get("max_src_len", 100))
         return [Result([output(loaded, h) for h in hyps],
@@ -41,14 +39,19 @@ class SummarizationAdapter(Adapter):
 
     def evaluate(self, session: Any, data_dir: str, split: str, config: GenerationConfig, *,
                  limit: int = 0, progress: bool = False, cache_dir: str | None = None) -> dict:
-        documents, references = evaluation_rows(session.loaded, data_dir, split, limit)
-        scores = score_summaries(session.loaded, documents, references, config.searcher())
-        return {"split": split, **scores, "beam": config.beam,
-                "length_penalty": config.length_penalty,
+        rows = evaluation_rows(session.loaded, data_dir, split, limit)
+        return {"split": split, **self.score(session, rows, config)}
+
+    def score(self, session: Any, examples: tuple[Sequence[str], Sequence[str]],
+              config: GenerationConfig) -> dict:
+        """ROUGE of the summaries of ``examples`` = (documents, references), beside the lead
+        baseline's, and the search that made them."""
+        documents, references = examples
+        with session.autocast():
+            scores = score_summaries(session.loaded, documents, references, config)
+        return {**scores, "beam": config.beam, "length_penalty": config.length_penalty,
                 "no_repeat_ngram": config.no_repeat_ngram}
 
     def probe(self, loaded: LoadedModel) -> Batch | None:
-        n, device = 16, loaded.model.device
-        src = torch.randint(4, max(len(loaded.src_vocab), 5), (n, 50), device=device)
-        return Batch(src=src, src_lengths=torch.full((n,), 50))
+        return source_probe(loaded, rows=16, length=50)
 

@@ -2,42 +2,41 @@
 lead baseline (the document's first 12 words after its dateline) on the same rows."""
 from __future__ import annotations
 
-from dataclasses import fields as dataclass_fields
 from typing import Any, Sequence
 
 from ...data.carve import VAL, carve
+from ...decoding.by_length import decode_by_length
+from ...decoding.generation import GenerationConfig
 from ...decoding.search import Hypothesis, generate
 from ...io.loaded import LoadedModel
 from ...metrics import rouge_scorer, rouge_scores
 from ...training.self_critical import Reward
 from ...vocab import Vocab
+from ..saved import saved_data_config
 from .data import SummarizationDataConfig, document_batch, lead, read_rows
 
 HELDOUT = "heldout"  # the validation rows the model's own run carved out of its training data
 
 
-def summarize(loaded: LoadedModel, documents: Sequence[str], searcher: Any, *,
-              batch_size: int = 64, max_src_len: int | None = None) -> list[list[Hypothesis]]:
-    """Hypotheses per document, in input order (batched by length); an empty document gets an
-    empty summary without touching the model."""
-    limit = max_src_len or int(loaded.task_config.get("data", {}).get("max_src_len", 100))
-    results: list[list[Hypothesis]] = [[Hypothesis([], 0.0)] for _ in documents]
-    todo = [i for i, d in enumerate(documents) if d.strip()]
-    ids = {i: loaded.src_vocab.encode(loaded.src_tokenizer.tokenize(documents[i])[:limit])
-           for i in todo}
-    order = sorted(todo, key=lambda i: len(ids[i]))
-    for start in range(0, len(order), batch_size):
-        chunk = order[start:start + batch_size]
-        batch = document_batch([ids[i] for i in chunk]).to(loaded.model.device)
-        for i, hyps in zip(chunk, generate(loaded.model, batch, searcher)):
-            results[i] = hyps
-    return results
+def summarize(loaded: LoadedModel, documents: Sequence[str], config: GenerationConfig, *,
+              attention: bool = False, batch_size: int = 64) -> list[list[Hypothesis]]:
+    """Hypotheses per document, in input order, searched as ``config`` says (batched by
+    length); an empty document gets an empty summary without touching the model."""
+    limit = int(loaded.task_config.get("data", {}).get("max_src_len", 100))
+    searcher = config.searcher(attention=attention)
+
+    def decode(rows: list[Sequence[int]]) -> list[list[Hypothesis]]:
+        return generate(loaded.model, document_batch(rows).to(loaded.model.device), searcher)
+
+    rows = [loaded.src_vocab.encode(loaded.src_tokenizer.tokenize(d)[:limit]) if d.strip()
+            else None for d in documents]
+    return decode_by_length(rows, decode, batch_size=batch_size)
 
 
 def score_summaries(loaded: LoadedModel, documents: Sequence[str], references: Sequence[str],
-                    searcher: Any) -> dict:
+                    config: GenerationConfig) -> dict:
     """The model's ROUGE and the lead baseline's on the same (document, reference) rows."""
-    summaries = [loaded.decode(h[0].tokens) for h in summarize(loaded, documents, searcher)]
+    summaries = [loaded.decode(h[0].tokens) for h in summarize(loaded, documents, config)]
     model = rouge_scores(summaries, references)
     baseline = rouge_scores([lead(d) for d in documents], references)
     return {**model, **{f"lead_{k}": v for k, v in baseline.items()},
@@ -47,12 +46,8 @@ def score_summaries(loaded: LoadedModel, documents: Sequence[str], references: S
 
 def data_config(loaded: LoadedModel, data_dir: str) -> SummarizationDataConfig:
     """The model's own data settings (carve share and seed, limits), reading ``data_dir``."""
-    saved = loaded.task_config.get("data", {})
-    known = {f.name for f in dataclass_fields(SummarizationDataConfig)}
-    config = SummarizationDataConfig(**{k: v for k, v in saved.items() if k in known})
-    config.data_dir, config.pairs, config.src_file, config.tgt_file, config.dataset = (
-        data_dir, "", "", "", "")
-    return config
+    return saved_data_config(SummarizationDataConfig, loaded, data_dir=data_dir, pairs="",
+                             src_file="", tgt_file="", dataset="")
 
 
 def evaluation_rows(loaded: LoadedModel, data_dir: str, split: str, limit: int = 0

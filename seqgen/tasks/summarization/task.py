@@ -18,20 +18,22 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ...decoding.generation import GenerationConfig
-from ...io.checkpoint import load_trainable
-from ...io.loaded import LoadedModel
+from ...io.loaded import LoadedModel, vocabularies
 from ...nn.decoder import DecoderConfig
 from ...nn.encoders import EncoderConfig
 from ...nn.model import EncoderDecoder, ModelConfig
-from ...tokenizers import tokenizer_from_dict
-from ...training.self_critical import SelfCritical, SelfCriticalConfig, self_critical_preset
+from ...training.self_critical import SelfCriticalConfig, self_critical_preset
 from ...training.trainer import TrainConfig
-from ...vocab import Vocab
+from ..fine_tuning import self_critical_built, trained_start
+from ..session import Session
 from ..spec import Built, Task
 from .adapter import SummarizationAdapter
 from .data import SummarizationData, SummarizationDataConfig, lead
 from .denoising import DenoisingData
-from .inference import rouge_reward, score_summaries, summarize
+from .inference import rouge_reward, summarize
+
+# training-time scores: greedy and unblocked, quick, for model selection
+GREEDY = GenerationConfig(beam=1, no_repeat_ngram=0)
 
 
 @dataclass
@@ -93,13 +95,10 @@ class Summarization(Task):
         if config.self_critical:
             return self.build_self_critical(config)
         if config.init:  # the model, vocabulary and tokenizer of a trained summarizer
-            _, data, model = self.start_from(config.init, config.data)
-        else:
-            saved = {}
-            if previous:  # resume with the vocabulary and tokenizer the run started with
-                saved = dict(vocab=Vocab(previous["tgt_vocab"]),
-                             tokenizer=tokenizer_from_dict(previous["tgt_tokenizer"]))
-            data = SummarizationData(config.data, **saved)
+            ckpt, loaded = trained_start(config.init, self.name)
+            data, model = self.read(config.data, vocabularies(ckpt)), loaded.model
+        else:  # a resumed run keeps the vocabulary and tokenizer it started with
+            data = self.read(config.data, vocabularies(previous) if previous else None)
             model = EncoderDecoder(config.model, src_vocab_size=len(data.vocab),
                                    tgt_vocab_size=len(data.vocab))
         train_data = DenoisingData(data, seed=config.data.seed) if config.pretrain else None
@@ -114,53 +113,54 @@ class Summarization(Task):
                      f"vocabulary {len(data.vocab)}, copy {config.model.decoder.copy}, "
                      f"{model.num_parameters():,} parameters")
 
-    def start_from(self, path: str, data_config: SummarizationDataConfig
-                   ) -> tuple[dict, SummarizationData, EncoderDecoder]:
-        """A trained summarizer's checkpoint, the data read with its vocabulary and tokenizer
-        (the validation rows carved again by the same seed), and its model ready to train."""
-        start = load_trainable(path, self.name)
-        loaded = LoadedModel.from_checkpoint(start)
-        data = SummarizationData(data_config, vocab=loaded.tgt_vocab,
-                                 tokenizer=loaded.tgt_tokenizer)
-        return start, data, loaded.model.train()
+    @staticmethod
+    def read(data_config: SummarizationDataConfig, vocabs: dict | None) -> SummarizationData:
+        """The data, read with a checkpoint's vocabulary and tokenizer when given
+        (:func:`~seqgen.io.loaded.vocabularies`; the validation rows are carved again by the same
+        seed), else with new ones learnt from it."""
+        if vocabs is None:
+            return SummarizationData(data_config)
+        return SummarizationData(data_config, vocab=vocabs["tgt_vocab"],
+                                 tokenizer=vocabs["tgt_tokenizer"])
 
     def build_self_critical(self, config: SummarizationConfig) -> Built:
         """The given summarizer's model, vocabulary and tokenizer (its validation rows carved
         again by the same seed), and the self-critical objective rewarded by ROUGE-L F1 against
         each training pair's summary."""
-        start, data, model = self.start_from(config.self_critical, config.data)
-        task_config = {**start["task_config"], "data": asdict(config.data), "carve": data.carve}
-        reward = rouge_reward(data.train_targets, data.vocab, data.tokenizer)
-        return Built(data, model, data.vocab, data.tokenizer, data.vocab, data.tokenizer,
-                     task_config, objective=SelfCritical(reward, config.scst),
-                     summary=f"self-critical from {config.self_critical}: {len(data)} training "
-                     f"pairs x {config.scst.samples} samples, {len(data.val)} validation, "
-                     f"{model.num_parameters():,} parameters")
+        ckpt, loaded = trained_start(config.self_critical, self.name)
+        data = self.read(config.data, vocabularies(ckpt))
+        return self_critical_built(
+            config.self_critical, ckpt, loaded, data, data_config=config.data,
+            scst=config.scst, reward=rouge_reward(data.train_targets, data.vocab, data.tokenizer),
+            rows=f"{len(data)} training pairs", val=len(data.val),
+            task_config={"carve": data.carve})
 
     def metrics(self, built: Built, model: EncoderDecoder, config: SummarizationConfig) -> dict:
         rows = built.data.val[:config.val_metric_rows]
-        scores = score_summaries(built.loaded(self.name, model), [d for d, _ in rows],
-                                 [s for _, s in rows], GenerationConfig(max_len=30).searcher())
+        scores = self.validation_scores(built.loaded(self.name, model), rows, GREEDY)
         return {"val_rougeL": scores["rougeL"], "val_rouge2": scores["rouge2"]}
+
+    def validation_scores(self, loaded: LoadedModel, rows: list[tuple[str, str]],
+                          caller: GenerationConfig | None = None) -> dict:
+        """The adapter's scores on (document, summary) rows, searched with the model's own
+        settings under ``caller``'s."""
+        return self.adapter.score(Session(loaded), ([d for d, _ in rows], [s for _, s in rows]),
+                                  self.adapter.settings(loaded, caller))
 
     def samples(self, built: Built, model: EncoderDecoder, config: SummarizationConfig
                 ) -> list[str]:
-        rows = built.data.val[:3]
-        loaded = built.loaded(self.name, model)
-        hyps = summarize(loaded, [d for d, _ in rows], GenerationConfig(max_len=30).searcher())
+        rows, loaded = built.data.val[:3], built.loaded(self.name, model)
+        hyps = summarize(loaded, [d for d, _ in rows], self.adapter.settings(loaded, GREEDY))
         return [f"{loaded.decode(h[0].tokens)}  |  {s}" for h, (_, s) in zip(hyps, rows)]
 
     def final(self, built, loaded, config, *, dry_run):
-        search = GenerationConfig(beam=config.beam, length_penalty=config.length_penalty,
-                                  no_repeat_ngram=config.no_repeat_ngram, max_len=30)
-        rows = built.data.val
-        scores = score_summaries(loaded, [d for d, _ in rows], [s for _, s in rows],
-                                 search.searcher())
+        rows, settings = built.data.val, self.adapter.settings(loaded)
+        scores = self.validation_scores(loaded, rows)
         shown = random.Random(0).sample(rows, min(10, len(rows)))  # by a fixed seed, not by hand
-        hyps = summarize(loaded, [d for d, _ in shown], search.searcher())
+        hyps = summarize(loaded, [d for d, _ in shown], settings)
         lines = [f"{loaded.decode(h[0].tokens)}  |  {s}  |  lead: {lead(d)}"
                  for h, (d, s) in zip(hyps, shown)]
-        return [*lines, json.dumps({"split": "validation", **scores, **search.given()})]
+        return [*lines, json.dumps({"split": "validation", **scores, "max_len": settings.max_len})]
 
     def hint(self, built: Built, path: Path) -> str:
         return f"seqgen summarize --ckpt {path} \"{built.data.val[0][0][:80]}\""

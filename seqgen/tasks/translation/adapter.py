@@ -5,14 +5,13 @@ from __future__ import annotations
 import logging
 from typing import Any, Sequence
 
-import torch
-
 from ...data.batch import Batch
 from ...decoding.generation import GenerationConfig
 from ...io.loaded import LoadedModel
 from ...results import Result
-from ..adapter import Adapter, Panel, output
-from .inference import MAX_SOURCE_TOKENS, evaluate_split, learn_shortlist, translate
+from ..adapter import Adapter, Panel, output, source_probe
+from .inference import (MAX_SOURCE_TOKENS, evaluate_split, evaluate_texts, learn_shortlist,
+                        translate)
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +34,8 @@ class TranslationAdapter(Adapter):
             raise ValueError("translation gives one output per sentence; ask for n-best instead")
         loaded = session.loaded
         with session.autocast():
-            found = translate(loaded, list(inputs), config.searcher(attention=attention),
-                              batch_size=batch_size, shortlist=config.shortlist)
+            found = translate(loaded, list(inputs), config, attention=attention,
+                              batch_size=batch_size)
         results = []
         for text, hyps in zip(inputs, found):
             source = loaded.src_tokenizer.tokenize(text) if text.strip() else []
@@ -49,17 +48,17 @@ class TranslationAdapter(Adapter):
 
     def evaluate(self, session: Any, data_dir: str, split: str, config: GenerationConfig, *,
                  limit: int = 0, progress: bool = False, cache_dir: str | None = None) -> dict:
-        return evaluate_split(session.loaded, data_dir, split, limit=limit,
-                              shortlist=config.shortlist, beam=config.beam,
-                              length_penalty=config.length_penalty,
-                              no_repeat_ngram=config.no_repeat_ngram)
+        return evaluate_split(session.loaded, data_dir, split, config, limit=limit)
+
+    def score(self, session: Any, examples: tuple[Sequence[str], Sequence[str]],
+              config: GenerationConfig) -> dict:
+        """BLEU and chrF of the translations of ``examples`` = (sources, references)."""
+        sources, references = examples
+        with session.autocast():
+            return evaluate_texts(session.loaded, sources, references, config)
 
     def probe(self, loaded: LoadedModel) -> Batch | None:
-        if loaded.src_vocab is None:
-            return None
-        n, device = 32, loaded.model.device
-        src = torch.randint(4, max(len(loaded.src_vocab), 5), (n, 20), device=device)
-        return Batch(src=src, src_lengths=torch.full((n,), 20))
+        return source_probe(loaded, rows=32, length=20)
 
     def learn_shortlist(self, loaded: LoadedModel, data_dir: str) -> Any:
         return learn_shortlist(loaded, data_dir)

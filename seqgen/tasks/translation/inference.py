@@ -1,97 +1,85 @@
 """Translation task glue shared by the recipe, the CLI and the benchmark: batched translation,
-sacreBLEU evaluation, attention heatmaps and the self-critical reward."""
+sacreBLEU evaluation, the vocabulary shortlist and the self-critical reward. Every search takes
+one resolved :class:`~seqgen.decoding.generation.GenerationConfig`."""
 from __future__ import annotations
 
 import logging
 from typing import Sequence
 
-import torch
-
-from ...decoding.search import Hypothesis, build_searcher, generate
+from ...decoding.by_length import decode_by_length
+from ...decoding.generation import GenerationConfig
+from ...decoding.search import Hypothesis, generate
 from ...decoding.shortlist import Shortlist, generate_shortlisted
 from ...io.loaded import LoadedModel
 from ...metrics import translation_scores
 from ...training.self_critical import Reward
+from ..saved import saved_data_config
 from .data import TranslationDataConfig, encode_sources, load_pairs, source_batch
 
 MAX_SOURCE_TOKENS = 200  # longer inputs are cut (the pipeline warns)
 log = logging.getLogger(__name__)
 
 
-def translate(loaded: LoadedModel, texts: Sequence[str], searcher: object, *,
-              batch_size: int = 128, shortlist: bool = True) -> list[list[Hypothesis]]:
-    """Hypotheses per input sentence, in input order.
+def translate(loaded: LoadedModel, texts: Sequence[str], config: GenerationConfig, *,
+              attention: bool = False, batch_size: int = 128) -> list[list[Hypothesis]]:
+    """Hypotheses per input sentence, in input order, searched as ``config`` says.
 
     Sentences are batched by length; empty lines get one empty hypothesis without touching the
-    model, so one blank line never breaks a batch. With ``shortlist`` and a checkpoint that has
-    one, each batch decodes over its candidate target words only (see :mod:`seqgen.decoding.shortlist`).
+    model. With ``config.shortlist`` and a checkpoint that has one, each batch decodes over its
+    candidate target words only (see :mod:`seqgen.decoding.shortlist`).
     """
-    if batch_size < 1:
-        raise ValueError(f"batch size must be >= 1 (got {batch_size})")
     if loaded.src_vocab is None or loaded.src_tokenizer is None:
         raise ValueError("this checkpoint has no source vocabulary; is it a translation model?")
-    results: list[list[Hypothesis]] = [[Hypothesis([], 0.0)] for _ in texts]
-    todo = [i for i, t in enumerate(texts) if t.strip()]
-    ids = encode_sources([texts[i] for i in todo], loaded.src_tokenizer, loaded.src_vocab,
-                         MAX_SOURCE_TOKENS)
-    order = sorted(range(len(todo)), key=lambda j: len(ids[j]))
-    for start in range(0, len(order), batch_size):
-        chunk = order[start:start + batch_size]
-        batch = source_batch([ids[j] for j in chunk]).to(loaded.model.device)
-        hypotheses = (generate_shortlisted(loaded.model, batch, searcher, loaded.shortlist)
-                      if shortlist and loaded.shortlist is not None
-                      else generate(loaded.model, batch, searcher))
-        for j, hyps in zip(chunk, hypotheses):
-            results[todo[j]] = hyps
-    return results
+    searcher = config.searcher(attention=attention)
+    shortlist = loaded.shortlist if config.value("shortlist") else None
+
+    def decode(rows: list[Sequence[int]]) -> list[list[Hypothesis]]:
+        batch = source_batch(rows).to(loaded.model.device)
+        if shortlist is not None:
+            return generate_shortlisted(loaded.model, batch, searcher, shortlist)
+        return generate(loaded.model, batch, searcher)
+
+    ids = encode_sources(texts, loaded.src_tokenizer, loaded.src_vocab, MAX_SOURCE_TOKENS)
+    rows = [row if text.strip() else None for text, row in zip(texts, ids)]
+    return decode_by_length(rows, decode, batch_size=batch_size)
 
 
-def translate_texts(loaded: LoadedModel, texts: Sequence[str], *, beam: int = 5,
-                    length_penalty: float = 1.0, max_len: int = 120, batch_size: int = 128,
-                    shortlist: bool = True, no_repeat_ngram: int = 0) -> list[str]:
+def translate_texts(loaded: LoadedModel, texts: Sequence[str], config: GenerationConfig, *,
+                    batch_size: int = 128) -> list[str]:
     """The best translation of each sentence as detokenised text."""
-    searcher = build_searcher(beam=beam, length_penalty=length_penalty, max_len=max_len,
-                              no_repeat_ngram=no_repeat_ngram)
-    return [loaded.decode(h[0].tokens) for h in translate(loaded, texts, searcher,
-                                                          batch_size=batch_size,
-                                                          shortlist=shortlist)]
+    return [loaded.decode(h[0].tokens)
+            for h in translate(loaded, texts, config, batch_size=batch_size)]
 
 
-def evaluate_texts(loaded: LoadedModel, sources: Sequence[str], references: Sequence[str], *,
-                   beam: int = 5, length_penalty: float = 1.0, batch_size: int = 128,
-                   shortlist: bool = True, no_repeat_ngram: int = 0) -> dict:
+def evaluate_texts(loaded: LoadedModel, sources: Sequence[str], references: Sequence[str],
+                   config: GenerationConfig, *, batch_size: int = 128) -> dict:
     """sacreBLEU BLEU (cased, 13a, detokenised) and chrF of the translations of ``sources``,
     and whether a vocabulary shortlist was used."""
-    hyps = translate_texts(loaded, sources, beam=beam, length_penalty=length_penalty,
-                           batch_size=batch_size, shortlist=shortlist,
-                           no_repeat_ngram=no_repeat_ngram)
+    hyps = translate_texts(loaded, sources, config, batch_size=batch_size)
     return {**translation_scores(hyps, references),
-            "shortlist": shortlist and loaded.shortlist is not None}
+            "shortlist": bool(config.value("shortlist")) and loaded.shortlist is not None}
 
 
 def data_config(loaded: LoadedModel, data_dir: str) -> TranslationDataConfig:
     """A Multi30k-style folder read in the language pair the model was trained on."""
-    saved = loaded.task_config.get("data", {})
-    return TranslationDataConfig(data_dir=data_dir, src=saved.get("src", "de"),
-                                 tgt=saved.get("tgt", "en"))
+    return saved_data_config(TranslationDataConfig, loaded, keep=("src", "tgt"),
+                             data_dir=data_dir)
 
 
-def evaluate_split(loaded: LoadedModel, data_dir: str, split: str, *, beam: int = 5,
-                   length_penalty: float = 1.0, limit: int = 0, shortlist: bool = True,
-                   no_repeat_ngram: int = 0) -> dict:
+def evaluate_split(loaded: LoadedModel, data_dir: str, split: str, config: GenerationConfig, *,
+                   limit: int = 0) -> dict:
     """Scores one split of a Multi30k-style folder (``{split}.{src}`` / ``{split}.{tgt}``)."""
-    config = data_config(loaded, data_dir)
-    sources, references = load_pairs(config, split)
+    data = data_config(loaded, data_dir)
+    sources, references = load_pairs(data, split)
     if limit:
         sources, references = sources[:limit], references[:limit]
     if not any(s.strip() for s in sources):
         raise ValueError(f"split {split!r} in {data_dir} has no sentences to translate")
-    log.info("translating %d sentences (%s->%s, beam %d)", len(sources), config.src, config.tgt,
-             beam)
-    scores = evaluate_texts(loaded, sources, references, beam=beam, length_penalty=length_penalty,
-                            shortlist=shortlist, no_repeat_ngram=no_repeat_ngram)
-    return {**scores, "split": split, "sentences": len(sources), "beam": beam,
-            "length_penalty": length_penalty}
+    log.info("translating %d sentences (%s->%s, beam %d)", len(sources), data.src, data.tgt,
+             config.beam)
+    scores = evaluate_texts(loaded, sources, references, config)
+    return {**scores, "split": split, "sentences": len(sources), "beam": config.beam,
+            "length_penalty": config.length_penalty}
 
 
 def learn_shortlist(loaded: LoadedModel, data_dir: str, *, split: str = "train") -> Shortlist:
@@ -110,12 +98,6 @@ def learn_shortlist(loaded: LoadedModel, data_dir: str, *, split: str = "train")
     tgt_ids = encode_sources([t for _, t in pairs], loaded.tgt_tokenizer, loaded.tgt_vocab, max_len)
     return Shortlist.learn(src_ids, tgt_ids, src_vocab_size=len(loaded.src_vocab),
                            tgt_vocab_size=len(loaded.tgt_vocab))
-
-
-@torch.no_grad()
-def greedy_bleu(loaded: LoadedModel, sources: Sequence[str], references: Sequence[str]) -> float:
-    """Quick validation BLEU with greedy search, for model selection during training."""
-    return evaluate_texts(loaded, sources, references, beam=1)["bleu"]
 
 
 def bleu_reward(references: Sequence[str], loaded: LoadedModel) -> Reward:

@@ -4,26 +4,28 @@
 from __future__ import annotations
 
 import json
-import sys
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from ...decoding.shortlist import Shortlist
-from ...io.checkpoint import load_checkpoint, load_trainable
+from ...io.checkpoint import load_checkpoint
 from ...io.fileio import atomic_save
-from ...io.loaded import LoadedModel
+from ...decoding.generation import GenerationConfig
+from ...io.loaded import LoadedModel, vocabularies
 from ...nn.decoder import DecoderConfig
 from ...nn.encoders import EncoderConfig
 from ...nn.model import EncoderDecoder, ModelConfig
-from ...tokenizers import tokenizer_from_dict
 from ...training.runfiles import average_weights, run_checkpoints
-from ...training.self_critical import SelfCritical, SelfCriticalConfig, self_critical_preset
+from ...training.self_critical import SelfCriticalConfig, self_critical_preset
 from ...training.trainer import TrainConfig
-from ...vocab import Vocab
-from ..spec import Built, Task
+from ..fine_tuning import self_critical_built, trained_start
+from ..session import Session
+from ..spec import Built, Report, Task, ignore
 from .adapter import TranslationAdapter
 from .data import TranslationData, TranslationDataConfig, split_file
-from .inference import bleu_reward, evaluate_split, evaluate_texts, greedy_bleu, translate_texts
+from .inference import bleu_reward, evaluate_split, translate_texts
+
+GREEDY = GenerationConfig(beam=1)  # training-time scores: quick, for model selection
 
 
 @dataclass
@@ -83,13 +85,8 @@ class Translation(Task):
     def build(self, config: TranslationConfig, previous: dict | None) -> Built:
         if config.self_critical:
             return self.build_self_critical(config)
-        saved = {}
-        if previous:  # resume with the vocabularies and tokenizers the run started with
-            saved = dict(src_vocab=Vocab(previous["src_vocab"]),
-                         tgt_vocab=Vocab(previous["tgt_vocab"]),
-                         src_tokenizer=tokenizer_from_dict(previous["src_tokenizer"]),
-                         tgt_tokenizer=tokenizer_from_dict(previous["tgt_tokenizer"]))
-        data = TranslationData(config.data, **saved)
+        # resume with the vocabularies and tokenizers the run started with
+        data = TranslationData(config.data, **(vocabularies(previous) if previous else {}))
         # word level has two vocabularies, so nothing to share
         model_config = replace(config.model, share_embeddings=config.model.share_embeddings
                                and data.joint)
@@ -115,59 +112,61 @@ class Translation(Task):
     def build_self_critical(self, config: TranslationConfig) -> Built:
         """The given translator's model, vocabularies, tokenizers and shortlist, and the
         self-critical objective rewarded by sentence BLEU against each pair's reference."""
-        start = load_trainable(config.self_critical, self.name)
-        loaded = LoadedModel.from_checkpoint(start)
+        ckpt, loaded = trained_start(config.self_critical, self.name)
         data = TranslationData(config.data, src_vocab=loaded.src_vocab, tgt_vocab=loaded.tgt_vocab,
                                src_tokenizer=loaded.src_tokenizer,
                                tgt_tokenizer=loaded.tgt_tokenizer)
-        model = loaded.model.train()
-        task_config = {**start["task_config"], "data": asdict(config.data)}
-        return Built(data, model, data.tgt_vocab, data.tgt_tokenizer, data.src_vocab,
-                     data.src_tokenizer, task_config, shortlist=loaded.shortlist,
-                     objective=SelfCritical(bleu_reward(data.train_tgt, loaded), config.scst),
-                     summary=f"self-critical from {config.self_critical}: {len(data)} training "
-                     f"pairs x {config.scst.samples} samples, {len(data.val_src)} validation, "
-                     f"{model.num_parameters():,} parameters")
+        return self_critical_built(config.self_critical, ckpt, loaded, data,
+                                   data_config=config.data, scst=config.scst,
+                                   reward=bleu_reward(data.train_tgt, loaded),
+                                   rows=f"{len(data)} training pairs", val=len(data.val_src))
 
     def metrics(self, built: Built, model: EncoderDecoder, config: TranslationConfig) -> dict:
+        scores = self.validation_scores(built.loaded(self.name, model), built, GREEDY)
+        return {"val_bleu": scores["bleu"]}
+
+    def validation_scores(self, loaded: LoadedModel, built: Built,
+                          caller: GenerationConfig | None = None) -> dict:
+        """The adapter's scores on the run's validation pairs, searched with the model's own
+        settings under ``caller``'s (greedy while training: quick, for model selection)."""
         data = built.data
-        return {"val_bleu": greedy_bleu(built.loaded(self.name, model), data.val_src, data.val_tgt)}
+        return self.adapter.score(Session(loaded), (data.val_src, data.val_tgt),
+                                  self.adapter.settings(loaded, caller))
 
     def samples(self, built: Built, model: EncoderDecoder, config: TranslationConfig) -> list[str]:
-        sources = built.data.val_src[:3]
-        hyps = translate_texts(built.loaded(self.name, model), sources, beam=1)
+        sources, loaded = built.data.val_src[:3], built.loaded(self.name, model)
+        hyps = translate_texts(loaded, sources, self.adapter.settings(loaded, GREEDY))
         return [f"{s}  ->  {h}" for s, h in zip(sources, hyps)]
 
     def keep(self, config: TranslationConfig) -> int:
         return config.average_last
 
-    def final_checkpoint(self, run_dir: Path, built: Built, config: TranslationConfig) -> Path:
-        """best.pt, or the average of the last N checkpoints when that scores higher on val."""
+    def final_checkpoint(self, run_dir: Path, built: Built, config: TranslationConfig, *,
+                         report: Report = ignore) -> Path:
+        """best.pt, or the average of the last N checkpoints when that scores higher on val
+        (both greedy BLEU scores are reported)."""
         steps = run_checkpoints(run_dir)[-config.average_last:] if config.average_last else []
         best = super().final_checkpoint(run_dir, built, config)
         if len(steps) < 2:
             return best
         averaged = {**load_checkpoint(steps[-1]), "model": average_weights(steps), "trainer": None}
         atomic_save(averaged, run_dir / "averaged.pt")
-        data = built.data
-        scores = {path: greedy_bleu(LoadedModel.from_file(path), data.val_src, data.val_tgt)
+        scores = {path: self.validation_scores(LoadedModel.from_file(path), built, GREEDY)["bleu"]
                   for path in (best, run_dir / "averaged.pt")}
-        print("validation BLEU (greedy): " + ", ".join(f"{p.name} {s}" for p, s in scores.items()),
-              file=sys.stderr)
+        report({f"val_bleu_{path.stem}": score for path, score in scores.items()})
         return max(scores, key=scores.get)
 
     def final(self, built, loaded, config, *, dry_run):
         data = built.data
-        lines = [json.dumps({"split": config.data.val_split, **evaluate_texts(
-            loaded, data.val_src, data.val_tgt, beam=config.beam,
-            length_penalty=config.length_penalty)}, ensure_ascii=False)]
+        lines = [json.dumps({"split": config.data.val_split,
+                             **self.validation_scores(loaded, built)}, ensure_ascii=False)]
+        settings = self.adapter.settings(loaded)
         if data.test_src:  # given with --test-pairs, or carved from --pairs
-            lines.append(json.dumps({"split": "test", **evaluate_texts(
-                loaded, data.test_src, data.test_tgt, beam=config.beam,
-                length_penalty=config.length_penalty)}, ensure_ascii=False))
+            lines.append(json.dumps({"split": "test", **self.adapter.score(
+                Session(loaded), (data.test_src, data.test_tgt), settings)}, ensure_ascii=False))
         elif not (config.data.dataset or config.data.pairs or dry_run) and _has_split(config):
             lines.append(json.dumps(evaluate_split(loaded, config.data.data_dir, config.test_split,
-                                                   beam=config.beam), ensure_ascii=False))
+                                                   settings), ensure_ascii=False))
         return lines
 
     def hint(self, built: Built, path: Path) -> str:
