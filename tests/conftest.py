@@ -196,7 +196,7 @@ def tiny_summarizer(folder: Path, *, seed: int = 7) -> Path:
     return path
 
 
-# -- the web app of ``seqgen serve``: shared by test_serve.py, test_serve_captions.py, ... -----------
+# -- the web app of ``seqgen serve``: for test_serve*.py and test_page_e2e.py --------------------
 LOCAL = "http://127.0.0.1"  # the app's Host guard answers only the local host
 
 
@@ -264,3 +264,33 @@ class LiveServer:
         self.server.should_exit = True
         self.thread.join(timeout=30)
         self.socket.close()
+
+
+# -- photos: shared by test_captioning.py and test_captioning_recipe.py --------------------------
+def photo(path: Path, mode: str = "RGB", size: tuple[int, int] = (40, 30)) -> Path:
+    """A one-colour image of ``size`` in PIL ``mode`` (RGB, L, RGBA, CMYK, or a 16-bit I;16
+    ramp) saved at ``path``; the format follows the suffix."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if mode == "I;16":
+        Image.fromarray((np.arange(size[0] * size[1]).reshape(size[::-1]) * 50).astype(np.uint16)
+                        ).save(path)
+    else:
+        Image.new(mode, size, {"RGB": (200, 30, 30), "L": 128, "RGBA": (0, 0, 255, 100),
+                               "CMYK": (0, 255, 255, 0)}[mode]).save(path)
+    return path
+
+
+@pytest.fixture()
+def flickr_dir(tmp_path) -> Path:
+    """A Flickr8k-style folder of six red photos, three captions each, split 4/2 (dev and test
+    hold the same two photos, listed in opposite orders)."""
+    folder = tmp_path / "flickr"
+    for i in range(6):
+        photo(folder / "images" / f"{i}.jpg")
+    lines = [f"{i}.jpg#{n}\tA dog number {i} runs {'fast' if n else 'slowly'} ." for i in range(6)
+             for n in range(3)]
+    (folder / "Flickr8k.token.txt").write_text("\n".join(lines) + "\n")
+    (folder / "Flickr_8k.trainImages.txt").write_text("0.jpg\n1.jpg\n2.jpg\n3.jpg\n")
+    (folder / "Flickr_8k.devImages.txt").write_text("4.jpg\n5.jpg\n")
+    (folder / "Flickr_8k.testImages.txt").write_text("5.jpg\n4.jpg\n")
+    return folder
