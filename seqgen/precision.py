@@ -26,7 +26,9 @@ log = logging.getLogger(__name__)
 
 NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # x86; aarch64 reports "bf16" in Features
 MIN_SPEEDUP = 1.1  # bf16 must be at least this much faster than fp32 to be chosen
-MAX_SPREAD = 0.25  # rounds disagreeing more than this: a busy machine, so the result is not cached
+MAX_SPREAD = 0.25  # rounds disagreeing more than this: a busy machine; measured once more, then
+# the conservative fp32 (never a choice made from a disturbed timing, never cached)
+ENVIRONMENT = "SEQGEN_PRECISION"  # fp32 or bf16 instead of "auto", for training and inference alike
 DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
@@ -170,13 +172,28 @@ def _write_cache(path: Path, key: str, entry: dict) -> None:
 
 
 # ------------------------------------------------------------------------------------------------
+def from_environment(requested: str) -> str:
+    """``requested``, or for ``auto`` the ``SEQGEN_PRECISION`` override when it is set.
+
+    Raises:
+        ValueError: the variable holds something other than fp32 or bf16.
+    """
+    value = os.environ.get(ENVIRONMENT, "").strip().lower()
+    if requested != "auto" or not value:
+        return requested
+    if value not in ("fp32", "bf16"):
+        raise ValueError(f"{ENVIRONMENT} must be fp32 or bf16 (got {value!r})")
+    return value
+
+
 def choose_precision(requested: str, device: torch.device, *, model: torch.nn.Module,
                      batches: Sequence[Any] | Callable[[], Sequence[Any]] = ()
                      ) -> PrecisionChoice:
     """The autocast dtype for ``requested`` ("auto", "fp32", "bf16" or "fp16").
 
     Args:
-        requested: explicit settings are obeyed; ``auto`` is fp16 on CUDA, and on a CPU bf16 only
+        requested: explicit settings are obeyed (and ``SEQGEN_PRECISION`` stands for ``auto``
+            when set); ``auto`` is fp16 on CUDA, and on a CPU bf16 only
             when the CPU has native bf16 and a timing of ``model`` on ``batches`` finds it at
             least ``MIN_SPEEDUP`` times faster than fp32 (the result is cached).
         device: where training runs.
@@ -184,10 +201,12 @@ def choose_precision(requested: str, device: torch.device, *, model: torch.nn.Mo
         batches: a few real training batches for the timing, or a function that makes them
             (called only when a timing is needed).
     """
-    if requested != "auto":
-        if requested not in DTYPES:
-            raise ValueError(f"precision must be auto, fp32, bf16 or fp16; got {requested!r}")
-        return PrecisionChoice(DTYPES[requested], requested, "set explicitly")
+    given = from_environment(requested)
+    if given != "auto":
+        if given not in DTYPES:
+            raise ValueError(f"precision must be auto, fp32, bf16 or fp16; got {given!r}")
+        how = "set explicitly" if given == requested else f"set by {ENVIRONMENT}"
+        return PrecisionChoice(DTYPES[given], given, how)
     if device.type == "cuda":
         return PrecisionChoice(torch.float16, "fp16", "CUDA autocast")
     if device.type != "cpu":
@@ -204,20 +223,24 @@ def choose_precision(requested: str, device: torch.device, *, model: torch.nn.Mo
 def _measured_choice(key: str, measure: Callable[[], dict[str, float] | None], *,
                      what: str = "") -> PrecisionChoice:
     """bf16 if the cached (or else a new) timing finds it ``MIN_SPEEDUP`` times faster than
-    fp32; a timing disturbed by other work (``spread``) is used but not cached."""
+    fp32. A timing disturbed by other work (its rounds disagree by more than ``MAX_SPREAD``) is
+    taken once more; if that one is disturbed too, the choice is fp32, and nothing is cached."""
     path = cache_path()
     entry = _read_cache(path).get(key)
     source = f"cached in {path}"
     if not isinstance(entry, dict) or "fp32_s" not in entry or "bf16_s" not in entry:
         seconds = measure()
+        if seconds is not None and seconds.get("spread", 0.0) > MAX_SPREAD:
+            seconds = measure()  # once more: the other work may have ended
         if seconds is None:
             return PrecisionChoice(None, "fp32", "no batch to measure bf16 on")
-        entry = {"fp32_s": seconds["fp32"], "bf16_s": seconds["bf16"], "measured": time.time()}
         if seconds.get("spread", 0.0) > MAX_SPREAD:
-            source = "measured now on a busy CPU, so not cached"
-        else:
-            _write_cache(path, key, entry)
-            source = f"measured now, saved in {path}"
+            return PrecisionChoice(None, "fp32", f"{what}timing disturbed by other work twice "
+                                   f"(rounds {seconds['spread']:.0%} apart): fp32, the safe "
+                                   "choice; not cached")
+        entry = {"fp32_s": seconds["fp32"], "bf16_s": seconds["bf16"], "measured": time.time()}
+        _write_cache(path, key, entry)
+        source = f"measured now, saved in {path}"
     speedup = entry["fp32_s"] / max(entry["bf16_s"], 1e-12)
     if speedup >= MIN_SPEEDUP:
         return PrecisionChoice(torch.bfloat16, "bf16",
@@ -233,11 +256,13 @@ def choose_inference_precision(requested: str, device: torch.device, *, model: t
     """The autocast dtype to decode in, by the same rule as training: ``auto`` is bf16 only on a
     CPU with native bf16 where timing ``decode()`` (a small search on the loaded model) in bf16
     beats fp32 by ``MIN_SPEEDUP``; cached per machine, torch and model shape. On other devices,
-    and wherever unsure, fp32. ``SEQGEN_PRECISION`` (fp32 or bf16) overrides ``auto``. ``what``
-    names the work timed (a captioner's CNN is timed apart from its search)."""
-    requested = os.environ.get("SEQGEN_PRECISION", requested) if requested == "auto" else requested
-    if requested in ("fp32", "bf16"):
-        return PrecisionChoice(DTYPES[requested], requested, "set explicitly")
+    and wherever unsure, fp32. ``SEQGEN_PRECISION`` (fp32 or bf16) stands for ``auto``, as in
+    training. ``what`` names the work timed (a captioner's CNN is timed apart from its search)."""
+    given = from_environment(requested)
+    if given in ("fp32", "bf16"):
+        how = "set explicitly" if given == requested else f"set by {ENVIRONMENT}"
+        return PrecisionChoice(DTYPES[given], given, how)
+    requested = given
     if requested != "auto":
         raise ValueError(f"precision must be auto, fp32 or bf16; got {requested!r}")
     if device.type != "cpu":

@@ -25,7 +25,9 @@ from seqgen.tokenizers import CharTokenizer
 from seqgen.training.callbacks import Checkpoint
 from seqgen.training.runfiles import checkpoint_run_id, run_checkpoints
 from seqgen.training.runfolder import RunFolderBusy, RunLock
-from seqgen.training.runner import run
+from seqgen.training.checks import RunError
+from seqgen.training.flags import configure
+from seqgen.training.runner import run, train_task
 from seqgen.training.trainer import TrainConfig
 from seqgen.vocab import Vocab
 
@@ -118,9 +120,7 @@ def full_disk_after(calls: int, monkeypatch) -> None:
 def test_the_runner_exits_2_with_one_line_when_the_disk_fills(tmp_path, monkeypatch, capsys):
     run_dir = tmp_path / "run"
     full_disk_after(2, monkeypatch)  # step 2: last.pt and best.pt; step 4: last.pt fails
-    with pytest.raises(SystemExit) as stop:
-        headlines(run_dir, "--train.max_steps=6")
-    assert stop.value.code == 2
+    assert headlines(run_dir, "--train.max_steps=6") == 2
     assert last_error(capsys) == (f"error: cannot write {run_dir / 'last.pt'}: no space left on "
                                   "device; the previous last.pt is intact; free some space and "
                                   "rerun the same command to resume")
@@ -136,9 +136,7 @@ def test_the_runner_exits_2_with_one_line_when_the_disk_fills(tmp_path, monkeypa
 def test_a_run_folder_in_use_is_refused_with_the_holder_named(tmp_path, capsys):
     run_dir = tmp_path / "run"
     with RunLock(run_dir):
-        with pytest.raises(SystemExit) as stop:
-            headlines(run_dir, "--train.max_steps=2")
-        assert stop.value.code == 2
+        assert headlines(run_dir, "--train.max_steps=2") == 2
         err = last_error(capsys)
         assert err.startswith(f"error: {run_dir} is in use by another training (pid {os.getpid()} "
                               f"on host {socket.gethostname()}, started ")
@@ -164,9 +162,8 @@ def test_the_lock_goes_with_a_crashed_holder_and_names_a_live_one(tmp_path):
 
 def test_a_refused_run_leaves_no_folder_behind(tmp_path, capsys):
     run_dir = tmp_path / "new"
-    with pytest.raises(SystemExit) as stop:
-        headlines(run_dir, "--data-dir", str(tmp_path / "missing"))
-    assert stop.value.code == 2 and not run_dir.exists()
+    assert headlines(run_dir, "--data-dir", str(tmp_path / "missing")) == 2
+    assert not run_dir.exists()
 
 
 # ------------------------------------------------------------------------------------------------
@@ -176,7 +173,7 @@ def test_pruning_and_averaging_see_only_the_current_runs_step_files(tmp_path):
         save_checkpoint({**ckpt_of(0), "run_id": "old"}, path)
     save_checkpoint(ckpt_of(0), tmp_path / "step-00000050.pt")
     callback = Checkpoint(tmp_path, lambda model, state: ckpt_of(1), keep=2, run_id="new")
-    trainer = SimpleNamespace(is_main=True, model=None, state=SimpleNamespace(step=0),
+    trainer = SimpleNamespace(is_main=True, model=None, improved=False, state=SimpleNamespace(step=0),
                               state_dict=lambda: {})
     for step in (3, 6, 9):
         trainer.state.step = step
@@ -242,9 +239,16 @@ class Stub(Task):
 
 def test_data_without_validation_examples_is_refused_before_training(tmp_path, capsys):
     run_dir = tmp_path / "run"
-    with pytest.raises(SystemExit) as stop:
-        run(Stub(), argv=["--run-dir", str(run_dir), "--quiet"])
-    assert stop.value.code == 2
+    assert run(Stub(), argv=["--run-dir", str(run_dir), "--quiet"]) == 2
     assert last_error(capsys) == ("error: the data has no validation examples, so training could "
                                   "not be evaluated; give more examples or a validation file")
     assert not run_dir.exists()
+
+
+def test_the_runner_called_from_python_raises_instead_of_ending_the_process(tmp_path):
+    """Library code never ends the process: train_task raises RunError (message and code);
+    only run() and the CLI turn it into an exit code."""
+    args, config = configure(Stub(), StubConfig, "", ["--run-dir", str(tmp_path / "run")])
+    with pytest.raises(RunError, match="no validation examples") as stop:
+        train_task(Stub(), args, config)
+    assert stop.value.code == 2 and str(stop.value).startswith("error: ")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from seqgen.training.runner import configure
+from seqgen.training.flags import configure
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -68,7 +68,7 @@ def test_the_exported_checkpoint_is_best_else_last(tmp_path):
 
 
 def test_the_best_checkpoint_can_be_kept_by_validation_loss():
-    from seqgen.training.runner import kept_by
+    from seqgen.training.flags import kept_by
 
     captioning = recipe("captioning").Captioning()
     assert kept_by(captioning, None) == ("val_bleu4", "max")
@@ -97,10 +97,8 @@ def test_keep_best_by_val_loss_picks_the_lowest_loss_in_a_real_run(tmp_path, cap
     assert len(losses) >= 2
     state = load_checkpoint(run_dir / "last.pt")["trainer"]["state"]
     assert state["best"] == pytest.approx(min(losses))  # the lowest loss, not the highest BLEU
-    with pytest.raises(SystemExit) as stop:
-        recipe("translation").main(["--dry-run", "--run-dir", str(tmp_path / "x"),
-                                    "--keep-best-by", "nonsense"])
-    assert stop.value.code == 2
+    assert recipe("translation").main(["--dry-run", "--run-dir", str(tmp_path / "x"),
+                                       "--keep-best-by", "nonsense"]) == 2
     assert "must be one of val_bleu, val_loss (got" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()  # refused before anything was built or written
 
@@ -108,17 +106,17 @@ def test_keep_best_by_val_loss_picks_the_lowest_loss_in_a_real_run(tmp_path, cap
 def test_a_resumed_run_that_keeps_best_by_another_metric_starts_its_best_anew(caplog):
     from types import SimpleNamespace
 
-    from seqgen.training.callbacks import MonitorMetric
+    from seqgen.training.monitor import Monitor
     from seqgen.training.trainer import TrainConfig, TrainState
 
     trainer = SimpleNamespace(state=TrainState(best=2.5, monitored="val_loss"),
                               config=TrainConfig(), should_stop=False)
-    bleu = MonitorMetric("val_bleu", mode="max")
-    bleu.on_evaluated(trainer, {"val_loss": 2.7, "val_bleu": 0.5})  # a low BLEU is still best
-    assert trainer.state.best == 0.5 and trainer.state.monitored == "val_bleu" and bleu.improved
+    bleu = Monitor("val_bleu", mode="max")
+    improved = bleu.update(trainer, {"val_loss": 2.7, "val_bleu": 0.5})  # a low BLEU: still best
+    assert trainer.state.best == 0.5 and trainer.state.monitored == "val_bleu" and improved
     assert "kept by val_loss so far; from now on by val_bleu" in caplog.text
-    bleu.on_evaluated(trainer, {"val_bleu": 0.4})
-    assert trainer.state.best == 0.5 and not bleu.improved
+    assert not bleu.update(trainer, {"val_bleu": 0.4})
+    assert trainer.state.best == 0.5
     legacy = SimpleNamespace(state=TrainState(best=0.7), config=TrainConfig(), should_stop=False)
-    bleu.on_evaluated(legacy, {"val_bleu": 0.6})  # checkpoints from before the field: the same
+    bleu.update(legacy, {"val_bleu": 0.6})  # checkpoints from before the field: the same
     assert legacy.state.best == 0.7 and legacy.state.monitored == "val_bleu"

@@ -263,7 +263,7 @@ def test_a_signal_finishes_the_step_then_stops_and_restores_the_handlers(tmp_pat
 ])
 def test_bad_values_are_one_line_errors(argv, message, capsys):
     from seqgen.tasks.spec import Task
-    from seqgen.training.runner import configure
+    from seqgen.training.flags import configure
 
     @dataclass
     class Recipe:

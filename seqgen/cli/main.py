@@ -13,7 +13,6 @@ import argparse
 import json
 import logging
 import os
-import runpy
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -22,7 +21,6 @@ from ..decoding.generation import SETTINGS, GenerationConfig
 from ..io.checkpoint import CheckpointError
 from ..io.loaded import LoadedModel
 from ..pipeline import Pipeline, bundled_model
-from ..resources import resource_path
 from ..results import Output, Result
 from ..tasks import registry
 from .inputs import UsageError, input_chunks
@@ -255,17 +253,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace, rest: list[str]) -> int:
-    script = resource_path("recipes", f"{args.recipe}.py")
-    if not script.is_file():  # a task from another package: its own config, no recipe file
-        from ..training.runner import run
+    """A registered task's training run, through the one runner (its flags: ``rest``)."""
+    from ..training.runner import run
 
-        return run(registry.get(args.recipe), argv=rest)
-    sys.argv = [str(script), *rest]
-    try:
-        runpy.run_path(str(script), run_name="__main__")
-    except SystemExit as done:
-        return done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
-    return 0
+    return run(registry.get(args.recipe), argv=rest, prog=f"seqgen train {args.recipe}")
 
 
 def _reason(err: BaseException) -> str:

@@ -2,8 +2,6 @@
 quantized layers, or an ensemble of the members an ensemble file lists."""
 from __future__ import annotations
 
-import torch
-
 from ..nn.ensemble import Ensemble
 from ..nn.int8 import FORMAT as INT8, dequantize_rows, quantize_linear_layers
 from ..nn.model import EncoderDecoder, ModelConfig

@@ -1,11 +1,10 @@
 """Trainer callbacks: progress and metrics log, a time estimate, task evaluation, samples during
-training, metric monitoring (best / early stop / plateau), and checkpointing. Each is small and
-optional.
+training, and checkpointing. Each is small and optional; the schedule, early stopping and the
+best value of the monitored metric are the trainer's own (:mod:`.monitor`).
 
-A callback is any object with some of the methods ``on_train_start``, ``on_epoch_start``,
-``on_step_end``, ``on_evaluate`` (add metrics), ``on_evaluated`` (react to them), ``on_epoch_end``,
-``on_train_end`` and ``on_interrupt`` (SIGINT/SIGTERM: the step is finished, training stops);
-each receives the trainer first.
+A callback subclasses :class:`Callback` and overrides some of its events; each receives the
+trainer first. A method named ``on_...`` that is not an event is refused when the class is
+defined, so a misspelt event cannot be silently never called.
 """
 from __future__ import annotations
 
@@ -26,9 +25,43 @@ from .runfiles import run_checkpoints
 log = logging.getLogger(__name__)
 
 Metrics = dict[str, float]
+EVENTS = ("on_train_start", "on_epoch_start", "on_step_end", "on_evaluate", "on_evaluated",
+          "on_epoch_end", "on_train_end", "on_interrupt")
 
 
-class ProgressLog:
+def unknown_events(callback: Any) -> list[str]:
+    """The ``on_*`` names of ``callback`` (a class or an object) that are not trainer events."""
+    names = vars(callback) if isinstance(callback, type) else dir(callback)
+    return sorted(n for n in names if n.startswith("on_") and n not in EVENTS)
+
+
+class Callback:
+    """The events of a training run, in order; each does nothing unless overridden.
+
+    ``on_evaluate`` may add task metrics to ``metrics``; ``on_evaluated`` reacts to them (after
+    the trainer has updated its monitored metric); ``on_interrupt`` runs after SIGINT/SIGTERM,
+    once the step in progress is finished.
+    """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        unknown = unknown_events(cls)
+        if unknown:
+            raise TypeError(f"{cls.__name__} defines {', '.join(unknown)}, which the trainer "
+                            f"never calls; its events are {', '.join(EVENTS)}")
+
+    def on_train_start(self, trainer: Any) -> None: ...
+    def on_epoch_start(self, trainer: Any, n_batches: int) -> None: ...
+    def on_step_end(self, trainer: Any, *, loss: float, n_tokens: int, seconds: float,
+                    grad_norm: float) -> None: ...
+    def on_evaluate(self, trainer: Any, metrics: Metrics) -> None: ...
+    def on_evaluated(self, trainer: Any, metrics: Metrics) -> None: ...
+    def on_epoch_end(self, trainer: Any) -> None: ...
+    def on_train_end(self, trainer: Any) -> None: ...
+    def on_interrupt(self, trainer: Any) -> None: ...
+
+
+class ProgressLog(Callback):
     """tqdm bar with loss and tokens/s; every record also goes to ``metrics.jsonl`` in the run."""
 
     def __init__(self, run_dir: str | Path, *, quiet: bool = False) -> None:
@@ -101,6 +134,11 @@ class ProgressLog:
             shown = "  ".join(f"{k} {v:.4g}" for k, v in metrics.items())
             tqdm.write(f"step {trainer.state.step}: {shown}", file=sys.stderr)
 
+    def report(self, trainer: Any, metrics: Metrics) -> None:
+        """Scores computed outside an evaluation (choosing the checkpoint to ship) go where
+        every metric goes: ``metrics.jsonl`` and one line on stderr."""
+        self.on_evaluated(trainer, metrics)
+
     def on_epoch_end(self, trainer: Any) -> None:
         if self.bar is not None:
             self.bar.close()
@@ -109,7 +147,7 @@ class ProgressLog:
     on_train_end = on_interrupt = on_epoch_end
 
 
-class EstimateTime:
+class EstimateTime(Callback):
     """One line on stderr after the first steps: how long the run will take at the speed seen
     (the first ``skip`` steps, slower while kernels warm up, are not counted)."""
 
@@ -144,7 +182,7 @@ def estimate_line(trainer: Any, rate: float, *, first_step: int = 0) -> str:
             f"{int(step + cap * rate):,} steps at {rate:.1f} steps/s")
 
 
-class EvaluateMetrics:
+class EvaluateMetrics(Callback):
     """Adds task metrics (BLEU, bits/char, ...) computed by ``metric_fn(model)`` on rank 0."""
 
     def __init__(self, metric_fn: Callable[[Any], Metrics]) -> None:
@@ -155,7 +193,7 @@ class EvaluateMetrics:
             metrics.update(self.metric_fn(trainer.model))
 
 
-class SampleText:
+class SampleText(Callback):
     """The lesson's callback: shows generated text at every evaluation, since loss alone says
     little about what the model writes. ``sample_fn(model)`` returns the lines to show."""
 
@@ -171,41 +209,9 @@ class SampleText:
                 tqdm.write(line, file=sys.stderr)
 
 
-class MonitorMetric:
-    """Tracks the best value of one metric; early stopping and the plateau schedule use it."""
-
-    def __init__(self, metric: str = "val_loss", *, mode: str = "min", patience: int = 0) -> None:
-        if mode not in ("min", "max"):
-            raise ValueError(f"monitor mode must be 'min' or 'max', got {mode!r}")
-        self.metric, self.mode, self.patience = metric, mode, patience
-        self.improved = False
-
-    def on_evaluated(self, trainer: Any, metrics: Metrics) -> None:
-        value = metrics.get(self.metric)
-        if value is None:
-            self.improved = False
-            return
-        state = trainer.state
-        if state.monitored and state.monitored != self.metric:
-            log.warning("best.pt was kept by %s so far; from now on by %s (its best starts anew)",
-                        state.monitored, self.metric)
-            state.best, state.bad_evals = None, 0
-        state.monitored = self.metric
-        better = state.best is None or (value < state.best if self.mode == "min" else value > state.best)
-        self.improved = better
-        if better:
-            state.best, state.bad_evals = value, 0
-            return
-        state.bad_evals += 1
-        if trainer.config.schedule == "plateau" and state.bad_evals % trainer.config.plateau_patience == 0:
-            state.lr_scale *= trainer.config.plateau_factor
-        if self.patience and state.bad_evals >= self.patience:
-            trainer.should_stop = True
-
-
-class Checkpoint:
+class Checkpoint(Callback):
     """Saves ``last.pt`` after every evaluation (and every ``every_minutes``), ``best.pt`` when the
-    monitored metric improves, and optionally the last ``keep`` numbered ones for averaging.
+    trainer's monitored metric improves, and optionally the last ``keep`` numbered ones for averaging.
 
     Every file carries ``run_id``; pruning deletes only this run's numbered files (see
     :func:`seqgen.io.checkpoint.run_checkpoints`). A write the file system refuses raises a one-line
@@ -213,11 +219,10 @@ class Checkpoint:
     """
 
     def __init__(self, run_dir: str | Path, payload: Callable[[Any, dict | None], dict], *,
-                 monitor: MonitorMetric | None = None, keep: int = 0,
-                 every_minutes: float = 10.0, run_id: str | None = None) -> None:
+                 keep: int = 0, every_minutes: float = 10.0, run_id: str | None = None) -> None:
         self.run_dir = Path(run_dir)
         self.payload = payload  # (model, trainer_state) -> checkpoint dict
-        self.monitor, self.keep, self.every = monitor, keep, every_minutes * 60
+        self.keep, self.every = keep, every_minutes * 60
         self.run_id = run_id  # None: files without one (a run from before run ids resumed)
         self._last_save = time.monotonic()
 
@@ -231,7 +236,7 @@ class Checkpoint:
         self._last_save = time.monotonic()
         if not evaluated:
             return
-        if self.monitor is not None and self.monitor.improved:
+        if trainer.improved:
             save_checkpoint({**ckpt, "trainer": None}, self.run_dir / "best.pt")
         if self.keep:
             save_checkpoint({**ckpt, "trainer": None},

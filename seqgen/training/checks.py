@@ -1,12 +1,13 @@
-"""The runner's checks: each ends a run that cannot go well with one line on stderr and exit 2,
-before anything is written where possible (a folder another training holds, a different model in
-the folder, no validation data, an unreadable checkpoint, a write the disk refuses)."""
+"""The runner's checks: each stops a run that cannot go well with a :class:`RunError` (one line
+and an exit code: 2), before anything is written where possible (a folder another training holds,
+a different model in the folder, no validation data, an unreadable checkpoint, a write the disk
+refuses). Only :func:`seqgen.training.runner.run` and the CLI turn a RunError into an exit
+code, so the runner can be called from Python."""
 from __future__ import annotations
 
 import errno
 import json
 import os
-import sys
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -17,14 +18,20 @@ from ..data.batch import DataModule
 from ..io.checkpoint import CheckpointError, load_checkpoint
 from ..io.config import to_dict
 from ..io.fileio import WriteFailed, os_error_behind
+from .distributed import is_rank0
 from .runfolder import RunFolderBusy, RunLock
 
 NO_SPACE = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS}
 
 
-def is_rank0() -> bool:
-    """Whether this process is rank 0 of a torchrun job (or runs alone)."""
-    return int(os.environ.get("RANK", "0")) == 0
+class RunError(Exception):
+    """A run cannot go on: ``str(err)`` is the one line to show (empty on the ranks that stay
+    silent under torchrun), ``code`` the exit code (2: bad input or a full disk, 130: stopped
+    by Ctrl-C or SIGTERM, resumable)."""
+
+    def __init__(self, message: str, code: int = 2) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 @contextmanager
@@ -91,9 +98,8 @@ def previous_run(run_dir: str | Path, *, resume: bool) -> dict | None:
 
 
 def fail(message: str, code: int = 2) -> None:
-    """One line on stderr and exit: the runner's way to report bad input (never a traceback)."""
-    print(f"error: {message}", file=sys.stderr)
-    raise SystemExit(code)
+    """Stops the run with ``error: message`` (a :class:`RunError`; never a traceback)."""
+    raise RunError(f"error: {message}", code)
 
 
 def config_changes(saved: dict, current: dict, prefix: str) -> list[str]:

@@ -3,6 +3,7 @@ checkpoints, so :func:`run_checkpoints` sees only the current run's numbered fil
 an earlier run left in the folder; and the numbered files of one run can be averaged."""
 from __future__ import annotations
 
+import json
 import secrets
 import time
 from pathlib import Path
@@ -69,3 +70,17 @@ def average_weights(paths: list[str | Path]) -> dict:
             if v.is_floating_point():
                 avg[k] += v.float()
     return {k: v / len(ckpts) if v.is_floating_point() else v for k, v in avg.items()}
+
+
+def run_minutes(run_dir: str | Path) -> float | None:
+    """Wall-clock training minutes of a run folder, from its metrics log (None without one)."""
+    log = Path(run_dir) / "metrics.jsonl"
+    if not log.is_file():
+        return None
+    elapsed = []
+    for line in log.read_text().splitlines():
+        try:
+            elapsed.append(json.loads(line)["elapsed_s"])
+        except (ValueError, KeyError):  # a training row, or a line cut short by a crash
+            continue
+    return round(max(elapsed) / 60, 1) if elapsed else None

@@ -1,7 +1,8 @@
 """A task-agnostic trainer: AdamW, clipping, warm-up + cosine/plateau schedule, step and time
 limits, exact resume, measured mixed precision, DDP under ``torchrun`` (every rank follows rank
 0's clock and decisions; the replicas' weights are compared at the end), and a clean stop on
-SIGINT/SIGTERM. Everything task-specific is a callback.
+SIGINT/SIGTERM. The trainer owns its schedule (warm-up, cosine or plateau) and early stopping,
+with the monitored metric they follow (:mod:`.monitor`); everything task-specific is a callback.
 
 The trainer only needs a model with ``loss(batch) -> (summed loss, n_tokens)`` and a data module
 with ``train_plan(epoch) -> list[list[int]]``, ``make_batch(indices) -> Batch`` and
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import random
 import signal
 import time
@@ -26,7 +26,10 @@ from torch.nn.parallel import DistributedDataParallel
 
 from ..data.batch import Batch, DataModule
 from ..device import pick_device
-from ..precision import PrecisionChoice, choose_precision
+from ..precision import DTYPES, PrecisionChoice, choose_precision
+from .callbacks import EVENTS, unknown_events
+from .distributed import join_group, local_device_index
+from .monitor import Monitor
 from .signals import StopOnSignal, TrainingInterrupted
 
 log = logging.getLogger(__name__)
@@ -95,32 +98,42 @@ class Trainer:
     """Runs the optimisation loop and calls ``callbacks`` at each event (see seqgen.training.callbacks)."""
 
     def __init__(self, model: torch.nn.Module, data: DataModule, config: TrainConfig, *,
-                 callbacks: Sequence[Any] = (), objective: Objective | None = None) -> None:
-        """``objective(net, batch) -> (summed loss, tokens)`` replaces the model's own
-        cross-entropy in training (e.g. :class:`seqgen.training.self_critical.SelfCritical`); validation
-        loss stays the model's."""
+                 callbacks: Sequence[Any] = (), objective: Objective | None = None,
+                 monitor: str = "val_loss", mode: str = "min") -> None:
+        """Args:
+            objective: ``(net, batch) -> (summed loss, tokens)``, replacing the model's own
+                cross-entropy in training (e.g. :class:`.self_critical.SelfCritical`);
+                validation loss stays the model's.
+            monitor, mode: the validation metric whose best value keeps ``best.pt`` and drives
+                the plateau schedule and early stopping (``config.patience``).
+
+        Raises:
+            TypeError: a callback has an ``on_*`` method the trainer never calls.
+        """
+        for callback in callbacks:
+            unknown = unknown_events(callback)
+            if unknown:
+                raise TypeError(f"{type(callback).__name__} has {', '.join(unknown)}, which the "
+                                f"trainer never calls; its events are {', '.join(EVENTS)}")
         self.config = config
         self.objective = objective
         self.data = data
         self.callbacks = list(callbacks)
-        self.world, self.rank = _init_distributed()
+        self.monitor = Monitor(monitor, mode)
+        self.improved = False  # whether the last evaluation improved the monitored metric
+        self.world, self.rank = join_group()
         self.device = pick_device(config.device)
         if self.world > 1 and self.device.type == "cuda":
-            self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+            self.device = torch.device("cuda", local_device_index())
         torch.manual_seed(config.seed)
         random.seed(config.seed)
         self.model = model.to(self.device)
-        choice = self._choose_precision()  # before DDP wraps the model: it times a plain copy
-        self.amp_dtype, self.precision, self.precision_note = choice.dtype, choice.name, choice.note
-        log.info("precision %s: %s", self.precision, self.precision_note)
+        self._use(self._choose_precision())  # before DDP wraps the model: it times a plain copy
         self.net = (DistributedDataParallel(self.model, device_ids=[self.device.index]
                                             if self.device.type == "cuda" else None)
                     if self.world > 1 else self.model)
         params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
-        self.use_amp = self.amp_dtype is not None
-        self.scaler = torch.amp.GradScaler(self.device.type,
-                                           enabled=self.amp_dtype == torch.float16)
         self.state = TrainState()
         self._tick = time.perf_counter()
         self._steps_per_epoch: int | None = None
@@ -132,6 +145,14 @@ class Trainer:
     @property
     def is_main(self) -> bool:
         return self.rank == 0
+
+    def _use(self, choice: PrecisionChoice) -> None:
+        """Trains in ``choice`` from now on (a loss scaler only for fp16)."""
+        self.amp_dtype, self.precision, self.precision_note = choice.dtype, choice.name, choice.note
+        self.use_amp = self.amp_dtype is not None
+        self.scaler = torch.amp.GradScaler(self.device.type,
+                                           enabled=self.amp_dtype == torch.float16)
+        log.info("precision %s: %s", self.precision, self.precision_note)
 
     def _choose_precision(self) -> PrecisionChoice:
         """Rank 0 decides (measuring if needed); other ranks follow, so all train alike."""
@@ -264,12 +285,13 @@ class Trainer:
             loss, n = self.model.loss(batch.to(self.device))
             total, count = total + float(loss), count + int(n)
         metrics = {"val_loss": total / max(count, 1)} if count else {}
-        self._emit("on_evaluate", metrics=metrics)  # callbacks add metrics, then may stop
+        self._emit("on_evaluate", metrics=metrics)  # callbacks add task metrics
+        self.improved = self.monitor.update(self, metrics)  # best, plateau rate, early stop
+        if self.world > 1:
+            self._follow_rank0()
         self.last_metrics = metrics
         self._emit("on_evaluated", metrics=metrics)
         self._evaluated_at = self.state.step
-        if self.world > 1:
-            self._follow_rank0()
         return metrics
 
     def _follow_rank0(self) -> None:
@@ -277,13 +299,13 @@ class Trainer:
         value, early stop) are copied to every rank: all ranks keep one learning rate."""
         s = self.state
         best = math.nan if s.best is None else s.best
-        values = torch.tensor([s.lr_scale, float(s.bad_evals), best, float(self.should_stop)],
-                              dtype=torch.float64, device=self.device)
+        values = torch.tensor([s.lr_scale, float(s.bad_evals), best, float(self.should_stop),
+                               float(self.improved)], dtype=torch.float64, device=self.device)
         dist.broadcast(values, src=0)
-        lr_scale, bad_evals, best, stop = values.tolist()
+        lr_scale, bad_evals, best, stop, improved = values.tolist()
         s.lr_scale, s.bad_evals = lr_scale, int(bad_evals)
         s.best = None if math.isnan(best) else best
-        self.should_stop = bool(stop)
+        self.should_stop, self.improved = bool(stop), bool(improved)
 
     def _check_limits(self) -> None:
         """Stops at a limit or a signal. Under torchrun this is the one collective of every step:
@@ -344,10 +366,17 @@ class Trainer:
         if torch.cuda.is_available():
             rng["cuda"] = torch.cuda.get_rng_state_all()
         return {"state": asdict(self.state), "optimizer": self.optimizer.state_dict(),
-                "scaler": self.scaler.state_dict(), "rng": rng, "config": asdict(self.config)}
+                "scaler": self.scaler.state_dict(), "rng": rng, "config": asdict(self.config),
+                "precision": self.precision}
 
     def load_state_dict(self, saved: dict) -> None:
-        """Restores optimizer, schedule position, RNG and data position exactly."""
+        """Restores optimizer, schedule position, RNG and data position exactly, and the
+        precision the run chose when it started (a resumed run never changes it mid-run)."""
+        kept = saved.get("precision")
+        if kept and kept != self.precision:
+            if kept not in DTYPES:
+                raise ValueError(f"the run trained in {kept!r}, which this seqgen cannot")
+            self._use(PrecisionChoice(DTYPES[kept], kept, "kept from the run being resumed"))
         self.state = TrainState(**saved["state"])
         self.optimizer.load_state_dict(saved["optimizer"])
         if saved.get("scaler"):
@@ -365,14 +394,3 @@ def _python_rng_state() -> list:
 
 def _python_rng_from(saved: list) -> tuple:
     return (int(saved[0]), tuple(int(x) for x in saved[1]), saved[2])
-
-
-def _init_distributed() -> tuple[int, int]:
-    """(world size, rank); joins the process group when launched by torchrun."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return 1, 0
-    if not dist.is_initialized():
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-        dist.init_process_group(backend=backend)
-    return dist.get_world_size(), dist.get_rank()

@@ -38,7 +38,7 @@ from seqgen.pipeline import Pipeline
 from seqgen.tasks.captioning.data import caption_set, flickr_layout, read_captions, read_split
 from seqgen.tasks.captioning.features import FeatureCache, extract
 from seqgen.tasks.captioning.inference import backbone_of, evaluation_batches
-from seqgen.training.runner import run_minutes
+from seqgen.training.runfiles import run_minutes
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT.parent / "shared" / "data" / "flickr8k"

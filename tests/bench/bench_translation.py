@@ -37,7 +37,7 @@ from seqgen.io.loaded import LoadedModel
 from seqgen.metrics import translation_scores
 from seqgen.pipeline import Pipeline
 from seqgen.tasks.translation.data import TranslationDataConfig, load_pairs
-from seqgen.training.runner import run_minutes
+from seqgen.training.runfiles import run_minutes
 from seqgen.training.trainer import TrainConfig, Trainer
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 from seqgen.tasks.pictures import figure
-from seqgen.training.runner import run_minutes
+from seqgen.training.runfiles import run_minutes
 
 # metrics drawn from others: bits per symbol from the loss in nats (what headlines log)
 DERIVED = {"val_bpc": ("val_loss", 1 / math.log(2))}

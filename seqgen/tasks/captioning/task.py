@@ -58,6 +58,9 @@ def synthetic(config: CaptioningConfig) -> None:
 
 
 class Captioning(Task):
+    """Image captioning: CNN grid features start and are attended to by the shared decoder,
+    scored against every reference caption (recipes/captioning.py shows the data flags)."""
+
     name = "captioning"
     position = 30
     adapter = CaptioningAdapter()

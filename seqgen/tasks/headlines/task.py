@@ -33,6 +33,9 @@ class HeadlinesConfig:
 
 
 class Headlines(Task):
+    """Character-level (or word-level) news-headline generation: the prompt is run through the
+    decoder, text is generated from its state (recipes/headlines.py shows the data flags)."""
+
     name = "headlines"
     position = 10
     adapter = HeadlinesAdapter()

@@ -50,6 +50,9 @@ class TranslationConfig:
 
 
 class Translation(Task):
+    """Sentence translation (Multi30k, a pairs file or a Hugging Face data set): a GRU encoder,
+    the shared attending decoder, scored with sacreBLEU (recipes/translation.py shows how)."""
+
     name = "translation"
     position = 20
     adapter = TranslationAdapter()
