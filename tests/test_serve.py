@@ -43,6 +43,23 @@ def test_health_models_page_and_docs(serve_client):
     assert serve_client.get("/nowhere").json() == {"error": "Not Found"}
 
 
+def test_the_docs_show_the_predict_request_and_answer_schemas(serve_client):
+    """/docs is drawn from the OpenAPI schema: the predict endpoint declares its JSON and
+    multipart bodies (every generation setting, typed) and its answer."""
+    schema = serve_client.get("/openapi.json").json()
+    post = schema["paths"]["/api/{name}"]["post"]
+    body = post["requestBody"]["content"]
+    fields = body["application/json"]["schema"]["properties"]
+    assert {"inputs", "prompt", "n", "attention", "beam", "temperature", "top_k", "max_len",
+            "repetition_penalty", "seed"} <= set(fields)
+    assert fields["inputs"]["type"] == "array" and fields["attention"]["type"] == "boolean"
+    assert body["multipart/form-data"]["schema"]["required"] == ["files"]
+    answer = post["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+    assert answer.endswith("/PredictResponse")
+    entry = schema["components"]["schemas"]["ResultEntry"]["properties"]
+    assert {"text", "score", "outputs", "error", "attention"} <= set(entry)
+
+
 def test_cli_serve_parses_its_options():
     from seqgen.cli.main import build_parser
 

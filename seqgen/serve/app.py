@@ -21,7 +21,6 @@ results. Whole requests are refused with a JSON ``{"error": ...}``: 422 for a se
 from __future__ import annotations
 
 import json
-import math
 import tempfile
 import threading
 from dataclasses import dataclass
@@ -36,7 +35,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..decoding.generation import GenerationConfig
 from ..pipeline import Pipeline
-from ..results import Output, Result
+from ..results import Result
+from .answers import PredictResponse, describe, entry, request_body
 from ..tasks import registry
 from .batching import Batcher
 from .errors import install_error_handlers
@@ -155,10 +155,12 @@ def healthz():
 
 @router.get("/api/models")
 def list_models(request: Request):
-    return {"models": [describe(task, s) for task, s in request.app.state.models.items()]}
+    return {"models": [describe(task, s.pipe, s.path)
+                       for task, s in request.app.state.models.items()]}
 
 
-@router.post("/api/{name}")
+@router.post("/api/{name}", response_model=None, openapi_extra=request_body(),
+             responses={200: {"model": PredictResponse, "description": "one entry per input"}})
 async def predict(name: str, request: Request):
     """One entry per input, in order; a bad input is an entry with ``error``."""
     served = served_model(request, name)
@@ -183,7 +185,7 @@ async def predict(name: str, request: Request):
     for text, warns in cuts:
         result = next(found) if prompts or text.strip() else Result(error="empty text")
         result.warnings[:0] = warns
-        entries.append(entry(served, result, req.attention))
+        entries.append(entry(served.pipe.adapter, result, req.attention))
     return {"results": entries}
 
 
@@ -214,7 +216,8 @@ async def predict_images(served: Served, request: Request) -> dict:
         results = [next(found) if ok else Result(error=f"{path}: not an image file (or an "
                                                        "unsupported format)")
                    for path, ok in zip(paths, images)]
-    return {"results": [{"filename": name, **entry(served, r, req.attention, path, name)}
+    return {"results": [{"filename": name, **entry(served.pipe.adapter, r, req.attention, path,
+                                                    name)}
                         for name, path, r in zip(names, paths, results)]}
 
 
@@ -264,44 +267,3 @@ def cut(text: str, limit: int) -> tuple[str, list[str]]:
     if len(text) <= limit:
         return text, []
     return text[:limit], [f"text of {len(text)} characters cut to the first {limit}"]
-
-
-def number(x: float) -> float | None:
-    return round(float(x), 4) if math.isfinite(x) else None  # JSON has no NaN or infinity
-
-
-def output(o: Output) -> dict:
-    return {"text": o.text, "score": number(o.score)}
-
-
-def entry(served: Served, result: Result, attention: bool, path: str = "", name: str = ""
-          ) -> dict:
-    """One input's JSON: the best text and score, all outputs, the symbols, warnings, error."""
-    if not result.ok:
-        error = result.error.replace(path, name) if path else result.error
-        return {"text": None, "score": None, "outputs": [], "symbols": [], "source": [],
-                "warnings": result.warnings, "error": error}
-    best = result.outputs[0] if result.outputs else None
-    data = {"text": result.text, "score": number(result.score) if best else None,
-            "outputs": [output(o) for o in result.outputs], "symbols": best.symbols if best else [],
-            "source": result.source, "warnings": result.warnings, "error": None}
-    if attention:
-        data.update(served.pipe.adapter.attention_grid(result))
-    return data
-
-
-def describe(task: str, served: Served) -> dict:
-    pipe, loaded = served.pipe, served.pipe.loaded
-    adapter = pipe.adapter
-    panel = adapter.panel
-    return {"task": task, "verb": adapter.verb, "inputs": adapter.inputs,
-            "panel": None if panel is None else {"title": panel.title, "example": panel.example,
-                                                 "placeholder": panel.placeholder,
-                                                 "attention": panel.attention},
-            "generation": pipe.generation_config().given(),
-            "file": served.path.name if served.path else None,
-            "file_size": served.path.stat().st_size if served.path else None,
-            "parameters": sum(p.numel() for p in loaded.model.parameters()),
-            "vocab_size": len(loaded.tgt_vocab),
-            **({"src_vocab_size": len(loaded.src_vocab)} if loaded.src_vocab else {}),
-            **adapter.describe(loaded)}
