@@ -5,7 +5,8 @@ from .decoding.search import (BeamSearch, GreedySearch, Hypothesis, SampleSearch
                               generate)
 from .io.checkpoint import CheckpointError, load_checkpoint, make_checkpoint
 from .io.loaded import LoadedModel
-from .nn.decoder import DecoderConfig, DecoderState, RecurrentDecoder
+from .nn.decoder import DecoderConfig, RecurrentDecoder
+from .nn.state import DecoderState
 from .nn.encoders import EncoderConfig
 from .nn.model import EncoderDecoder, ModelConfig
 from .pipeline import Pipeline

@@ -21,8 +21,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from .attention import build_attention
-
-Hidden = Tensor | tuple[Tensor, Tensor]
+from .state import DecoderState, Hidden, keep_where
 
 
 @dataclass
@@ -45,77 +44,6 @@ class DecoderConfig:
     copy: bool = False  # pointer-generator (See et al. 2017): a learned gate mixes the output
     # distribution with the attention over the source tokens, so rare names can be copied; needs
     # attention and source ids in the output vocabulary (one joint vocabulary)
-
-
-# ------------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class DecoderState:
-    """What the decoder carries between steps. Immutable: every method returns a new state.
-
-    Attributes:
-        hidden: (L, B, H), or a (h, c) pair of those for an LSTM.
-        memory: (B, S, M) encoder outputs to attend over, or None.
-        keys: (B, S, K) attention keys precomputed from the memory, or None.
-        mask: (B, S) bool, True at real memory positions, or None.
-        attention: (B, T, S) attention weights of the last call, or None (for plotting).
-        feed: (B, H) the last attentional vector, with input feeding; else None.
-        source: (B, S) source token ids (in the output vocabulary) a copying decoder copies
-            from, or None.
-        group: each memory row serves this many consecutive batch rows, so memory, keys, mask
-            and source have B / group rows. Beams and samples of one input share its memory instead of
-            copying it at every reordering (the copies took a quarter of beam-search time).
-    """
-
-    hidden: Hidden
-    memory: Tensor | None = None
-    keys: Tensor | None = None
-    mask: Tensor | None = None
-    attention: Tensor | None = None
-    feed: Tensor | None = None
-    group: int = 1
-    source: Tensor | None = None
-
-    def index_select(self, index: Tensor) -> "DecoderState":
-        """Reorders (or repeats) batch entries, as beam search and n-sample generation need."""
-        hidden = (tuple(h.index_select(1, index) for h in self.hidden)
-                  if isinstance(self.hidden, tuple) else self.hidden.index_select(1, index))
-        pick = lambda t: None if t is None else t.index_select(0, index)  # noqa: E731
-        memory, keys, mask, source, group = self.memory, self.keys, self.mask, self.source, 1
-        if memory is not None:
-            owner = torch.div(index, self.group, rounding_mode="floor")  # memory row of each row
-            rows, group = _runs(owner)
-            if rows is None:  # rows of one memory are not together: give each its own copy
-                rows, group = owner, 1
-            if rows.numel() != memory.size(0) or not torch.equal(
-                    rows, torch.arange(memory.size(0), device=rows.device)):
-                memory, keys, mask = pick_rows(memory, rows), pick_rows(keys, rows), pick_rows(
-                    mask, rows)
-                source = pick_rows(source, rows)
-        return DecoderState(hidden, memory, keys, mask, pick(self.attention), pick(self.feed),
-                            group, source)
-
-    @property
-    def batch_size(self) -> int:
-        h = self.hidden[0] if isinstance(self.hidden, tuple) else self.hidden
-        return h.size(1)
-
-
-def pick_rows(t: Tensor | None, rows: Tensor) -> Tensor | None:
-    return None if t is None else t.index_select(0, rows)
-
-
-def _runs(owner: Tensor) -> tuple[Tensor | None, int]:
-    """When ``owner`` (N,) is runs of one common length g, the value of each run and g."""
-    n = owner.numel()
-    if n == 0:
-        return None, 1
-    runs = int((owner[1:] != owner[:-1]).sum()) + 1
-    if n % runs:
-        return None, 1
-    grid = owner.view(runs, n // runs)
-    if not bool((grid == grid[:, :1]).all()):
-        return None, 1
-    return grid[:, 0], n // runs
 
 
 # ------------------------------------------------------------------------------------------------
@@ -321,15 +249,16 @@ class RecurrentDecoder(nn.Module):
     def _forward_stepped(self, tokens: Tensor, state: DecoderState, lengths: Tensor | None
                          ) -> tuple[Tensor, DecoderState]:
         """Teacher forcing when each step's input needs the last step's attention (input feeding,
-        attend first): a loop over time through ``step``."""
-        if lengths is not None:
-            raise ValueError("prompts of different lengths are not supported with input feeding "
-                             "or attend_first")
+        attend first): a loop over time through ``step``. With ``lengths`` (B,), each row's
+        state (its hidden state and fed vector) stops at its own length."""
         logits, attention = [], []
         for t in range(tokens.size(1)):
-            step_logits, state = self.step(tokens[:, t], state)
+            step_logits, stepped = self.step(tokens[:, t], state)
+            # rows whose sequence (a prompt of ``lengths``) has ended keep their state
+            state = stepped if lengths is None else keep_where(
+                lengths.to(tokens.device) > t, stepped, state, attention=stepped.attention)
             logits.append(step_logits)
-            attention.append(state.attention)
+            attention.append(stepped.attention)
         weights = torch.cat(attention, dim=1)  # (B, T, S)
         return torch.stack(logits, dim=1), DecoderState(state.hidden, state.memory, state.keys,
                                                         state.mask, weights, state.feed,

@@ -12,7 +12,8 @@ from torch import Tensor, nn
 
 from ..data.batch import Batch
 from ..vocab import BOS, PAD
-from .decoder import DecoderConfig, DecoderState, RecurrentDecoder
+from .decoder import DecoderConfig, RecurrentDecoder
+from .state import DecoderState, keep_where
 from .encoders import EncoderConfig, build_encoder
 
 
@@ -109,7 +110,7 @@ class EncoderDecoder(nn.Module):
         first = prompt.gather(1, (lengths - 1).clamp(min=0)[:, None]).squeeze(1)  # (B,)
         if prompt.size(1) > 1 and bool((lengths > 1).any()):
             _, run = self.decoder(prompt[:, :-1], state, lengths=lengths - 1)
-            state = _keep_where(lengths > 1, run, state)
+            state = keep_where(lengths > 1, run, state)  # a 1-token prompt: nothing to run
         return state, first
 
     def step(self, tokens: Tensor, state: DecoderState, *,
@@ -144,13 +145,3 @@ def _spread_penalty(attention: Tensor, real: Tensor, mask: Tensor | None) -> Ten
     if mask is None:
         return penalty.mean()
     return (penalty * mask).sum() / mask.sum().clamp(min=1)
-
-
-def _keep_where(use_new: Tensor, new: DecoderState, old: DecoderState) -> DecoderState:
-    """Per batch entry, the new hidden state where ``use_new`` (B,) is true, else the old one."""
-    pick = lambda n, o: torch.where(use_new[None, :, None], n, o)  # noqa: E731
-    if isinstance(new.hidden, tuple):
-        hidden = tuple(pick(n, o) for n, o in zip(new.hidden, old.hidden))
-    else:
-        hidden = pick(new.hidden, old.hidden)
-    return DecoderState(hidden, old.memory, old.keys, old.mask, feed=old.feed, source=old.source)
