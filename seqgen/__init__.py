@@ -12,7 +12,8 @@ from .nn.model import EncoderDecoder, ModelConfig
 from .pipeline import Pipeline
 from .results import Output, Result
 from .training.self_critical import SelfCritical, SelfCriticalConfig
-from .training.trainer import TrainConfig, Trainer
+from .training.config import TrainConfig
+from .training.trainer import Trainer
 from .vocab import Vocab
 
 __version__ = "0.1.0"

@@ -82,7 +82,7 @@ import time
 from types import SimpleNamespace
 
 import seqgen.training.trainer
-from seqgen.training.trainer import ReplicasDiverged
+from seqgen.training.distributed import ReplicasDiverged
 
 rank = int(os.environ["RANK"])
 if rank == 1:  # this rank's clock runs 1.5 times as fast: its own schedule would decay sooner

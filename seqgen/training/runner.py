@@ -30,11 +30,11 @@ from ..tasks.spec import Task
 from .callbacks import Callback, Checkpoint, EstimateTime, EvaluateMetrics, ProgressLog, SampleText
 from .checks import (RunError, check_same_model, check_validation, fail, locked, previous_run,
                      write_errors)
-from .distributed import is_rank0
+from .distributed import ReplicasDiverged, is_rank0
 from .flags import configure, kept_by
 from .runfiles import new_run_id
 from .runfolder import set_aside
-from .trainer import Objective, ReplicasDiverged, TrainConfig, Trainer, TrainingInterrupted
+from .trainer import Objective, TrainConfig, Trainer, TrainingInterrupted
 
 INTERRUPTED = 130  # exit code after Ctrl-C, as shells report it
 ORPHANS = ".*.pt.*.tmp"  # what atomic_save leaves behind when the process is killed mid-write

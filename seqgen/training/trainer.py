@@ -15,10 +15,9 @@ from __future__ import annotations
 import logging
 import math
 import random
-import signal
 import time
-from dataclasses import asdict, dataclass
-from typing import Any, Callable, ClassVar, Literal, Sequence
+from dataclasses import asdict
+from typing import Any, Callable, Sequence
 
 import torch
 import torch.distributed as dist
@@ -28,70 +27,15 @@ from ..data.batch import Batch, DataModule
 from ..device import pick_device
 from ..precision import DTYPES, PrecisionChoice, choose_precision
 from .callbacks import EVENTS, unknown_events
-from .distributed import join_group, local_device_index
+from .config import TrainConfig, TrainState, python_rng_from, python_rng_state
+from .distributed import (agree_to_stop, compare_replicas, follow_rank0, join_group,
+                          local_device_index)
 from .monitor import Monitor
 from .signals import StopOnSignal, TrainingInterrupted
 
 log = logging.getLogger(__name__)
 
 Objective = Callable[[torch.nn.Module, Batch], tuple[torch.Tensor, torch.Tensor]]
-
-
-@dataclass
-class TrainConfig:
-    lr: float = 3e-3
-    weight_decay: float = 0.0
-    max_epochs: int = 10
-    max_steps: int = 0  # 0: no limit. When set, the cosine schedule follows steps.
-    max_minutes: float = 0.0  # wall-clock cap; 0: none. Cosine follows time only without max_steps.
-    clip_norm: float = 1.0  # 0: no clipping
-    warmup_steps: int = 100
-    schedule: Literal["constant", "cosine", "plateau"] = "cosine"
-    min_lr_ratio: float = 0.05
-    plateau_factor: float = 0.5
-    plateau_patience: int = 1
-    eval_every: int = 0  # steps between evaluations; 0: once per epoch
-    patience: int = 0  # stop after this many evaluations without improvement; 0: never
-    log_every: int = 50
-    seed: int = 1234
-    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"  # autocast; auto: measured
-    device: str = "auto"
-
-    RULES: ClassVar[dict[str, str]] = {
-        "lr": ">0", "weight_decay": ">=0", "max_epochs": ">=1", "max_steps": ">=0",
-        "max_minutes": ">=0", "clip_norm": ">=0", "warmup_steps": ">=0", "min_lr_ratio": "[0,1]",
-        "plateau_factor": "(0,1]", "plateau_patience": ">=1", "eval_every": ">=0",
-        "patience": ">=0", "log_every": ">=1"}  # checked by seqgen.io.config.check_config
-
-    def check(self) -> None:
-        """Raises ValueError (starting with the field name) for a device that cannot be used."""
-        if self.device == "auto":
-            return
-        try:
-            device = torch.device(self.device)
-        except RuntimeError:
-            raise ValueError(f"device must be auto, cpu, cuda or cuda:N; got {self.device!r}"
-                             ) from None
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(f"device={self.device} but torch sees no CUDA GPU; use cpu or auto")
-
-
-@dataclass
-class TrainState:
-    step: int = 0
-    epoch: int = 0
-    batch_in_epoch: int = 0
-    elapsed: float = 0.0  # seconds of training so far, across resumes
-    lr_scale: float = 1.0  # plateau schedule's current factor
-    best: float | None = None  # best value of the monitored metric
-    monitored: str = ""  # the metric ``best`` is a value of
-    bad_evals: int = 0
-    tokens: int = 0
-
-
-# ------------------------------------------------------------------------------------------------
-class ReplicasDiverged(RuntimeError):
-    """Under torchrun, the ranks ended a run with different weights."""
 
 
 class Trainer:
@@ -288,24 +232,11 @@ class Trainer:
         self._emit("on_evaluate", metrics=metrics)  # callbacks add task metrics
         self.improved = self.monitor.update(self, metrics)  # best, plateau rate, early stop
         if self.world > 1:
-            self._follow_rank0()
+            follow_rank0(self)
         self.last_metrics = metrics
         self._emit("on_evaluated", metrics=metrics)
         self._evaluated_at = self.state.step
         return metrics
-
-    def _follow_rank0(self) -> None:
-        """Task metrics exist on rank 0 only, so its monitor's decisions (plateau factor, best
-        value, early stop) are copied to every rank: all ranks keep one learning rate."""
-        s = self.state
-        best = math.nan if s.best is None else s.best
-        values = torch.tensor([s.lr_scale, float(s.bad_evals), best, float(self.should_stop),
-                               float(self.improved)], dtype=torch.float64, device=self.device)
-        dist.broadcast(values, src=0)
-        lr_scale, bad_evals, best, stop, improved = values.tolist()
-        s.lr_scale, s.bad_evals = lr_scale, int(bad_evals)
-        s.best = None if math.isnan(best) else best
-        self.should_stop, self.improved = bool(stop), bool(improved)
 
     def _check_limits(self) -> None:
         """Stops at a limit or a signal. Under torchrun this is the one collective of every step:
@@ -319,40 +250,16 @@ class Trainer:
         if self.interrupted:
             self.should_stop = True
         if self.world > 1:
-            signum = float(signal.Signals[self.interrupted]) if self.interrupted else 0.0
-            clock = self.state.elapsed if self.is_main else 0.0  # MAX of it is rank 0's
-            flags = torch.tensor([float(self.should_stop), signum, clock], dtype=torch.float64,
-                                 device=self.device)
-            dist.all_reduce(flags, op=dist.ReduceOp.MAX)
-            stop, signum, clock = flags.tolist()
-            self.should_stop, self.state.elapsed = bool(stop), clock
-            if signum and not self.interrupted:
-                self.interrupted = signal.Signals(int(signum)).name
+            agree_to_stop(self)
 
     def check_replicas(self) -> None:
-        """Under torchrun, compares a float64 checksum of every weight tensor across ranks.
+        """Under torchrun, compares a checksum of every weight across ranks.
 
         Raises:
             ReplicasDiverged: the ranks' weights differ (one line naming the first tensor).
         """
-        if self.world <= 1:
-            return
-        names, sums = [], []
-        for name, value in self.model.state_dict().items():
-            names.append(name)
-            sums.append(value.detach().to(torch.float64).sum())
-        local = torch.stack(sums) if sums else torch.zeros(0, dtype=torch.float64,
-                                                            device=self.device)  # (P,)
-        gathered = [torch.empty_like(local) for _ in range(self.world)]
-        dist.all_gather(gathered, local)
-        for rank, other in enumerate(gathered[1:], start=1):
-            differ = (other != gathered[0]).nonzero()
-            if len(differ):
-                name = names[int(differ[0])]
-                raise ReplicasDiverged(
-                    f"the replicas' weights differ at the end of training (rank {rank} vs rank "
-                    f"0, first in {name}: checksum {float(other[differ[0]]):.9g} vs "
-                    f"{float(gathered[0][differ[0]]):.9g}); the run is not trustworthy")
+        if self.world > 1:
+            compare_replicas(self.model, world=self.world, device=self.device)
 
     def _emit(self, event: str, **kwargs: Any) -> None:
         for callback in self.callbacks:
@@ -362,7 +269,7 @@ class Trainer:
 
     # -------------------------------------------------------------------------------- resume
     def state_dict(self) -> dict:
-        rng = {"torch": torch.get_rng_state(), "python": _python_rng_state()}
+        rng = {"torch": torch.get_rng_state(), "python": python_rng_state()}
         if torch.cuda.is_available():
             rng["cuda"] = torch.cuda.get_rng_state_all()
         return {"state": asdict(self.state), "optimizer": self.optimizer.state_dict(),
@@ -382,15 +289,6 @@ class Trainer:
         if saved.get("scaler"):
             self.scaler.load_state_dict(saved["scaler"])
         torch.set_rng_state(saved["rng"]["torch"].cpu())
-        random.setstate(_python_rng_from(saved["rng"]["python"]))
+        random.setstate(python_rng_from(saved["rng"]["python"]))
         if "cuda" in saved["rng"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(saved["rng"]["cuda"])
-
-
-def _python_rng_state() -> list:
-    version, internal, gauss = random.getstate()
-    return [version, list(internal), gauss]
-
-
-def _python_rng_from(saved: list) -> tuple:
-    return (int(saved[0]), tuple(int(x) for x in saved[1]), saved[2])
