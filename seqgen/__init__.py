@@ -6,13 +6,13 @@ from .decoding.search import (BeamSearch, GreedySearch, Hypothesis, SampleSearch
 from .io.checkpoint import CheckpointError, load_checkpoint, make_checkpoint
 from .io.loaded import LoadedModel
 from .nn.decoder import DecoderConfig, RecurrentDecoder
-from .nn.state import DecoderState
 from .nn.encoders import EncoderConfig
 from .nn.model import EncoderDecoder, ModelConfig
+from .nn.state import DecoderState
 from .pipeline import Pipeline
 from .results import Output, Result
-from .training.self_critical import SelfCritical, SelfCriticalConfig
 from .training.config import TrainConfig
+from .training.self_critical import SelfCritical, SelfCriticalConfig
 from .training.trainer import Trainer
 from .vocab import Vocab
 

@@ -22,7 +22,7 @@ from seqgen.tasks import registry
 from seqgen.tasks.adapter import Adapter, Panel, output
 from seqgen.tasks.spec import Built, Task
 from seqgen.tokenizers import WordTokenizer
-from seqgen.training.trainer import TrainConfig
+from seqgen.training.config import TrainConfig
 from seqgen.vocab import Vocab
 
 WORDS = "red green blue cat dog sun moon tree".split()

@@ -23,12 +23,12 @@ from seqgen.io.checkpoint import (CheckpointWriteError, load_checkpoint, make_ch
 from seqgen.tasks.spec import Built, Task
 from seqgen.tokenizers import CharTokenizer
 from seqgen.training.callbacks import Checkpoint
+from seqgen.training.checks import RunError
+from seqgen.training.config import TrainConfig
+from seqgen.training.flags import configure
 from seqgen.training.runfiles import checkpoint_run_id, run_checkpoints
 from seqgen.training.runfolder import RunFolderBusy, RunLock
-from seqgen.training.checks import RunError
-from seqgen.training.flags import configure
 from seqgen.training.runner import run, train_task
-from seqgen.training.trainer import TrainConfig
 from seqgen.vocab import Vocab
 
 VOCAB = Vocab(list("abcdefgh"))

@@ -106,8 +106,8 @@ def test_keep_best_by_val_loss_picks_the_lowest_loss_in_a_real_run(tmp_path, cap
 def test_a_resumed_run_that_keeps_best_by_another_metric_starts_its_best_anew(caplog):
     from types import SimpleNamespace
 
+    from seqgen.training.config import TrainConfig, TrainState
     from seqgen.training.monitor import Monitor
-    from seqgen.training.trainer import TrainConfig, TrainState
 
     trainer = SimpleNamespace(state=TrainState(best=2.5, monitored="val_loss"),
                               config=TrainConfig(), should_stop=False)

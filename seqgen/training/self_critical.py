@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from ..data.batch import Batch, target_pair
 from ..decoding.search import build_searcher, generate
-from .trainer import TrainConfig
+from .config import TrainConfig
 
 Reward = Callable[[Sequence[int], Sequence[Sequence[int]]], Sequence[float]]
 

@@ -11,7 +11,7 @@ from ...decoding.generation import GenerationConfig
 from ...io.loaded import vocabularies
 from ...nn.decoder import DecoderConfig
 from ...nn.model import EncoderDecoder, ModelConfig
-from ...training.trainer import TrainConfig
+from ...training.config import TrainConfig
 from ..session import Session
 from ..spec import Built, Task
 from .adapter import HeadlinesAdapter

@@ -22,8 +22,8 @@ from ...io.loaded import LoadedModel, vocabularies
 from ...nn.decoder import DecoderConfig
 from ...nn.encoders import EncoderConfig
 from ...nn.model import EncoderDecoder, ModelConfig
+from ...training.config import TrainConfig
 from ...training.self_critical import SelfCriticalConfig, self_critical_preset
-from ...training.trainer import TrainConfig
 from ..fine_tuning import self_critical_built, trained_start
 from ..session import Session
 from ..spec import Built, Task

@@ -7,17 +7,17 @@ import json
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+from ...decoding.generation import GenerationConfig
 from ...decoding.shortlist import Shortlist
 from ...io.checkpoint import load_checkpoint
 from ...io.fileio import atomic_save
-from ...decoding.generation import GenerationConfig
 from ...io.loaded import LoadedModel, vocabularies
 from ...nn.decoder import DecoderConfig
 from ...nn.encoders import EncoderConfig
 from ...nn.model import EncoderDecoder, ModelConfig
+from ...training.config import TrainConfig
 from ...training.runfiles import average_weights, run_checkpoints
 from ...training.self_critical import SelfCriticalConfig, self_critical_preset
-from ...training.trainer import TrainConfig
 from ..fine_tuning import self_critical_built, trained_start
 from ..session import Session
 from ..spec import Built, Report, Task, ignore
