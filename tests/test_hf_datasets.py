@@ -11,8 +11,8 @@ from PIL import Image  # noqa: E402
 
 from seqgen.tasks.captioning.data import CaptionData, CaptionDataConfig, load_split  # noqa: E402
 from seqgen.tasks.headlines.data import HeadlineData, HeadlineDataConfig, load_texts  # noqa: E402
-from seqgen.tasks.translation.data import (TranslationData, TranslationDataConfig,  # noqa: E402
-                                     load_pairs)
+from seqgen.tasks.translation.data import TranslationData, TranslationDataConfig  # noqa: E402
+from seqgen.tasks.translation.splits import load_pairs  # noqa: E402
 
 
 def serve(monkeypatch, name: str, splits: dict[str, "datasets.Dataset"]) -> list[str]:

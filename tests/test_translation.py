@@ -22,9 +22,9 @@ from seqgen.nn.decoder import DecoderConfig
 from seqgen.nn.encoders import EncoderConfig
 from seqgen.nn.model import EncoderDecoder, ModelConfig
 from seqgen.pipeline import Pipeline
-from seqgen.tasks.translation.data import (TranslationData, TranslationDataConfig, load_pairs,
-                                           pair_batch, split_file)
+from seqgen.tasks.translation.data import TranslationData, TranslationDataConfig, pair_batch
 from seqgen.tasks.translation.inference import bleu_reward, translate, translate_texts
+from seqgen.tasks.translation.splits import load_pairs, split_file
 from seqgen.tokenizers import SubwordTokenizer, WordTokenizer
 from seqgen.vocab import EOS, PAD, UNK
 

@@ -36,7 +36,8 @@ from seqgen.decoding.generation import GenerationConfig
 from seqgen.io.loaded import LoadedModel
 from seqgen.metrics import translation_scores
 from seqgen.pipeline import Pipeline
-from seqgen.tasks.translation.data import TranslationDataConfig, load_pairs
+from seqgen.tasks.translation.data import TranslationDataConfig
+from seqgen.tasks.translation.splits import load_pairs
 from seqgen.training.runfiles import run_minutes
 from seqgen.training.trainer import TrainConfig, Trainer
 

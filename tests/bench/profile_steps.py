@@ -23,8 +23,9 @@ from seqgen.decoding.generation import GenerationConfig
 from seqgen.io.loaded import LoadedModel
 from seqgen.resources import resource_path
 from seqgen.tasks.headlines.data import HeadlineData, HeadlineDataConfig
-from seqgen.tasks.translation.data import TranslationDataConfig, load_pairs
+from seqgen.tasks.translation.data import TranslationDataConfig
 from seqgen.tasks.translation.inference import translate
+from seqgen.tasks.translation.splits import load_pairs
 from seqgen.training.trainer import TrainConfig, Trainer
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"

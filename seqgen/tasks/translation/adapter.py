@@ -10,8 +10,7 @@ from ...decoding.generation import GenerationConfig
 from ...io.loaded import LoadedModel
 from ...results import Result
 from ..adapter import Adapter, Panel, output, source_probe
-from .inference import (MAX_SOURCE_TOKENS, evaluate_split, evaluate_texts, learn_shortlist,
-                        translate)
+from .inference import MAX_SOURCE_TOKENS, evaluate_split, evaluate_texts, learn_shortlist, translate
 
 log = logging.getLogger(__name__)
 

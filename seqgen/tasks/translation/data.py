@@ -32,14 +32,12 @@ from ...data.carve import TEST, TRAIN, VAL
 from ...data.pairs import PairSource, labelled
 from ...data.token_cache import (DEFAULT_TOKEN_CACHE, CorpusEncoder, cache_key, open_or_build,
                                  open_texts, open_tokens)
-from ...io.fileio import read_lines
 from ...resources import resource_path
 from ...tokenizers import SubwordTokenizer, Tokenizer, WordTokenizer, tokenizer_from_dict
 from ...vocab import EOS, Vocab
+from .splits import load_hf_pairs, split_file
 
 DEFAULT_DATA_DIR = resource_path("assets", "data", "multi30k")
-SPLIT_ALIASES = {"test": "test_2016_flickr", "validation": "val", "dev": "val", "valid": "val"}
-HF_SPLITS = {"val": "validation", "test_2016_flickr": "test"}
 
 
 @dataclass
@@ -77,52 +75,6 @@ class TranslationDataConfig:
 
 
 # ------------------------------------------------------------------------------------------------
-def split_file(folder: str | Path, split: str, lang: str) -> Path:
-    """``folder/{split}.{lang}`` or its .gz; an alias (``test`` for ``test_2016_flickr``, ``dev``
-    for ``val``) is tried only when no file carries the name as given."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise FileNotFoundError(f"data folder not found: {folder}")
-    names = [split] + ([SPLIT_ALIASES[split]] if split in SPLIT_ALIASES else [])
-    for name in names:
-        for file_name in (f"{name}.{lang}", f"{name}.{lang}.gz"):
-            if (folder / file_name).is_file():
-                return folder / file_name
-    raise FileNotFoundError(f"no {' or '.join(f'{n}.{lang}' for n in names)} (or .gz) in {folder}")
-
-
-def read_sentences(path: str | Path) -> list[str]:
-    """One sentence per "\n"-separated line (never split elsewhere), stripped of outer spaces."""
-    return [line.strip() for line in read_lines(path)]
-
-
-def load_pairs(config: TranslationDataConfig, split: str) -> tuple[list[str], list[str]]:
-    """Source and target sentences of one split, checked to be line-aligned."""
-    if config.dataset:
-        return _load_hf(config, split)
-    src = read_sentences(split_file(config.data_dir, split, config.src))
-    tgt = read_sentences(split_file(config.data_dir, split, config.tgt))
-    if len(src) != len(tgt):
-        raise ValueError(f"{split}.{config.src} has {len(src)} lines but {split}.{config.tgt} has "
-                         f"{len(tgt)}; the files must be line-aligned")
-    return src, tgt
-
-
-def _load_hf(config: TranslationDataConfig, split: str) -> tuple[list[str], list[str]]:
-    from datasets import load_dataset
-
-    split = SPLIT_ALIASES.get(split, split)
-    rows = load_dataset(config.dataset, split=HF_SPLITS.get(split, split))
-    if "translation" in rows.column_names:  # WMT style: {"translation": {"de": ..., "en": ...}}
-        pairs = [r["translation"] for r in rows]
-        return [p[config.src] for p in pairs], [p[config.tgt] for p in pairs]
-    for lang in (config.src, config.tgt):
-        if lang not in rows.column_names:
-            raise ValueError(f"dataset {config.dataset} has no {lang!r} column "
-                             f"(columns: {', '.join(rows.column_names)})")
-    return list(rows[config.src]), list(rows[config.tgt])
-
-
 def build_tokenizers(config: TranslationDataConfig, src_texts: Sequence[str],
                      tgt_texts: Sequence[str]) -> tuple[Tokenizer, Tokenizer]:
     """The subword model is learned on both sides' training text (one joint model)."""
@@ -149,8 +101,8 @@ def pair_source(config: TranslationDataConfig) -> PairSource:
                                     fmt=config.pairs_format, src_field=config.src_field,
                                     tgt_field=config.tgt_field)
     if config.dataset:
-        train = list(zip(*_load_hf(config, config.train_split)))
-        return PairSource.from_memory(train, list(zip(*_load_hf(config, config.val_split))))
+        train = list(zip(*load_hf_pairs(config, config.train_split)))
+        return PairSource.from_memory(train, list(zip(*load_hf_pairs(config, config.val_split))))
     train = (split_file(config.data_dir, config.train_split, config.src),
              split_file(config.data_dir, config.train_split, config.tgt))
     try:

@@ -14,7 +14,8 @@ from ...io.loaded import LoadedModel
 from ...metrics import translation_scores
 from ...training.self_critical import Reward
 from ..saved import saved_data_config
-from .data import TranslationDataConfig, encode_sources, load_pairs, source_batch
+from .data import TranslationDataConfig, encode_sources, source_batch
+from .splits import load_pairs
 
 MAX_SOURCE_TOKENS = 200  # longer inputs are cut (the pipeline warns)
 log = logging.getLogger(__name__)

@@ -22,8 +22,9 @@ from ..fine_tuning import self_critical_built, trained_start
 from ..session import Session
 from ..spec import Built, Report, Task, ignore
 from .adapter import TranslationAdapter
-from .data import TranslationData, TranslationDataConfig, split_file
+from .data import TranslationData, TranslationDataConfig
 from .inference import bleu_reward, evaluate_split, translate_texts
+from .splits import split_file
 
 GREEDY = GenerationConfig(beam=1)  # training-time scores: quick, for model selection
 
