@@ -30,14 +30,15 @@ from machine import machine, machine_line
 from PIL import Image
 
 from seqgen.data.batch import Batch, target_pair
+from seqgen.data.captions import read_captions, read_split
 from seqgen.decoding.generation import GenerationConfig
 from seqgen.io.loaded import LoadedModel
 from seqgen.nn.ensemble import Ensemble
 from seqgen.nn.int8 import is_quantized
 from seqgen.pipeline import Pipeline
-from seqgen.tasks.captioning.data import caption_set, flickr_layout, read_captions, read_split
 from seqgen.tasks.captioning.features import FeatureCache, extract
 from seqgen.tasks.captioning.inference import backbone_of, evaluation_batches
+from seqgen.tasks.captioning.photo_sets import caption_set, flickr_layout
 from seqgen.training.runfiles import run_minutes
 
 ROOT = Path(__file__).resolve().parents[2]

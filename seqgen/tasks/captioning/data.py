@@ -34,9 +34,8 @@ from ...nn.backbones import build_backbone, native_size
 from ...tokenizers import WordTokenizer
 from ...vocab import Vocab
 from .features import DEFAULT_CACHE, FeatureCache, upright
+from .photo_sets import CaptionSet, caption_set, flickr_layout, readable
 
-FLICKR_SPLITS = {"train": "Flickr_8k.trainImages.txt", "dev": "Flickr_8k.devImages.txt",
-                 "val": "Flickr_8k.devImages.txt", "test": "Flickr_8k.testImages.txt"}
 SYNTHETIC_DIR = Path("runs") / "synthetic-shapes"
 log = logging.getLogger(__name__)
 
@@ -74,53 +73,11 @@ class CaptionDataConfig:
         return name, self.image_size or (48 if name == "pixels" else native_size(name))
 
 
-@dataclass
-class CaptionSet:
-    """Image paths and their reference captions (same order)."""
-
-    paths: list[str]
-    refs: list[list[str]]
-
-
 # ------------------------------------------------------------------------------------------------
-def flickr_layout(data_dir: str | Path, split: str) -> tuple[Path, Path, Path]:
-    """(images folder, captions file, split list) of a Flickr8k-style folder."""
-    folder = Path(data_dir)
-    if not folder.is_dir():
-        raise FileNotFoundError(f"data folder not found: {folder}")
-    if split not in FLICKR_SPLITS and not (folder / split).is_file():
-        raise ValueError(f"unknown split {split!r}; expected train, dev or test")
-    split_path = folder / FLICKR_SPLITS.get(split, split)
-    return folder / "images", folder / "Flickr8k.token.txt", split_path
-
-
 def swap_sides(tokens: Sequence[str]) -> list[str]:
     """A mirrored photo's caption: "left" and "right" trade places."""
     sides = {"left": "right", "right": "left"}
     return [sides.get(t, t) for t in tokens]
-
-
-def caption_set(images: str | Path, captions: dict[str, list[str]], names: Sequence[str],
-                *, limit: int = 0, missing_max: float = 1.0) -> CaptionSet:
-    """The listed images that have captions (others are skipped, with a count in the log) and
-    are in the folder: missing ones are counted and the first few named in the log, and more
-    than ``missing_max`` of them missing is a one-line error."""
-    kept = [n for n in names if n in captions]
-    if len(kept) < len(names):
-        log.warning("%d listed images have no captions; skipped", len(names) - len(kept))
-    if missing_max < 1.0 and kept:
-        found = {n for n in kept if (Path(images) / n).is_file()}
-        present = [n for n in kept if n in found]
-        missing = [n for n in kept if n not in found]
-        if missing:
-            log.warning("%d of %d captioned images are not in %s; skipped (first: %s)",
-                        len(missing), len(kept), images, ", ".join(missing[:5]))
-            if len(missing) > missing_max * len(kept):
-                raise ValueError(f"{len(missing)} of {len(kept)} captioned images are not in "
-                                 f"{images} (first: {missing[0]}); is --images the right folder?")
-        kept = present
-    kept = kept[:limit] if limit else kept
-    return CaptionSet([str(Path(images) / n) for n in kept], [captions[n] for n in kept])
 
 
 def load_split(config: CaptionDataConfig, split: str) -> CaptionSet:
@@ -189,20 +146,6 @@ def _hf_to_local(config: CaptionDataConfig) -> CaptionDataConfig:
                    val_split=str(folder / "val.txt"))
 
 
-def _readable(data: CaptionSet) -> tuple[CaptionSet, dict[str, str]]:
-    """The images that decode, and a one-line error for each that does not."""
-    from .features import ImageError, load_image
-
-    kept, errors = [], {}
-    for path, refs in zip(data.paths, data.refs):
-        try:
-            load_image(path)
-            kept.append((path, refs))
-        except ImageError as err:
-            errors[path] = str(err)
-    return CaptionSet([p for p, _ in kept], [r for _, r in kept]), errors
-
-
 # ------------------------------------------------------------------------------------------------
 class CaptionData:
     """Cached grid features plus encoded captions, one training example per (image, caption)."""
@@ -223,8 +166,8 @@ class CaptionData:
                              "fine-tuning the CNN")
         if pixels:
             self.train_features = self.val_features = None
-            self.train, errors = _readable(self.train)
-            self.val, more = _readable(self.val)
+            self.train, errors = readable(self.train)
+            self.val, more = readable(self.val)
         else:
             digests: dict[str, str] = {}  # each photo's bytes are read (and hashed) once
             cache = FeatureCache(config.cache_dir, self.backbone, digests=digests)

@@ -186,7 +186,8 @@ def evaluation_batches(loaded: LoadedModel, data_dir: str, split: str, *, limit:
     """Batches of one split of a Flickr8k-style folder (images/, Flickr8k.token.txt, split
     lists): the photos' features (or pixels, for a model that runs its own CNN) and their
     references. Unreadable photos are skipped with a warning."""
-    from .data import caption_set, flickr_layout, read_captions, read_split
+    from ...data.captions import read_captions, read_split
+    from .photo_sets import caption_set, flickr_layout
     from .features import DEFAULT_CACHE, FeatureCache
 
     images, captions_file, split_path = flickr_layout(data_dir, split)
