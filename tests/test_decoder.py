@@ -7,12 +7,11 @@ import pytest
 import torch
 from conftest import tiny_model
 
-from seqgen.data.batch import Batch, pad, prompt_batch, target_pair
+from seqgen.data.batch import Batch, pad, target_pair
 from seqgen.nn.attention import AdditiveAttention, DotAttention
 from seqgen.nn.decoder import DecoderConfig, RecurrentDecoder
 from seqgen.nn.encoders import EncoderConfig
 from seqgen.nn.model import EncoderDecoder, ModelConfig
-from seqgen.vocab import BOS
 
 
 def batch_for(encoder: str) -> Batch:
