@@ -45,6 +45,7 @@ def word_model(tmp_path_factory) -> Path:
     return run / "model.pt"
 
 
+@pytest.mark.slow  # the word_model fixture runs the recipe in a subprocess
 def test_the_recipe_writes_a_word_level_model(word_model):
     ckpt = load_checkpoint(word_model)
     assert ckpt["task"] == "headlines" and ckpt["tgt_tokenizer"]["level"] == "word"
@@ -53,6 +54,7 @@ def test_the_recipe_writes_a_word_level_model(word_model):
 
 
 @pytest.mark.parametrize("prompt", ["the cat", "Today", ""])
+@pytest.mark.slow  # the word_model fixture runs the recipe in a subprocess
 def test_generated_text_is_the_prompt_then_words_separated_by_spaces(word_model, prompt):
     pipe = Pipeline.load(word_model)
     [result] = pipe.predict([prompt], OPTIONS)
@@ -68,6 +70,7 @@ def test_generated_text_is_the_prompt_then_words_separated_by_spaces(word_model,
 
 
 @pytest.mark.parametrize("prompt", ["the cat", "", "Today big"])
+@pytest.mark.slow  # the word_model fixture runs the recipe in a subprocess
 def test_streaming_gives_the_same_text_as_sampling(word_model, prompt):
     pipe = Pipeline.load(word_model)
     streamed = list(pipe.stream(prompt, OPTIONS))
@@ -76,6 +79,7 @@ def test_streaming_gives_the_same_text_as_sampling(word_model, prompt):
     assert "".join(streamed) == first.text
 
 
+@pytest.mark.slow  # the word_model fixture runs the recipe in a subprocess
 def test_streaming_a_prompt_that_ends_in_a_space(word_model):
     pipe = Pipeline.load(word_model)
     streamed = "".join(pipe.stream("the cat ", OPTIONS))
