@@ -7,7 +7,10 @@ import math
 from collections import Counter
 from typing import Any, Iterable, Sequence
 
+import numpy as np
 import torch
+
+from .data.batch import Batch
 
 
 @torch.no_grad()
@@ -19,6 +22,31 @@ def corpus_nll(model: torch.nn.Module, batches: Iterable) -> tuple[float, int]:
     device = next(model.parameters()).device
     for batch in batches:
         loss, n = model.loss(batch.to(device))
+        total, count = total + float(loss), count + int(n)
+    model.train(was_training)
+    return total, count
+
+
+@torch.no_grad()
+def stream_nll(model: torch.nn.Module, ids: Sequence[int], *, start: int, stop: int,
+               window: int = 2048) -> tuple[float, int]:
+    """Summed negative log-likelihood (nats) of the symbols ``ids[start:stop]`` of one
+    continuous text, read as one stream: each is predicted once, from everything before it in
+    the span (the state carried from window to window; the first from ``ids[start - 1]``, the
+    symbol before the span, where there is one). Memory is one window's, whatever the span.
+
+    Returns:
+        (summed NLL, number of symbols scored: ``stop - max(start, 1)``).
+    """
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    total, count, state = 0.0, 0, None
+    for pos in range(max(start, 1), stop, window):
+        end = min(pos + window, stop)
+        span = torch.as_tensor(np.asarray(ids[pos - 1:end], dtype=np.int64), device=device)
+        batch = Batch(tgt_in=span[None, :-1], tgt_out=span[None, 1:])
+        loss, n, state = model.stream_loss(batch, state)
         total, count = total + float(loss), count + int(n)
     model.train(was_training)
     return total, count

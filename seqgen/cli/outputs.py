@@ -40,15 +40,18 @@ def run_prompts(args: argparse.Namespace, pipe: Pipeline, prompts: Sequence[str]
         raise UsageError("-n needs sampling (--temperature, --top-k or --top-p); with --beam ask "
                          "for --n-best N instead")
     live = sys.stdout.isatty() and args.num == 1 and config.beam == 1
+    # one text asked for: printed as written (a stream model's lines and all); several: one
+    # line each, so a pipe can tell them apart
+    shown = (lambda text: text) if len(prompts) == 1 and args.num == 1 else one_line
     for prompt in prompts:
         if live:  # symbol by symbol; the same samples as in a pipe for the same --seed
             for piece in pipe.stream(prompt, config):
-                sys.stdout.write(one_line(piece))
+                sys.stdout.write(shown(piece))
                 sys.stdout.flush()
             sys.stdout.write("\n")
             continue
         for out in pipe.iter_samples(prompt, config, n=args.num):
-            print(one_line(out.text), flush=False)
+            print(shown(out.text), flush=False)
         sys.stdout.flush()
     return 0
 

@@ -25,6 +25,8 @@ class Batch:
             the pair), for objectives that score samples against that row's references.
         extra: further (B, ...) tensors a task defines for its own encoder or objective; they
             travel with the batch (moved, repeated, selected) like the named inputs.
+        window: for a continuous text read as parallel streams, which window of them this is
+            (0: the streams start, so no state is carried into it); None otherwise.
     """
 
     tgt_in: Tensor | None = None
@@ -36,6 +38,7 @@ class Batch:
     prompt_lengths: Tensor | None = None
     ids: Tensor | None = None
     extra: dict[str, Tensor] = field(default_factory=dict)
+    window: int | None = None
 
     TARGETS: ClassVar[tuple[str, ...]] = ("tgt_in", "tgt_out", "ids")  # what a batch learns from, not what it encodes
 
@@ -97,9 +100,11 @@ def target_pair(sequences: Sequence[Sequence[int]]) -> tuple[Tensor, Tensor]:
     return tgt_in, tgt_out
 
 
-def prompt_batch(sequences: Sequence[Sequence[int]]) -> tuple[Tensor, Tensor]:
-    """Generation prompts: BOS + ids, padded, with lengths (B,)."""
-    return pad([[BOS, *s] for s in sequences])
+def prompt_batch(sequences: Sequence[Sequence[int]], *, start: int = BOS
+                 ) -> tuple[Tensor, Tensor]:
+    """Generation prompts: ``start`` (BOS; a stream model's own start symbol) + ids, padded,
+    with lengths (B,)."""
+    return pad([[start, *s] for s in sequences])
 
 
 def bucket_plan(lengths: Sequence[int], *, batch_size: int, seed: int, epoch: int,

@@ -71,6 +71,25 @@ class EncoderDecoder(nn.Module):
                 end.attention, batch.tgt_out != PAD, state.mask)
         return total, n_tokens
 
+    def stream_loss(self, batch: Batch, state: DecoderState | None = None
+                    ) -> tuple[Tensor, Tensor, DecoderState]:
+        """:meth:`loss` over one window of a continuous text, starting from ``state`` (the state
+        the previous window ended in; None: the text starts here), and the state this window
+        ends in, for the next one. A decoder-only model (a language model) only.
+
+        Returns:
+            (summed loss, number of target tokens, the state at the window's end).
+        """
+        if self.encoder is not None:
+            raise ValueError("a stream is read by a decoder-only model (encoder kind 'none')")
+        if state is None:
+            state = self.decoder.init_state(batch_size=batch.size)
+        logits, end = self.decoder(batch.tgt_in, state)  # (B, T, V)
+        smoothing = self.config.label_smoothing if self.training else 0.0
+        total = F.cross_entropy(logits.flatten(0, 1).float(), batch.tgt_out.flatten(),
+                                ignore_index=PAD, reduction="sum", label_smoothing=smoothing)
+        return total, (batch.tgt_out != PAD).sum(), end
+
     def sequence_nll(self, batch: Batch, *, banned: Sequence[int] = ()) -> tuple[Tensor, Tensor]:
         """Per row, the negative log-likelihood of its target tokens (no smoothing, no
         regulariser): what a policy gradient weights, sequence by sequence.

@@ -56,6 +56,15 @@ class DecoderState:
         return DecoderState(hidden, memory, keys, mask, pick(self.attention), pick(self.feed),
                             group, source)
 
+    def detached(self) -> "DecoderState":
+        """The same state cut from the graph that made it: carried into the next window of a
+        stream, gradients stop at the window's edge (truncated back-propagation through time)."""
+        hidden = (tuple(h.detach() for h in self.hidden) if isinstance(self.hidden, tuple)
+                  else self.hidden.detach())
+        return DecoderState(hidden, self.memory, self.keys, self.mask, None,
+                            None if self.feed is None else self.feed.detach(), self.group,
+                            self.source)
+
     @property
     def batch_size(self) -> int:
         h = self.hidden[0] if isinstance(self.hidden, tuple) else self.hidden

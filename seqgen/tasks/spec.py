@@ -65,6 +65,8 @@ class Task:
         position: its place in listings and on the page (lower first, then by name).
         adapter: its inference side (see :class:`.adapter.Adapter`): inputs, outputs, defaults.
         shortcuts: ``{"--data-dir": ("data.data_dir", help)}``: flags that set config keys.
+        switches: ``{"--stream": ("data.stream", help)}``: flags without a value that set a
+            boolean config key to true.
         presets: named changes to the default config, chosen with ``--preset NAME``.
         monitor, mode: the validation metric that picks ``best.pt``, and its direction.
         other_monitors: further metrics ``--keep-best-by`` may choose, with their directions.
@@ -75,6 +77,7 @@ class Task:
     config: type = object
     adapter: Adapter = Adapter()
     shortcuts: dict[str, tuple[str, str]] = {}
+    switches: dict[str, tuple[str, str]] = {}
     presets: dict[str, Callable[[Any], None]] = {}
     monitor, mode = "val_loss", "min"
     other_monitors: dict[str, str] = {}

@@ -61,6 +61,8 @@ def configure(task: Task, make_config: Callable[[], Any], doc: str,
     ``train.seed`` so the model built next starts from the same weights every time (torch seeds
     itself randomly at start-up)."""
     parser = recipe_parser(doc, prog)
+    for flag, (key, help_text) in task.switches.items():
+        parser.add_argument(flag, dest=_dest(key), action="store_true", help=help_text)
     for flag, (key, help_text) in task.shortcuts.items():
         parser.add_argument(flag, dest=_dest(key), metavar=key.split(".")[-1].upper(),
                             help=help_text)
@@ -72,7 +74,8 @@ def configure(task: Task, make_config: Callable[[], Any], doc: str,
     if bad:
         parser.error(f"unrecognised arguments: {' '.join(bad)} (config overrides look like "
                      "--train.lr=3e-4)")
-    overrides = [f"--{key}={getattr(args, _dest(key))}" for key, _ in task.shortcuts.values()
+    overrides = [f"--{key}=true" for key, _ in task.switches.values() if getattr(args, _dest(key))]
+    overrides += [f"--{key}={getattr(args, _dest(key))}" for key, _ in task.shortcuts.values()
                  if getattr(args, _dest(key)) is not None] + rest
     try:
         config = apply_overrides(make_config(), overrides)

@@ -222,12 +222,17 @@ class Trainer:
 
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
-        """Validation loss per target token (generic), then the callbacks' task metrics."""
+        """Validation loss per target token (generic; a data module with ``validation_loss``
+        computes its own, e.g. a stream read with its state carried), then the callbacks' task
+        metrics."""
         self.model.eval()
         total, count = 0.0, 0
-        for batch in self.data.val_batches():
-            loss, n = self.model.loss(batch.to(self.device))
-            total, count = total + float(loss), count + int(n)
+        if hasattr(self.data, "validation_loss"):
+            total, count = self.data.validation_loss(self.model)
+        else:
+            for batch in self.data.val_batches():
+                loss, n = self.model.loss(batch.to(self.device))
+                total, count = total + float(loss), count + int(n)
         metrics = {"val_loss": total / max(count, 1)} if count else {}
         self._emit("on_evaluate", metrics=metrics)  # callbacks add task metrics
         self.improved = self.monitor.update(self, metrics)  # best, plateau rate, early stop
@@ -272,9 +277,12 @@ class Trainer:
         rng = {"torch": torch.get_rng_state(), "python": python_rng_state()}
         if torch.cuda.is_available():
             rng["cuda"] = torch.cuda.get_rng_state_all()
-        return {"state": asdict(self.state), "optimizer": self.optimizer.state_dict(),
-                "scaler": self.scaler.state_dict(), "rng": rng, "config": asdict(self.config),
-                "precision": self.precision}
+        saved = {"state": asdict(self.state), "optimizer": self.optimizer.state_dict(),
+                 "scaler": self.scaler.state_dict(), "rng": rng, "config": asdict(self.config),
+                 "precision": self.precision}
+        if hasattr(self.objective, "state_dict"):  # e.g. the state carried along a stream
+            saved["objective"] = self.objective.state_dict()
+        return saved
 
     def load_state_dict(self, saved: dict) -> None:
         """Restores optimizer, schedule position, RNG and data position exactly, and the
@@ -292,3 +300,5 @@ class Trainer:
         random.setstate(python_rng_from(saved["rng"]["python"]))
         if "cuda" in saved["rng"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(saved["rng"]["cuda"])
+        if hasattr(self.objective, "load_state_dict") and "objective" in saved:
+            self.objective.load_state_dict(saved["objective"], device=self.device)

@@ -2,6 +2,7 @@
 is generated from that state (sampled, greedy or beam), or streamed piece by piece."""
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Iterator, Sequence
 
 import torch
@@ -13,7 +14,9 @@ from ...io.loaded import LoadedModel
 from ...results import Output, Result
 from ...vocab import BOS, EOS, PAD
 from ..adapter import Adapter, Panel, output
-from .inference import evaluate_split, evaluate_texts, join_prompt, prompt_ids
+from .inference import (evaluate_split, evaluate_stream, evaluate_texts, is_stream, join_prompt,
+                        prompt_ids)
+from .stream import StreamSpan
 
 
 class HeadlinesAdapter(Adapter):
@@ -25,6 +28,15 @@ class HeadlinesAdapter(Adapter):
     panel = Panel(title="Headline generator", example="Oil prices ",
                   placeholder="the start of a headline")
     example = "Today "
+
+    def settings(self, loaded: LoadedModel, caller: GenerationConfig | None = None
+                 ) -> GenerationConfig:
+        """As for every task; a stream model's text never ends, so it writes ``max_len``
+        symbols (the end symbol, which it never saw in training, is not chosen)."""
+        config = super().settings(loaded, caller)
+        if is_stream(loaded) and config.min_length < config.max_len:
+            config = replace(config, min_length=config.max_len)
+        return config
 
     def predict(self, session: Any, inputs: Sequence[str], config: GenerationConfig, *,
                 n: int = 1, attention: bool = False, batch_size: int = 64) -> list[Result]:
@@ -79,10 +91,14 @@ class HeadlinesAdapter(Adapter):
                  limit: int = 0, progress: bool = False, cache_dir: str | None = None) -> dict:
         return evaluate_split(session.loaded, data_dir, split, config, limit=limit)
 
-    def score(self, session: Any, examples: Sequence[str], config: GenerationConfig) -> dict:
+    def score(self, session: Any, examples: Sequence[str] | StreamSpan,
+              config: GenerationConfig) -> dict:
         """Bits per symbol on the texts ``examples``, and the variety of continuations of their
-        first words searched with ``config``."""
+        first words searched with ``config``; for a span of a stream, nats and bits per
+        character with the state carried through it."""
         with session.autocast():
+            if isinstance(examples, StreamSpan):
+                return evaluate_stream(session.loaded, examples)
             return evaluate_texts(session.loaded, examples, config)
 
     def probe(self, loaded: LoadedModel) -> Batch:

@@ -16,7 +16,7 @@ import json
 import random
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterable, Iterator, Literal, Sequence
+from typing import ClassVar, Iterable, Iterator, Literal, Sequence
 
 import numpy as np
 
@@ -57,6 +57,12 @@ class HeadlineDataConfig:
     batch_size: int = 64
     seed: int = 0
     cache_dir: str = str(DEFAULT_TOKEN_CACHE)  # encoded examples, reused by later runs
+    RULES: ClassVar[dict[str, str]] = {"window": ">=1", "val_symbols": ">=0"}
+
+    stream: bool = False  # the text file is one continuous text (a book): parallel streams of
+    # windows with the state carried across them, not one example per line (see stream.py)
+    window: int = 128  # stream: symbols per window (how far back a gradient reaches)
+    val_symbols: int = 0  # stream: held-out symbols scored at each evaluation (0: all of them)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -5,21 +5,39 @@ from dataclasses import replace
 from typing import Sequence
 
 from ...data.batch import Batch, prompt_batch
+from ...data.stream import read_stream, split_stream
+from ...data.token_cache import DEFAULT_TOKEN_CACHE
 from ...decoding.generation import GenerationConfig
 from ...decoding.search import generate
 from ...io.loaded import LoadedModel
-from ...metrics import corpus_nll, distinct_ngrams, language_model_scores, repeated_ngram_share
+from ...metrics import (corpus_nll, distinct_ngrams, language_model_scores, repeated_ngram_share,
+                        stream_nll)
+from ...vocab import BOS
 from ..saved import saved_data_config
 from .data import examples_to_batches
+from .stream import VAL_WINDOW, StreamSpan, text_file_in
 
 PROMPTS = ("Today ", "On Sunday ", "Moscow, ", "President ", "Little red riding hood ")
 TEMPERATURES = (0.3, 0.8, 1.0, 1.3, 1.8)
 
 
+def is_stream(loaded: LoadedModel) -> bool:
+    """Whether the model learnt one continuous text (``--stream``) rather than examples."""
+    return bool(loaded.task_config.get("data", {}).get("stream"))
+
+
+def start_symbol(loaded: LoadedModel) -> int:
+    """What a prompt starts from: BOS for a model of examples (each began with it); a stream
+    model never saw BOS, so it starts from a line break, where its text's parts start."""
+    if is_stream(loaded) and "\n" in loaded.tgt_vocab:
+        return loaded.tgt_vocab.stoi["\n"]
+    return BOS
+
+
 def prompt_ids(loaded: LoadedModel, texts: Sequence[str]) -> Batch:
     """Prompts as a batch; symbols unseen in training become UNK instead of failing."""
     prompt, lengths = prompt_batch([loaded.tgt_vocab.encode(loaded.tgt_tokenizer.tokenize(t))
-                                    for t in texts])
+                                    for t in texts], start=start_symbol(loaded))
     return Batch(prompt=prompt.to(loaded.model.device), prompt_lengths=lengths)
 
 
@@ -85,6 +103,35 @@ def evaluate_texts(loaded: LoadedModel, texts: Sequence[str], config: Generation
 
 
 HELDOUT = "heldout"  # the validation rows carved out of the training file, as in training
+STREAM_SPLITS = {HELDOUT: "val", "val": "val", "validation": "val", "train": "train",
+                 "all": "all"}  # a stream model's splits: its held-out tail, its head, all
+
+
+def evaluate_stream(loaded: LoadedModel, span: StreamSpan) -> dict:
+    """Nats and bits per character of a stream's span, every character predicted once from all
+    before it (the state carried from window to window)."""
+    if len(span) < 2:
+        raise ValueError("no evaluation text: the span holds fewer than two characters")
+    nll, count = stream_nll(loaded.model, span.ids, start=span.start, stop=span.stop,
+                            window=VAL_WINDOW)
+    scores = language_model_scores(nll, count)
+    return {"nats_per_char": round(scores["cross_entropy"], 4),
+            "bits_per_char": round(scores["bits_per_token"], 4),
+            "perplexity": round(scores["perplexity"], 4), "n_chars": count}
+
+
+def stream_split(loaded: LoadedModel, path: str, split: str, *, limit: int = 0) -> StreamSpan:
+    """A split of a stream model's text (or of another file): ``heldout`` (or ``val``) is the
+    tail its run held out, by the fraction the run recorded; ``train`` the rest; ``all`` all."""
+    if split not in STREAM_SPLITS:
+        raise ValueError(f"a stream model's splits are {', '.join(STREAM_SPLITS)} (got {split!r})")
+    ids, _ = read_stream(text_file_in(path), loaded.task_config.get("data", {}).get(
+        "cache_dir", DEFAULT_TOKEN_CACHE), vocab=loaded.tgt_vocab)
+    fraction = loaded.task_config.get("data", {}).get("val_fraction", 0.1)
+    train, val = split_stream(len(ids), val_fraction=fraction)
+    part = {"val": val, "train": train, "all": slice(0, len(ids))}[STREAM_SPLITS[split]]
+    stop = min(part.stop, part.start + limit) if limit else part.stop
+    return StreamSpan(ids, part.start, stop)
 
 
 def evaluate_split(loaded: LoadedModel, data_dir: str, split: str, config: GenerationConfig, *,
@@ -95,6 +142,9 @@ def evaluate_split(loaded: LoadedModel, data_dir: str, split: str, config: Gener
     still gives a held-out score."""
     from .data import HeadlineDataConfig, load_rows, load_texts, split_validation
 
+    if is_stream(loaded):
+        span = stream_split(loaded, data_dir, split, limit=limit)
+        return {"split": split, **evaluate_stream(loaded, span)}
     data = saved_data_config(HeadlineDataConfig, loaded, keep=("field", "clean"),
                              data_dir=data_dir)
     if split == HELDOUT:
