@@ -41,7 +41,10 @@ WINDOW = 1024  # inputs sorted and batched together; results come out window by 
 
 
 def bundled_model(task: str) -> Path:
-    """The shipped checkpoint of a registered task."""
+    """The shipped checkpoint of a registered task, or a further model a task ships by name."""
+    for known in registry.tasks():
+        if task in known.adapter.also_bundled:
+            return resource_path("assets", "models", known.adapter.also_bundled[task])
     adapter = registry.get(task).adapter
     if not adapter.bundled:
         raise ValueError(f"the {task} task ships no model; pass a checkpoint file")
@@ -49,8 +52,10 @@ def bundled_model(task: str) -> Path:
 
 
 def bundled_names() -> list[str]:
-    """The tasks that ship a model (what ``Pipeline.load(NAME)`` accepts besides files)."""
-    return [task.name for task in registry.tasks() if task.adapter.bundled]
+    """The tasks that ship a model, and the further models tasks ship by name (what
+    ``Pipeline.load(NAME)`` accepts besides files)."""
+    return [task.name for task in registry.tasks() if task.adapter.bundled] + [
+        name for task in registry.tasks() for name in task.adapter.also_bundled]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -79,7 +84,7 @@ class Pipeline(Session):
         name = str(model) if model is not None else task
         if name is None:
             raise ValueError("name a model file or a task")
-        bundled = name in registry.names() and not Path(name).is_file()
+        bundled = (name in registry.names() or name in bundled_names()) and not Path(name).is_file()
         path = bundled_model(name) if bundled else Path(name)
         if bundled and not path.is_file():
             raise ValueError(f"no bundled model at {path}; pass a checkpoint file")

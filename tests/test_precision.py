@@ -245,4 +245,8 @@ def test_a_pipeline_measures_once_and_decodes_in_what_it_chose(tiny_checkpoints,
     monkeypatch.setattr(precision, "_time_decoding", timing)
     pipe = Pipeline.load(tiny_checkpoints["translation"])
     results = pipe.predict(["Ein Hund ."], GenerationConfig(beam=2, max_len=4))
-    assert results[0].outputs and seen == [1] and pipe.precision.name in ("fp32", "bf16")
+    # one timing (two when other work disturbed the first), then never again for this model
+    assert results[0].outputs and seen in ([1], [1, 1])
+    timed = len(seen)
+    pipe.predict(["Zwei Hunde ."], GenerationConfig(beam=2, max_len=4))
+    assert len(seen) == timed and pipe.precision.name in ("fp32", "bf16")

@@ -61,6 +61,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
             bundled = bundled_model(task.name) if adapter.bundled else None
             shipped = f"bundled {bundled.name}" if bundled and bundled.is_file() else "no model"
             print(f"{task.name}\t{adapter.inputs}\tseqgen {adapter.verb or 'predict'}\t{shipped}")
+            for name, file in adapter.also_bundled.items():  # further models, loaded by name
+                if bundled_model(name).is_file():
+                    print(f"{name}\t{adapter.inputs}\tseqgen {adapter.verb or 'predict'} --ckpt "
+                          f"{name}\tbundled {file} ({task.name})")
         return 0
     if not args.model:
         raise UsageError("name a model: --model NAME (see --list) or --model FILE.pt")

@@ -9,7 +9,7 @@ from typing import Sequence
 from .. import __version__
 from ..io.argtypes import finite_float, non_negative_int, positive_int
 from ..decoding.generation import RECORDED
-from ..pipeline import MAX_ROWS
+from ..pipeline import MAX_ROWS, bundled_names
 from ..tasks import registry
 from ..tasks.adapter import Adapter
 
@@ -105,7 +105,8 @@ def add_input_options(p: argparse.ArgumentParser, inputs: str, *, pictures: bool
 
 
 def add_model_options(p: argparse.ArgumentParser, *, required: bool) -> None:
-    p.add_argument("--ckpt", required=required, help="checkpoint (default: the bundled model)")
+    p.add_argument("--ckpt", required=required, help="checkpoint, or a bundled model's name "
+                   "(default: the task's bundled model)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda[:N] or mps")
 
 
@@ -129,8 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("predict", help="run any model on inputs (its task decides what an input "
                        "is)", description=f"Run a model, one output line per input. {bound}.")
-    p.add_argument("--model", help="a bundled name (" + ", ".join(
-        t.name for t in registry.tasks() if t.adapter.bundled) + ") or a checkpoint file")
+    p.add_argument("--model", help="a bundled name (" + ", ".join(bundled_names())
+                   + ") or a checkpoint file")
     p.add_argument("--list", action="store_true", help="list the registered tasks and bundled "
                    "models, then exit")
     p.add_argument("items", nargs="*", metavar="INPUT", help="texts, image paths or prompts")

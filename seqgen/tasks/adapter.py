@@ -47,6 +47,8 @@ class Adapter:
 
     Attributes:
         bundled: file name of the task's shipped model under ``assets/models`` (None: none).
+        also_bundled: further shipped models of the task, by name (``{"shakespeare":
+            "shakespeare.pt"}``): loaded by that name wherever a model is named.
         verb, help: the task's own CLI sub-command (``seqgen VERB``) and its one-line help.
         inputs: one of ``INPUT_KINDS``: what one input is on the command line and in the API.
         generation: the task's default generation settings (the lowest layer of the three).
@@ -55,6 +57,7 @@ class Adapter:
     """
 
     bundled: str | None = None
+    also_bundled: dict[str, str] = {}
     verb: str | None = None
     help: str = ""
     inputs: str = "text"

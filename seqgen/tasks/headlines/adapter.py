@@ -21,6 +21,7 @@ from .stream import StreamSpan
 
 class HeadlinesAdapter(Adapter):
     bundled = "headlines.pt"
+    also_bundled = {"shakespeare": "shakespeare.pt"}  # a stream model of Tiny Shakespeare
     verb = "generate"
     help = "continue prompts with a text model (headlines)"
     inputs = "prompt"
