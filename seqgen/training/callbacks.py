@@ -14,7 +14,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from tqdm.auto import tqdm
 
@@ -33,6 +33,16 @@ def unknown_events(callback: Any) -> list[str]:
     """The ``on_*`` names of ``callback`` (a class or an object) that are not trainer events."""
     names = vars(callback) if isinstance(callback, type) else dir(callback)
     return sorted(n for n in names if n.startswith("on_") and n not in EVENTS)
+
+
+def check_callbacks(callbacks: Sequence[Any]) -> None:
+    """Raises TypeError naming a callback (a duck-typed one, too) that has an ``on_*`` method
+    the trainer never calls."""
+    for callback in callbacks:
+        unknown = unknown_events(callback)
+        if unknown:
+            raise TypeError(f"{type(callback).__name__} has {', '.join(unknown)}, which the "
+                            f"trainer never calls; its events are {', '.join(EVENTS)}")
 
 
 class Callback:

@@ -26,7 +26,7 @@ from torch.nn.parallel import DistributedDataParallel
 from ..data.batch import Batch, DataModule
 from ..device import pick_device
 from ..precision import DTYPES, PrecisionChoice, choose_precision
-from .callbacks import EVENTS, unknown_events
+from .callbacks import check_callbacks
 from .config import TrainConfig, TrainState, python_rng_from, python_rng_state
 from .distributed import (agree_to_stop, compare_replicas, follow_rank0, join_group,
                           local_device_index)
@@ -54,11 +54,7 @@ class Trainer:
         Raises:
             TypeError: a callback has an ``on_*`` method the trainer never calls.
         """
-        for callback in callbacks:
-            unknown = unknown_events(callback)
-            if unknown:
-                raise TypeError(f"{type(callback).__name__} has {', '.join(unknown)}, which the "
-                                f"trainer never calls; its events are {', '.join(EVENTS)}")
+        check_callbacks(callbacks)
         self.config = config
         self.objective = objective
         self.data = data
