@@ -18,7 +18,7 @@ import numpy as np
 from ..vocab import SPECIALS, Vocab
 from .token_cache import cache_key, file_identity, open_or_build
 
-CHUNK = 1 << 24  # bytes read (and characters encoded) at a time
+CHUNK = 1 << 22  # bytes read (and characters encoded) at a time: about 100 MB of work arrays
 MAX_SYMBOLS = 65535  # ids are stored as uint16
 
 
