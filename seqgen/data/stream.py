@@ -131,9 +131,3 @@ def split_stream(n: int, *, val_fraction: float) -> tuple[slice, slice]:
         raise ValueError(f"val_fraction must be in (0, 1) for a stream, got {val_fraction}")
     cut = int(n * (1 - val_fraction))
     return slice(0, cut), slice(cut, n)
-
-
-def describe(path: str | Path, ids: np.ndarray, train: slice, val: slice) -> dict:
-    """What a run records about its stream: the file, its size and the split."""
-    return {"file": str(path), "symbols": int(len(ids)), "train": [train.start, train.stop],
-            "val": [val.start, val.stop]}

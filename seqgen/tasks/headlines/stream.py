@@ -119,10 +119,10 @@ class StreamData:
         """The held-out tail in windows of one row (for generic checks; the trainer scores the
         tail with its state carried, through :meth:`validation_loss`)."""
         span = self.val_span()
-        for pos in range(span.start, span.stop - 1, VAL_WINDOW):
+        for t, pos in enumerate(range(span.start, span.stop - 1, VAL_WINDOW)):
             piece = torch.from_numpy(np.asarray(self.ids[pos:min(pos + VAL_WINDOW + 1, span.stop)],
                                                 dtype=np.int64))[None]
-            yield Batch(tgt_in=piece[:, :-1], tgt_out=piece[:, 1:], window=pos - span.start)
+            yield Batch(tgt_in=piece[:, :-1], tgt_out=piece[:, 1:], window=t)
 
     def validation_loss(self, model: torch.nn.Module) -> tuple[float, int]:
         """Summed NLL and count over the held-out tail (its first ``val_symbols``), read as one
