@@ -2,6 +2,7 @@
 precision measured apart from the search), multi-reference evaluation, attention strips."""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -14,8 +15,9 @@ from ...nn.backbones import Backbone
 from ...precision import PrecisionChoice, choose_inference_precision
 from ...results import Result
 from ..adapter import Adapter, Panel, output
-from .inference import (backbone_of, caption_images, evaluate_batches, evaluation_batches,
-                        save_attention_strip)
+from .coco_scores import coco_scores
+from .inference import (backbone_of, caption_batches, caption_images, evaluate_batches,
+                        evaluation_batches, save_attention_strip, score_captions)
 
 
 class CaptioningAdapter(Adapter):
@@ -50,9 +52,19 @@ class CaptioningAdapter(Adapter):
 
     def evaluate(self, session: Any, data_dir: str, split: str, config: GenerationConfig, *,
                  limit: int = 0, progress: bool = False, cache_dir: str | None = None) -> dict:
+        """seqgen's own scores and, beside them, the COCO caption toolkit's (``coco``: BLEU-1..4,
+        METEOR, ROUGE-L, CIDEr-D, SPICE, as the published tables report them); a metric that
+        cannot run is named under ``skipped`` and said on stderr in one line."""
         batches = evaluation_batches(session.loaded, data_dir, split, limit=limit,
                                      progress=progress, cache_dir=cache_dir)
-        return {"split": split, **self.score(session, batches, config)}
+        with session.autocast():
+            hyps, refs = caption_batches(session.loaded, batches, config)
+        coco, skipped = coco_scores(hyps, refs)
+        for note in skipped:
+            print(f"seqgen: {note}", file=sys.stderr)
+        return {"split": split, **score_captions(hyps, refs), "images": len(hyps),
+                **self.search_settings(config), "coco": coco,
+                **({"skipped": skipped} if skipped else {})}
 
     def score(self, session: Any, examples: Iterable[tuple[Batch, list[list[str]]]],
               config: GenerationConfig) -> dict:
@@ -60,7 +72,12 @@ class CaptioningAdapter(Adapter):
         photo's references; and the search that made the captions."""
         with session.autocast():
             scores = evaluate_batches(session.loaded, examples, config)
-        return {**scores, "beam": config.beam, "length_penalty": config.length_penalty,
+        return {**scores, **self.search_settings(config)}
+
+    @staticmethod
+    def search_settings(config: GenerationConfig) -> dict:
+        """The search that made the captions, recorded beside their scores."""
+        return {"beam": config.beam, "length_penalty": config.length_penalty,
                 **({"no_repeat_ngram": config.no_repeat_ngram} if config.no_repeat_ngram else {})}
 
     def probe(self, loaded: LoadedModel) -> Batch | None:

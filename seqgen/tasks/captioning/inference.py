@@ -171,13 +171,20 @@ def evaluate_batches(loaded: LoadedModel, batches: Iterable[tuple[Batch, list[li
                      config: GenerationConfig) -> dict:
     """Captions every batch of image features (searched as ``config`` says) and scores them
     against their references."""
+    hyps, refs = caption_batches(loaded, batches, config)
+    return {**score_captions(hyps, refs), "images": len(hyps)}
+
+
+def caption_batches(loaded: LoadedModel, batches: Iterable[tuple[Batch, list[list[str]]]],
+                    config: GenerationConfig) -> tuple[list[str], list[list[str]]]:
+    """The caption of every photo in ``batches`` and the photos' references, in order."""
     searcher = config.searcher()
     hyps, refs = [], []
     for batch, references in batches:
         results = generate(loaded.model, batch.to(loaded.model.device), searcher)
         hyps += [loaded.decode(r[0].tokens) for r in results]
         refs += references
-    return {**score_captions(hyps, refs), "images": len(hyps)}
+    return hyps, refs
 
 
 def evaluation_batches(loaded: LoadedModel, data_dir: str, split: str, *, limit: int = 0,
