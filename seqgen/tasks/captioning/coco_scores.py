@@ -15,9 +15,6 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-JAVA_STEPS = ("tokenize", "meteor", "spice")
-
-
 def coco_scores(hypotheses: Sequence[str], references: Sequence[Sequence[str]], *,
                 timeout: float = 600.0) -> tuple[dict, list[str]]:
     """``({metric: score, 0-100 like BLEU elsewhere, CIDEr-D as a ratio}, [skip notes])``."""
